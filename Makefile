@@ -1,0 +1,60 @@
+# The two README commands are `make demo` and `make test`. Everything else is a building block.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export DBT_PROFILES_DIR := $(CURDIR)
+export CONVOPT_WAREHOUSE ?= warehouse/convopt.duckdb
+export CONVOPT_LANDING ?= data/landing
+DEMO_PERSONS ?= 3000
+DEMO_DAYS ?= 60
+
+.PHONY: demo test venv dev build lint format bench clean
+
+## demo: set up, generate demo data (once), ingest it, dbt build
+demo: $(BIN)/convopt $(CONVOPT_LANDING)/.generated
+	$(BIN)/convopt ingest $(CONVOPT_LANDING)
+	$(BIN)/dbt build --profiles-dir . --project-dir .
+
+## test: set up with dev tools, lint, run the whole suite
+test: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+venv: $(BIN)/convopt
+dev: $(VENV)/.dev-installed
+
+$(BIN)/convopt: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BIN)/convopt $@
+
+# Demo data is generated once: rerunning `make demo` ingests nothing new (files are content-hashed)
+# instead of landing a second, different data set for a later "today".
+$(CONVOPT_LANDING)/.generated: | $(BIN)/convopt
+	$(BIN)/convopt generate --out $(CONVOPT_LANDING) --persons $(DEMO_PERSONS) --days $(DEMO_DAYS) --bad-rows-ratio 0.002
+	touch $@
+
+build: venv
+	$(BIN)/dbt build --profiles-dir . --project-dir .
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint models macros tests/dbt
+
+format: dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv
+	$(BIN)/python benchmarks/generate_ingest.py
+
+clean:
+	rm -rf target logs dbt_packages warehouse data reports .pytest_cache

@@ -1,0 +1,55 @@
+-- One row per landed conversion report (pixel, capi and webhook copies are all kept here; the 48 h
+-- dedup rule lives in the conversion facts). Identity fields are PII: trimmed only, never shown in marts.
+with source as (
+    select * from {{ source('raw', 'conversions') }}
+),
+
+renamed as (
+    select
+        {{ clean_string('event_id') }} as event_id,
+        {{ clean_string('person_id') }} as person_id,
+        {{ clean_lower('conversion_type') }} as conversion_type,
+        {{ clean_lower('conversion_source') }} as conversion_source,
+        upper({{ clean_string('currency') }}) as currency,
+        {{ clean_string('campaign_id') }} as campaign_id,
+        {{ clean_string('ad_set_id') }} as ad_set_id,
+        {{ clean_string('ad_id') }} as ad_id,
+        {{ clean_lower('utm_source') }} as utm_source,
+        {{ clean_lower('utm_medium') }} as utm_medium,
+        {{ clean_string('utm_campaign') }} as utm_campaign,
+        {{ clean_string('utm_content') }} as utm_content,
+        {{ clean_string('utm_term') }} as utm_term,
+        {{ clean_string('fbclid') }} as fbclid,
+        {{ clean_lower('device_type') }} as device_type,
+        {{ clean_string('browser') }} as browser,
+        {{ clean_string('os') }} as os,
+        {{ country_code('country') }} as country,
+        {{ clean_string('city') }} as city,
+        {{ clean_string('meta_pixel_id') }} as meta_pixel_id,
+        {{ clean_string('order_id') }} as order_id,
+        {{ clean_string('email') }} as email,
+        {{ clean_string('phone') }} as phone,
+        {{ clean_string('first_name') }} as first_name,
+        {{ clean_string('last_name') }} as last_name,
+        {{ clean_string('date_of_birth') }} as date_of_birth,
+        {{ clean_string('gender') }} as gender,
+        {{ clean_string('state') }} as state,
+        {{ clean_string('zip') }} as zip,
+        {{ clean_string('external_id') }} as external_id,
+        {{ clean_string('event_source_url') }} as event_source_url,
+        {{ clean_string('client_ip_address') }} as client_ip_address,
+        {{ clean_string('client_user_agent') }} as client_user_agent,
+        {{ clean_string('fbp') }} as fbp,
+        {{ clean_string('fbc') }} as fbc,
+        {{ clean_string('properties') }} as properties,
+        -- A conversion without a value (signups, renders) is worth 0 in its currency.
+        coalesce(value_cents, 0) as value_cents,
+        conversion_time,
+        _load_id,
+        _source_file,
+        _source_row,
+        _loaded_at
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,162 @@
+"""The raw data contract: the one place that says which columns each landing stream has.
+
+Generator, ingestion (validation + DDL of the ``raw`` tables) and the dbt sources all follow
+these definitions; README.md ("Raw data contract") documents them for producers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STREAMS: tuple[str, ...] = ("events", "conversions", "ad_spend")
+
+EVENT_SOURCES: tuple[str, ...] = ("pixel", "capi", "webhook", "app")
+CONVERSION_TYPES: tuple[str, ...] = ("purchase", "signup", "video_render", "subscription")
+CONVERSION_SOURCES: tuple[str, ...] = ("pixel", "capi", "webhook")
+DEVICE_TYPES: tuple[str, ...] = ("desktop", "mobile", "tablet")
+
+# ISO 4217 active codes (2024 list). Kept here rather than in a package so validation works offline.
+ISO_4217: frozenset[str] = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP
+    BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB
+    EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY
+    KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR
+    MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB
+    RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD
+    TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XDR
+    XOF XPD XPF XPT XSU XTS XUA XXX YER YEZ ZAR ZMW ZWL
+    """.split()
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a landing stream.
+
+    ``kind`` is the logical type: ``str``, ``int`` (64-bit, whole numbers only), ``timestamp``
+    (ISO-8601 with a UTC offset, or epoch milliseconds; stored as an instant in UTC), ``date``
+    (YYYY-MM-DD) or ``json`` (a JSON object, stored as its JSON text).
+    """
+
+    name: str
+    kind: str = "str"
+    required: bool = False
+    max_length: int = 256
+    allowed: tuple[str, ...] | None = None  # enumeration, compared after trim + lower-case
+    min_value: int | None = None
+
+    @property
+    def duckdb_type(self) -> str:
+        return {
+            "str": "varchar",
+            "int": "bigint",
+            "timestamp": "timestamp with time zone",
+            "date": "date",
+            "json": "varchar",
+        }[self.kind]
+
+
+_ATTRIBUTION = (
+    Column("campaign_id", max_length=128),
+    Column("ad_set_id", max_length=128),
+    Column("ad_id", max_length=128),
+    Column("utm_source", max_length=256),
+    Column("utm_medium", max_length=256),
+    Column("utm_campaign", max_length=256),
+    Column("utm_content", max_length=256),
+    Column("utm_term", max_length=256),
+    Column("fbclid", max_length=512),
+)
+_DEVICE = (
+    Column("device_type", allowed=DEVICE_TYPES),
+    Column("browser", max_length=64),
+    Column("os", max_length=64),
+    Column("country", max_length=64),  # ISO alpha-2 preferred; names are normalized downstream
+    Column("city", max_length=128),
+)
+_CLIENT = (
+    Column("event_source_url", max_length=2048),
+    Column("client_ip_address", max_length=64),
+    Column("client_user_agent", max_length=1024),
+    Column("fbp", max_length=256),
+    Column("fbc", max_length=1024),
+)
+
+EVENTS: tuple[Column, ...] = (
+    Column("event_id", required=True, max_length=128),
+    Column("person_id", required=True, max_length=128),
+    Column("event_name", required=True, max_length=64),
+    Column("event_time", kind="timestamp", required=True),
+    Column("source", allowed=EVENT_SOURCES),
+    *_ATTRIBUTION,
+    *_DEVICE,
+    *_CLIENT,
+    Column("properties", kind="json", max_length=65536),
+)
+
+CONVERSIONS: tuple[Column, ...] = (
+    Column("event_id", required=True, max_length=128),
+    Column("person_id", required=True, max_length=128),
+    Column("conversion_type", required=True, allowed=CONVERSION_TYPES),
+    Column("conversion_source", required=True, allowed=CONVERSION_SOURCES),
+    Column("value_cents", kind="int", min_value=0),
+    Column("currency", max_length=3),  # ISO 4217; required when value_cents > 0
+    Column("conversion_time", kind="timestamp", required=True),
+    *_ATTRIBUTION,
+    *_DEVICE,
+    Column("meta_pixel_id", max_length=64),
+    Column("order_id", max_length=128),
+    # Identity fields for Meta matching: PII, kept in raw and staging only.
+    Column("email", max_length=320),
+    Column("phone", max_length=64),
+    Column("first_name", max_length=128),
+    Column("last_name", max_length=128),
+    Column("date_of_birth", max_length=32),
+    Column("gender", max_length=16),
+    Column("state", max_length=64),
+    Column("zip", max_length=32),
+    Column("external_id", max_length=256),
+    *_CLIENT,
+    Column("properties", kind="json", max_length=65536),
+)
+
+AD_SPEND: tuple[Column, ...] = (
+    Column("date", kind="date", required=True),
+    Column("campaign_id", required=True, max_length=128),
+    Column("campaign_name", max_length=256),
+    Column("ad_set_id", max_length=128),
+    Column("ad_set_name", max_length=256),
+    Column("ad_id", max_length=128),
+    Column("ad_name", max_length=256),
+    Column("spend_cents", kind="int", required=True, min_value=0),
+    Column("currency", required=True, max_length=3),
+    Column("impressions", kind="int", required=True, min_value=0),
+    Column("clicks", kind="int", required=True, min_value=0),  # also: clicks <= impressions
+)
+
+CONTRACT: dict[str, tuple[Column, ...]] = {
+    "events": EVENTS,
+    "conversions": CONVERSIONS,
+    "ad_spend": AD_SPEND,
+}
+
+# Columns the loader adds to every raw table (lineage of each row).
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_load_id", "varchar"),          # raw.load_log.load_id of the file the row came from
+    ("_source_file", "varchar"),      # path of the landing file as given to ingest
+    ("_source_row", "bigint"),        # 1-based line (JSONL), data row (CSV) or row (Parquet) number
+    ("_loaded_at", "timestamp with time zone"),
+)
+
+
+def columns(stream: str) -> tuple[Column, ...]:
+    """The contract columns of ``stream`` (``events``, ``conversions`` or ``ad_spend``)."""
+    try:
+        return CONTRACT[stream]
+    except KeyError:
+        raise ValueError(f"unknown stream {stream!r}; expected one of {', '.join(STREAMS)}") from None
+
+
+def column_names(stream: str) -> list[str]:
+    return [c.name for c in columns(stream)]

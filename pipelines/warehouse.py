@@ -1,0 +1,100 @@
+"""Where the warehouse lives, how to open it, and the DDL of the ``raw`` schema the loader owns."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from pipelines.contract import LINEAGE_COLUMNS, STREAMS, columns
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+WAREHOUSE_ENV = "CONVOPT_WAREHOUSE"
+DEFAULT_WAREHOUSE = "warehouse/convopt.duckdb"
+LANDING_ENV = "CONVOPT_LANDING"
+DEFAULT_LANDING = "data/landing"
+
+
+class WarehouseLockedError(RuntimeError):
+    """The DuckDB file is held by another process (a running build or load)."""
+
+
+def warehouse_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The warehouse file: the explicit argument, else ``$CONVOPT_WAREHOUSE``, else the default.
+
+    Relative paths are relative to the current directory, exactly as dbt's ``profiles.yml`` reads
+    the same variable, so the Python jobs and ``dbt build`` always agree on the file.
+    """
+    return Path(explicit or os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE)
+
+
+def landing_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The landing folder: the explicit argument, else ``$CONVOPT_LANDING``, else ``data/landing``."""
+    return Path(explicit or os.environ.get(LANDING_ENV) or DEFAULT_LANDING)
+
+
+def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; a lock held by another process becomes a one-line WarehouseLockedError."""
+    target = warehouse_path(path)
+    if read_only and not target.exists():
+        raise FileNotFoundError(f"warehouse {target} does not exist yet: run `convopt ingest` or `make demo` first")
+    if not read_only:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(target), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseLockedError(
+                f"warehouse {target} is locked by another process (a running `dbt build`, `convopt ingest` "
+                "or `convopt run`?); wait for it to finish and retry"
+            ) from exc
+        raise
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def raw_table_ddl(stream: str) -> str:
+    cols = [f"{c.name} {c.duckdb_type}" + (" not null" if c.required else "") for c in columns(stream)]
+    cols += [f"{name} {typ} not null" for name, typ in LINEAGE_COLUMNS]
+    return f"create table if not exists raw.{stream} (\n    " + ",\n    ".join(cols) + "\n)"
+
+
+LOAD_LOG_DDL = """
+create table if not exists raw.load_log (
+    load_id varchar primary key,
+    file_name varchar not null,
+    content_sha256 varchar not null,
+    stream varchar,
+    file_format varchar,
+    rows_read bigint,
+    rows_loaded bigint,
+    rows_rejected bigint,
+    started_at timestamp with time zone not null,
+    loaded_at timestamp with time zone not null,
+    status varchar not null,   -- loaded | failed
+    error varchar
+)
+"""
+
+REJECTED_ROWS_DDL = """
+create table if not exists raw.rejected_rows (
+    load_id varchar not null,
+    file_name varchar not null,
+    stream varchar not null,
+    row_number bigint not null,
+    failing_fields varchar not null,  -- comma-separated contract column names
+    reason varchar not null,
+    payload varchar not null,         -- the original row as JSON text
+    rejected_at timestamp with time zone not null
+)
+"""
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``raw`` schema and its tables if they are missing (idempotent)."""
+    con.execute("create schema if not exists raw")
+    for stream in STREAMS:
+        con.execute(raw_table_ddl(stream))
+    con.execute(LOAD_LOG_DDL)
+    con.execute(REJECTED_ROWS_DDL)
