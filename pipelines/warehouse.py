@@ -91,6 +91,30 @@ create table if not exists raw.rejected_rows (
 """
 
 
+# Append-only record of every delivery attempt to Meta's Conversions API (written by
+# `convopt export-meta`, read by dbt: conversion_event.is_optimized / meta_conversion_id).
+META_DELIVERY_LOG_DDL = """
+create table if not exists raw.meta_delivery_log (
+    conversion_id varchar not null,    -- conversion_event.id
+    event_id varchar not null,         -- the event_id sent (Meta dedups pixel/server copies on it)
+    pixel_id varchar,
+    batch_id varchar not null,         -- one request (a bisected half gets its own batch_id)
+    attempt integer not null,          -- 1 for the first request of this event, +1 per retry
+    status varchar not null,           -- sent | failed | expired | skipped | unknown
+    events_received integer,           -- Meta's events_received for the request (sent only)
+    fbtrace_id varchar,                -- Meta's trace id of the request; meta_conversion_id of a sent row
+    error_type varchar,
+    error_code integer,
+    error_subcode integer,
+    error_message varchar,
+    http_status integer,
+    test_event_code varchar,
+    requested_at timestamp with time zone,
+    recorded_at timestamp with time zone not null
+)
+"""
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the ``raw`` schema and its tables if they are missing (idempotent)."""
     con.execute("create schema if not exists raw")
@@ -98,3 +122,4 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(raw_table_ddl(stream))
     con.execute(LOAD_LOG_DDL)
     con.execute(REJECTED_ROWS_DDL)
+    con.execute(META_DELIVERY_LOG_DDL)
