@@ -34,11 +34,15 @@ def landing_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(explicit or os.environ.get(LANDING_ENV) or DEFAULT_LANDING)
 
 
-def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: str | os.PathLike[str] | None = None, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; a lock held by another process becomes a one-line WarehouseLockedError."""
     target = warehouse_path(path)
     if read_only and not target.exists():
-        raise FileNotFoundError(f"warehouse {target} does not exist yet: run `convopt ingest` or `make demo` first")
+        raise FileNotFoundError(
+            f"warehouse {target} does not exist yet: run `convopt ingest` or `make demo` first"
+        )
     if not read_only:
         target.parent.mkdir(parents=True, exist_ok=True)
     try:
