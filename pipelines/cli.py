@@ -124,6 +124,100 @@ def sql(
     typer.echo(render(frame, fmt, max_rows=max_rows), nl=False)
 
 
+_META_TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"]
+
+
+@app.command("export-meta")
+def export_meta_command(
+    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Write the exact request bodies under --out; send nothing, record nothing."
+    ),
+    out: Path = typer.Option(
+        Path("reports/meta_dry_run"), "--out", help="Dry-run folder: requests.jsonl and events.parquet."
+    ),
+    conversion_ids: list[str] = typer.Option(
+        None, "--conversion-id", help="Only this conversion (conversion_event.id); repeatable."
+    ),
+    limit: int = typer.Option(None, "--limit", min=0, help="Send at most N events (oldest first)."),
+    since: dt.datetime = typer.Option(
+        None, "--since", formats=_META_TIME_FORMATS, help="Only events with event_time on/after this (UTC)."
+    ),
+    as_of: dt.datetime = typer.Option(
+        None,
+        "--as-of",
+        formats=_META_TIME_FORMATS,
+        help="Reference time the dbt model used for the 7-day window; recorded in the log only.",
+    ),
+    test_event_code: str = typer.Option(
+        None,
+        "--test-event-code",
+        envvar="META_TEST_EVENT_CODE",
+        help="Meta test event code (Events Manager).",
+    ),
+    graph_base_url: str = typer.Option(
+        None, "--graph-base-url", envvar="META_GRAPH_BASE_URL", help="Default: https://graph.facebook.com."
+    ),
+    api_version: str = typer.Option(
+        None, "--api-version", envvar="META_API_VERSION", help="Graph API version (default: v24.0)."
+    ),
+    batch_size: int = typer.Option(
+        1000, "--batch-size", min=1, max=1000, help="Events per request (≤ 1000)."
+    ),
+    max_request_bytes: int = typer.Option(
+        2_000_000, "--max-request-bytes", min=4096, help="Upper bound of one request body in bytes."
+    ),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Also resend events Meta rejected in an earlier run."
+    ),
+    max_attempts: int = typer.Option(5, "--max-attempts", min=1, max=20, help="Requests per batch at most."),
+    connect_timeout: float = typer.Option(5.0, "--connect-timeout", min=0.1, help="Seconds."),
+    read_timeout: float = typer.Option(20.0, "--read-timeout", min=0.1, help="Seconds."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Send not-yet-delivered rows of marts.meta_capi_events to Meta's Conversions API, exactly once.
+
+    The access token is read from META_ACCESS_TOKEN only (never an option). Delivery state is appended
+    to raw.meta_delivery_log after every request, so a rerun sends nothing already sent.
+
+    Exit 0 when everything ready was delivered, 1 when some events failed (reasons listed), 2 on usage errors.
+    """
+    import os
+
+    import httpx
+
+    from pipelines import export_meta as meta
+
+    token = os.environ.get(meta.TOKEN_ENV) or None
+    if not dry_run and not token:
+        _fail_usage(meta.NO_TOKEN_MESSAGE)
+    try:
+        summary = meta.export_meta(
+            warehouse_path(warehouse),
+            dry_run=dry_run,
+            access_token=None if dry_run else token,
+            test_event_code=test_event_code or None,
+            conversion_ids=conversion_ids or (),
+            limit=limit,
+            since=since,
+            as_of=as_of,
+            retry_failed=retry_failed,
+            batch_size=batch_size,
+            max_request_bytes=max_request_bytes,
+            out=out,
+            graph_base_url=graph_base_url or meta.DEFAULT_GRAPH_BASE_URL,
+            api_version=api_version or meta.DEFAULT_API_VERSION,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            retry=meta.RetryPolicy(max_attempts=max_attempts),
+            progress=progress,
+            console=console,
+        )
+    except (meta.ExportUsageError, WarehouseLockedError, FileNotFoundError) as exc:
+        _fail_usage(str(exc))
+    meta.print_summary(summary, console)
+    raise typer.Exit(summary.exit_code)
+
+
 def main() -> None:  # pragma: no cover - console-script entry
     app()
 

@@ -114,7 +114,10 @@ create table if not exists raw.meta_delivery_log (
     http_status integer,
     test_event_code varchar,
     requested_at timestamp with time zone,
-    recorded_at timestamp with time zone not null
+    recorded_at timestamp with time zone not null,
+    run_id varchar,                    -- one `convopt export-meta` run
+    is_retryable boolean,              -- failed/unknown rows only: true = sent again by the next run
+    as_of timestamp with time zone     -- the run's --as-of (the 7-day window reference), if given
 )
 """
 
