@@ -58,16 +58,19 @@ def generate(
         _fail_usage(f"--format must be jsonl, csv or parquet, not {fmt!r}")
     if start is None:
         start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days - 1)
-    config = GeneratorConfig(
-        persons=persons,
-        events=events,
-        seed=seed,
-        start=start,
-        days=days,
-        fmt=fmt,
-        bad_rows_ratio=bad_rows_ratio,
-        files_per_stream=files_per_stream,
-    )
+    try:
+        config = GeneratorConfig(
+            persons=persons,
+            events=events,
+            seed=seed,
+            start=start,
+            days=days,
+            fmt=fmt,
+            bad_rows_ratio=bad_rows_ratio,
+            files_per_stream=files_per_stream,
+        )
+    except ValueError as exc:  # out-of-range combinations the option bounds cannot express
+        _fail_usage(str(exc))
     generate_dataset(landing_path(out), config, console=console)
 
 
