@@ -1,0 +1,37 @@
+{#-
+    One row per funnel of `seeds/funnel_definitions.csv`: funnel_name and funnel_definition_hash, the
+    MD5 of the funnel's whole definition (every step's number, name, event name and window, in step
+    order). Incremental funnel models store the hash with each row and drop rows whose hash is no
+    longer current, so editing or replacing the seed and rebuilding is all it takes.
+-#}
+{% macro funnel_definition_hashes() -%}
+    select
+        funnel_name,
+        md5(
+            funnel_name || ':' || {{ dbt.listagg(
+                measure=dbt.concat([
+                    "cast(step_number as " ~ dbt.type_string() ~ ")", "'|'",
+                    "step_name", "'|'",
+                    "event_name", "'|'",
+                    "cast(conversion_window_hours as " ~ dbt.type_string() ~ ")",
+                ]),
+                delimiter_text="';'",
+                order_by_clause="order by step_number",
+            ) }}
+        ) as funnel_definition_hash
+    from {{ ref('funnel_definitions') }}
+    group by funnel_name
+{%- endmacro %}
+
+{#-
+    Pre-hook of incremental funnel models: delete the rows computed with a funnel definition that is
+    no longer in the seed (funnel removed or changed). The model then recomputes every person with a
+    step-1 event of a funnel that has no rows.
+-#}
+{% macro delete_outdated_funnel_rows(relation) -%}
+    delete from {{ relation }}
+    where funnel_definition_hash not in (
+        select current_definitions.funnel_definition_hash
+        from ({{ funnel_definition_hashes() }}) as current_definitions
+    )
+{%- endmacro %}

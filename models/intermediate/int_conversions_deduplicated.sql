@@ -1,0 +1,217 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='conversion_key',
+        on_schema_change='fail',
+    )
+}}
+
+{#-
+    One row per conversion: the copies of one (conversion_type, event_id) reported within
+    var('dedup_window_hours') of the first copy of their cluster (anchor-based, see the YAML).
+    Incremental: every (conversion_type, event_id) with a copy loaded since the last run is
+    recomputed from ALL its copies and replaces its previous rows (delete+insert on
+    conversion_key), so a late copy updates its conversion instead of adding one, and a full
+    refresh gives the same rows.
+-#}
+{%- set window_hours = var('dedup_window_hours') -%}
+{%- set long_ago = "cast('1970-01-01 00:00:00+00' as " ~ dbt.type_timestamp() ~ ")" -%}
+{%- set attribute_columns = [
+    'person_id', 'campaign_id', 'ad_set_id', 'ad_id', 'order_id', 'meta_pixel_id',
+    'utm_source', 'utm_medium', 'utm_campaign', 'utm_content', 'utm_term',
+    'fbclid', 'fbc', 'fbp', 'client_ip_address', 'client_user_agent', 'event_source_url',
+    'device_type', 'browser', 'os', 'country', 'city', 'properties',
+    'em_sha256', 'ph_sha256', 'fn_sha256', 'ln_sha256', 'db_sha256', 'ge_sha256',
+    'ct_sha256', 'st_sha256', 'zp_sha256', 'country_sha256', 'external_id_sha256',
+] -%}
+
+with recursive copies as (
+    select * from {{ ref('int_conversion_identities') }}
+),
+
+{% if is_incremental() %}
+    changed_keys as (
+        -- Keys with a copy loaded since the last run (>=: reprocessing the boundary is harmless).
+        select distinct
+            conversion_type,
+            event_id
+        from copies
+        where _loaded_at >= (
+            select coalesce(max(previous_run.last_loaded_at), {{ long_ago }})
+            from {{ this }} as previous_run
+        )
+    ),
+
+    keyed_copies as (
+        select copies.*
+        from copies
+        inner join changed_keys
+            on
+                copies.conversion_type = changed_keys.conversion_type
+                and copies.event_id = changed_keys.event_id
+    ),
+{% else %}
+    keyed_copies as (
+        select * from copies
+    ),
+{% endif %}
+
+ordered_copies as (
+    -- Copy order within a key: time of the conversion, then load order, then source; the first
+    -- copy of a cluster is the one kept.
+    select
+        *,
+        row_number() over (
+            partition by conversion_type, event_id
+            order by conversion_time, _loaded_at, conversion_source, _load_id, _source_file, _source_row
+        ) as copy_number,
+        min(conversion_time) over (partition by conversion_type, event_id) as first_conversion_time,
+        max(conversion_time) over (partition by conversion_type, event_id) as last_conversion_time
+    from keyed_copies
+),
+
+spanning_copies as (
+    -- Only keys whose copies span more than the window can have more than one cluster.
+    select
+        conversion_type,
+        event_id,
+        copy_number,
+        conversion_time
+    from ordered_copies
+    where last_conversion_time > {{ dbt.dateadd('hour', window_hours, 'first_conversion_time') }}
+),
+
+cluster_anchors as (
+    -- Walk each spanning key's copies in order: a copy more than the window after the current
+    -- anchor starts a new cluster and becomes its anchor.
+    select
+        conversion_type,
+        event_id,
+        copy_number,
+        conversion_time as anchor_time
+    from spanning_copies
+    where copy_number = 1
+
+    union all
+
+    select
+        next_copy.conversion_type,
+        next_copy.event_id,
+        next_copy.copy_number,
+        case
+            when next_copy.conversion_time > {{ dbt.dateadd('hour', window_hours, 'previous_copy.anchor_time') }}
+                then next_copy.conversion_time
+            else previous_copy.anchor_time
+        end as anchor_time
+    from cluster_anchors as previous_copy
+    inner join spanning_copies as next_copy
+        on
+            previous_copy.conversion_type = next_copy.conversion_type
+            and previous_copy.event_id = next_copy.event_id
+            and next_copy.copy_number = previous_copy.copy_number + 1
+),
+
+clustered_copies as (
+    select
+        ordered_copies.*,
+        coalesce(cluster_anchors.anchor_time, ordered_copies.first_conversion_time) as anchor_time
+    from ordered_copies
+    left join cluster_anchors
+        on
+            ordered_copies.conversion_type = cluster_anchors.conversion_type
+            and ordered_copies.event_id = cluster_anchors.event_id
+            and ordered_copies.copy_number = cluster_anchors.copy_number
+),
+
+conversions as (
+    -- One row per cluster: the first copy's values, gaps filled from later copies in copy order.
+    select
+        conversion_type,
+        event_id,
+        anchor_time,
+        min(first_conversion_time) as first_conversion_time,
+        {{ first_non_null('conversion_source', 'copy_number') }} as conversion_source,
+        {%- for column_name in attribute_columns %}
+            {{ first_non_null(column_name, 'copy_number') }} as {{ column_name }},
+        {%- endfor %}
+        -- Value and currency travel together: taken from the first copy with a positive value
+        -- (staging reads a missing value as 0); without one the value is 0.
+        coalesce({{ first_non_null('value_cents', 'copy_number', 'value_cents > 0') }}, 0) as value_cents,
+        coalesce(
+            {{ first_non_null('currency', 'copy_number', 'value_cents > 0') }},
+            case when max(value_cents) = 0 then {{ first_non_null('currency', 'copy_number') }} end
+        ) as currency,
+        max(case when conversion_source = 'capi' then 1 else 0 end) as has_capi_copy,
+        max(case when conversion_source = 'pixel' then 1 else 0 end) as has_pixel_copy,
+        max(case when conversion_source = 'webhook' then 1 else 0 end) as has_webhook_copy,
+        cast(count(*) as {{ dbt.type_int() }}) as copies_count,
+        min(conversion_time) as conversion_time,
+        min(_loaded_at) as created_at,
+        max(_loaded_at) as last_loaded_at
+    from clustered_copies
+    group by conversion_type, event_id, anchor_time
+),
+
+final as (
+    select
+        case
+            when anchor_time = first_conversion_time
+                then {{ uuid_from_columns(['conversion_type', 'event_id']) }}
+            else {{ uuid_from_columns(['conversion_type', 'event_id', epoch_microseconds('anchor_time')]) }}
+        end as id,
+        {{ uuid_from_columns(['conversion_type', 'event_id']) }} as conversion_key,
+        event_id,
+        person_id,
+        campaign_id,
+        ad_set_id,
+        ad_id,
+        order_id,
+        meta_pixel_id,
+        conversion_type,
+        conversion_source,
+        -- Sorted, so the same sources always give the same text.
+        concat_ws(
+            ',',
+            case when has_capi_copy = 1 then 'capi' end,
+            case when has_pixel_copy = 1 then 'pixel' end,
+            case when has_webhook_copy = 1 then 'webhook' end
+        ) as reported_by_sources,
+        currency,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_content,
+        utm_term,
+        fbclid,
+        fbc,
+        fbp,
+        client_ip_address,
+        client_user_agent,
+        event_source_url,
+        device_type,
+        browser,
+        os,
+        country,
+        city,
+        properties,
+        em_sha256,
+        ph_sha256,
+        fn_sha256,
+        ln_sha256,
+        db_sha256,
+        ge_sha256,
+        ct_sha256,
+        st_sha256,
+        zp_sha256,
+        country_sha256,
+        external_id_sha256,
+        value_cents,
+        copies_count,
+        conversion_time,
+        created_at,
+        last_loaded_at
+    from conversions
+)
+
+select * from final

@@ -1,0 +1,77 @@
+{{ config(materialized='view') }}
+
+-- The events funnels are matched on: behavioural events (deduplicated) and conversions, as one
+-- stream with a common shape, restricted to the event names some funnel step uses. A conversion
+-- matches a step by its conversion_type. Which funnels exist comes only from the seed.
+with funnel_definitions as (
+    select * from {{ ref('funnel_definitions') }}
+),
+
+events as (
+    select * from {{ ref('int_events_deduplicated') }}
+),
+
+conversions as (
+    select * from {{ ref('conversion_event') }}
+),
+
+step_event_names as (
+    select distinct event_name
+    from funnel_definitions
+),
+
+behavioural_events as (
+    select
+        events.person_id,
+        'event' as event_source,
+        events.event_id as source_record_id,
+        events.event_id,
+        cast(null as {{ dbt.type_string() }}) as conversion_id,
+        events.event_name,
+        events.campaign_id,
+        events.ad_set_id,
+        events.ad_id,
+        events.utm_source,
+        events.utm_medium,
+        events.utm_campaign,
+        events.utm_content,
+        events.utm_term,
+        events.event_time,
+        -- The earliest-loaded copy of an event is kept whole, so it never changes after its load.
+        events._loaded_at as first_loaded_at,
+        events._loaded_at as last_loaded_at
+    from events
+    where events.event_name in (select step_event_names.event_name from step_event_names)
+),
+
+conversion_events as (
+    select
+        conversions.person_id,
+        'conversion' as event_source,
+        cast(conversions.id as {{ dbt.type_string() }}) as source_record_id,
+        conversions.event_id,
+        cast(conversions.id as {{ dbt.type_string() }}) as conversion_id,
+        conversions.conversion_type as event_name,
+        conversions.campaign_id,
+        conversions.ad_set_id,
+        conversions.ad_id,
+        conversions.utm_source,
+        conversions.utm_medium,
+        conversions.utm_campaign,
+        conversions.utm_content,
+        conversions.utm_term,
+        conversions.conversion_time as event_time,
+        -- The first and the latest load of the conversion's copies: a later copy can fill attributes.
+        conversions.created_at as first_loaded_at,
+        conversions.last_loaded_at
+    from conversions
+    where conversions.conversion_type in (select step_event_names.event_name from step_event_names)
+),
+
+final as (
+    select * from behavioural_events
+    union all
+    select * from conversion_events
+)
+
+select * from final

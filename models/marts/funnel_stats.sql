@@ -1,0 +1,207 @@
+-- Funnel statistics (the seed's getFunnelStats): one row per funnel × period_type × period_date ×
+-- campaign_scope × campaign_id × step (see the docs block funnel_stats_grain). Persons, not attempts:
+-- each person's winning attempt from conversion_funnel, placed in the period of its started_at (in the
+-- reporting time zone) and under the campaign of its step-1 event.
+with funnel_definitions as (
+    select * from {{ ref('funnel_definitions') }}
+),
+
+funnels as (
+    select * from {{ ref('conversion_funnel') }}
+),
+
+funnel_steps as (
+    select * from {{ ref('conversion_funnel_step') }}
+),
+
+-- Each person's funnel row under every period it belongs to …
+person_periods as (
+    select
+        person_id,
+        funnel_name,
+        campaign_id,
+        'all_time' as period_type,
+        cast(null as date) as period_date
+    from funnels
+    union all
+    select
+        person_id,
+        funnel_name,
+        campaign_id,
+        'daily' as period_type,
+        {{ reporting_period_start('started_at', 'day') }} as period_date
+    from funnels
+    union all
+    select
+        person_id,
+        funnel_name,
+        campaign_id,
+        'weekly' as period_type,
+        {{ reporting_period_start('started_at', 'week') }} as period_date
+    from funnels
+    union all
+    select
+        person_id,
+        funnel_name,
+        campaign_id,
+        'monthly' as period_type,
+        {{ reporting_period_start('started_at', 'month') }} as period_date
+    from funnels
+),
+
+-- … and under both campaign scopes: all campaigns together, and its own entry campaign.
+person_groups as (
+    select
+        person_id,
+        funnel_name,
+        period_type,
+        period_date,
+        'all' as campaign_scope,
+        cast(null as {{ dbt.type_string() }}) as campaign_id
+    from person_periods
+    union all
+    select
+        person_id,
+        funnel_name,
+        period_type,
+        period_date,
+        'campaign' as campaign_scope,
+        campaign_id
+    from person_periods
+),
+
+step_measures as (
+    select
+        person_groups.funnel_name,
+        person_groups.period_type,
+        person_groups.period_date,
+        person_groups.campaign_scope,
+        person_groups.campaign_id,
+        funnel_steps.step_number,
+        count(*) as persons_reached,
+        avg(funnel_steps.seconds_from_previous_step) as average_seconds_from_previous_step,
+        {{ median('funnel_steps.seconds_from_previous_step') }} as median_seconds_from_previous_step,
+        avg(funnel_steps.seconds_from_start) as average_seconds_from_start,
+        {{ median('funnel_steps.seconds_from_start') }} as median_seconds_from_start
+    from person_groups
+    inner join funnel_steps
+        on
+            person_groups.person_id = funnel_steps.person_id
+            and person_groups.funnel_name = funnel_steps.funnel_name
+    group by
+        person_groups.funnel_name,
+        person_groups.period_type,
+        person_groups.period_date,
+        person_groups.campaign_scope,
+        person_groups.campaign_id,
+        funnel_steps.step_number
+),
+
+group_measures as (
+    select
+        person_groups.funnel_name,
+        person_groups.period_type,
+        person_groups.period_date,
+        person_groups.campaign_scope,
+        person_groups.campaign_id,
+        max(funnels.total_steps) as total_steps,
+        count(*) as persons_entered,
+        sum(case when funnels.is_converted then 1 else 0 end) as persons_converted,
+        avg(case when funnels.is_converted then funnels.total_time_seconds end) as average_time_to_convert_seconds,
+        {{ median('case when funnels.is_converted then funnels.total_time_seconds end') }}
+            as median_time_to_convert_seconds
+    from person_groups
+    inner join funnels
+        on
+            person_groups.person_id = funnels.person_id
+            and person_groups.funnel_name = funnels.funnel_name
+    group by
+        person_groups.funnel_name,
+        person_groups.period_type,
+        person_groups.period_date,
+        person_groups.campaign_scope,
+        person_groups.campaign_id
+),
+
+-- Every group gets every step of its funnel, reached by somebody or not. period_date (all_time) and
+-- campaign_id (scope 'all', entries without a campaign) can be null: compared null-safe.
+measured_steps as (
+    select
+        group_measures.funnel_name,
+        group_measures.period_type,
+        group_measures.period_date,
+        group_measures.campaign_scope,
+        group_measures.campaign_id,
+        funnel_definitions.step_number,
+        funnel_definitions.step_name,
+        funnel_definitions.event_name,
+        group_measures.total_steps,
+        group_measures.persons_entered,
+        group_measures.persons_converted,
+        group_measures.average_time_to_convert_seconds,
+        group_measures.median_time_to_convert_seconds,
+        coalesce(step_measures.persons_reached, 0) as persons_reached,
+        step_measures.average_seconds_from_previous_step,
+        step_measures.median_seconds_from_previous_step,
+        step_measures.average_seconds_from_start,
+        step_measures.median_seconds_from_start
+    from group_measures
+    inner join funnel_definitions
+        on group_measures.funnel_name = funnel_definitions.funnel_name
+    left join step_measures
+        on
+            group_measures.funnel_name = step_measures.funnel_name
+            and group_measures.period_type = step_measures.period_type
+            and group_measures.period_date is not distinct from step_measures.period_date
+            and group_measures.campaign_scope = step_measures.campaign_scope
+            and group_measures.campaign_id is not distinct from step_measures.campaign_id
+            and funnel_definitions.step_number = step_measures.step_number
+),
+
+with_previous as (
+    select
+        *,
+        coalesce(
+            lag(persons_reached) over (
+                partition by funnel_name, period_type, period_date, campaign_scope, campaign_id
+                order by step_number
+            ),
+            persons_reached
+        ) as persons_reached_previous_step
+    from measured_steps
+),
+
+final as (
+    select
+        {{ uuid_from_columns([
+            'funnel_name', 'period_type', 'period_date', 'campaign_scope', 'campaign_id', 'step_number',
+        ]) }} as id,
+        funnel_name,
+        period_type,
+        campaign_scope,
+        campaign_id,
+        step_name,
+        event_name,
+        cast(step_number as {{ dbt.type_int() }}) as step_number,
+        cast(total_steps as {{ dbt.type_int() }}) as total_steps,
+        cast(persons_entered as {{ dbt.type_bigint() }}) as persons_entered,
+        cast(persons_reached as {{ dbt.type_bigint() }}) as persons_reached,
+        cast(persons_reached_previous_step as {{ dbt.type_bigint() }}) as persons_reached_previous_step,
+        cast(persons_reached_previous_step - persons_reached as {{ dbt.type_bigint() }}) as drop_off_count,
+        {{ percentage('persons_reached_previous_step - persons_reached', 'persons_reached_previous_step') }}
+            as drop_off_rate,
+        {{ percentage('persons_reached', 'persons_entered') }} as conversion_rate_from_start,
+        {{ percentage('persons_reached', 'persons_reached_previous_step') }} as conversion_rate_from_previous_step,
+        cast(persons_converted as {{ dbt.type_bigint() }}) as persons_converted,
+        {{ percentage('persons_converted', 'persons_entered') }} as conversion_rate,
+        cast(round(average_seconds_from_previous_step, 2) as decimal(18, 2)) as average_seconds_from_previous_step,
+        cast(round(median_seconds_from_previous_step, 2) as decimal(18, 2)) as median_seconds_from_previous_step,
+        cast(round(average_seconds_from_start, 2) as decimal(18, 2)) as average_seconds_from_start,
+        cast(round(median_seconds_from_start, 2) as decimal(18, 2)) as median_seconds_from_start,
+        cast(round(average_time_to_convert_seconds, 2) as decimal(18, 2)) as average_time_to_convert_seconds,
+        cast(round(median_time_to_convert_seconds, 2) as decimal(18, 2)) as median_time_to_convert_seconds,
+        period_date
+    from with_previous
+)
+
+select * from final

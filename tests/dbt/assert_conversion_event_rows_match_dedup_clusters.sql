@@ -1,0 +1,81 @@
+-- conversion_event has exactly one row per dedup cluster of the landed conversions, counted here
+-- independently of the models: one per distinct (conversion_type, event_id), plus one per extra
+-- cluster of a key whose copies span more than the window. Extra clusters are found by stepping
+-- from anchor to anchor (the next anchor is the earliest copy more than the window after the
+-- current one) rather than from copy to copy as int_conversions_deduplicated does.
+-- Rejected rows never reach raw, so raw is the population. Fails with the two counts.
+{%- set window_hours = var('dedup_window_hours') %}
+
+with recursive raw_copies as (
+    select
+        lower(trim(conversion_type)) as conversion_type,
+        trim(event_id) as event_id,
+        conversion_time
+    from {{ source('raw', 'conversions') }}
+),
+
+key_spans as (
+    select
+        conversion_type,
+        event_id,
+        min(conversion_time) as first_conversion_time,
+        max(conversion_time) as last_conversion_time
+    from raw_copies
+    group by conversion_type, event_id
+),
+
+spanning_keys as (
+    select
+        conversion_type,
+        event_id,
+        first_conversion_time
+    from key_spans
+    where last_conversion_time > {{ dbt.dateadd('hour', window_hours, 'first_conversion_time') }}
+),
+
+anchors as (
+    select
+        conversion_type,
+        event_id,
+        first_conversion_time as anchor_time
+    from spanning_keys
+
+    union all
+
+    select
+        anchors.conversion_type,
+        anchors.event_id,
+        (
+            select min(later_copies.conversion_time)
+            from raw_copies as later_copies
+            where
+                later_copies.conversion_type = anchors.conversion_type
+                and later_copies.event_id = anchors.event_id
+                and later_copies.conversion_time > {{ dbt.dateadd('hour', window_hours, 'anchors.anchor_time') }}
+        ) as anchor_time
+    from anchors
+    where anchors.anchor_time is not null
+),
+
+expected as (
+    select
+        (select count(*) from key_spans)
+        + (select count(anchors.anchor_time) from anchors)
+        - (select count(*) from spanning_keys) as expected_conversions
+),
+
+actual as (
+    select count(*) as actual_conversions
+    from {{ ref('conversion_event') }}
+),
+
+final as (
+    select
+        expected.expected_conversions,
+        actual.actual_conversions
+    from expected
+    cross join actual
+    where expected.expected_conversions <> actual.actual_conversions
+)
+
+select * from final
