@@ -1,0 +1,417 @@
+-- The seed's conversion_metrics: one row per period_type × period_date × attribution_model × campaign_id,
+-- every metric of the metric dictionary (docs blocks in models/_docs_metrics.md) plus ad spend and
+-- return. Periods are days, ISO weeks (Monday) and calendar months in the reporting time zone; every
+-- period type is computed from the facts (distinct persons and medians do not add up). A row exists
+-- when the campaign has credited conversions, reached persons, funnel starts or spend in the period,
+-- for every attribution model; spend, reach and funnels do not depend on the model.
+with attribution as (
+    select * from {{ ref('conversion_attribution') }}
+),
+
+conversions as (
+    select * from {{ ref('conversion_event') }}
+),
+
+touchpoints as (
+    select * from {{ ref('int_touchpoints') }}
+),
+
+funnels as (
+    select * from {{ ref('conversion_funnel') }}
+),
+
+ad_spend as (
+    select * from {{ ref('int_attribution_ad_spend_daily') }}
+),
+
+period_types as (
+    {{ period_types_query() }}
+),
+
+attribution_models as (
+    {%- for model_name in attribution_models() %}
+        select '{{ model_name }}' as attribution_model
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+),
+
+-- Every credited row once per period type, in the period of its conversion.
+credited as (
+    select
+        period_types.period_type,
+        {{ period_start('period_types.period_type', 'attribution.conversion_time') }} as period_date,
+        attribution.*
+    from attribution
+    cross join period_types
+),
+
+credit_totals as (
+    select
+        period_type,
+        period_date,
+        attribution_model,
+        campaign_id,
+        sum(credit) as attributed_conversions,
+        sum(credited_value_cents) as total_value_cents
+    from credited
+    group by
+        period_type,
+        period_date,
+        attribution_model,
+        campaign_id
+),
+
+-- Each conversion credited to the campaign in the period (however many of its touches were), with
+-- what the conversion-level metrics need.
+credited_conversions as (
+    select distinct
+        credited.period_type,
+        credited.period_date,
+        credited.attribution_model,
+        credited.campaign_id,
+        credited.conversion_id
+    from credited
+    where credited.credit > 0
+),
+
+click_hours as (
+    select distinct
+        conversion_id,
+        last_click_to_conversion_hours
+    from attribution
+),
+
+credited_conversion_facts as (
+    select
+        credited_conversions.*,
+        conversions.person_id,
+        conversions.conversion_type,
+        conversions.is_optimized,
+        conversions.meta_pixel_id is not null
+        or conversions.fbclid is not null
+        or conversions.fbc is not null as is_meta_eligible,
+        click_hours.last_click_to_conversion_hours,
+        conversions.created_at,
+        greatest(conversions.last_loaded_at, conversions.optimized_at) as changed_at
+    from credited_conversions
+    inner join conversions
+        on credited_conversions.conversion_id = conversions.id
+    inner join click_hours
+        on credited_conversions.conversion_id = click_hours.conversion_id
+),
+
+conversion_counts as (
+    select
+        period_type,
+        period_date,
+        attribution_model,
+        campaign_id,
+        count(*) as credited_conversion_count,
+        sum(case when is_meta_eligible then 1 else 0 end) as eligible_conversions,
+        sum(case when is_meta_eligible and is_optimized then 1 else 0 end) as optimized_conversions,
+        {{ median('last_click_to_conversion_hours') }} as median_last_click_to_conversion_hours,
+        min(created_at) as created_at,
+        max(changed_at) as updated_at
+    from credited_conversion_facts
+    group by
+        period_type,
+        period_date,
+        attribution_model,
+        campaign_id
+),
+
+-- Persons reached: a touchpoint of the campaign in the period (touches without a campaign_id reach no
+-- campaign). Converted: such a person also has a conversion credited to the campaign in the period.
+reached_persons as (
+    select
+        period_types.period_type,
+        {{ period_start('period_types.period_type', 'touchpoints.touchpoint_time') }} as period_date,
+        touchpoints.campaign_id,
+        touchpoints.person_id,
+        min(touchpoints._loaded_at) as first_loaded_at,
+        max(touchpoints._loaded_at) as last_loaded_at
+    from touchpoints
+    cross join period_types
+    where touchpoints.campaign_id is not null
+    group by
+        period_types.period_type,
+        {{ period_start('period_types.period_type', 'touchpoints.touchpoint_time') }},
+        touchpoints.campaign_id,
+        touchpoints.person_id
+),
+
+converting_persons as (
+    select distinct
+        period_type,
+        period_date,
+        attribution_model,
+        campaign_id,
+        person_id
+    from credited_conversion_facts
+),
+
+reach_counts as (
+    select
+        reached_persons.period_type,
+        reached_persons.period_date,
+        attribution_models.attribution_model,
+        reached_persons.campaign_id,
+        count(*) as reached_persons,
+        sum(case when converting_persons.person_id is not null then 1 else 0 end) as reached_persons_converted,
+        min(reached_persons.first_loaded_at) as created_at,
+        max(reached_persons.last_loaded_at) as updated_at
+    from reached_persons
+    cross join attribution_models
+    left join converting_persons
+        on
+            reached_persons.period_type = converting_persons.period_type
+            and reached_persons.period_date = converting_persons.period_date
+            and attribution_models.attribution_model = converting_persons.attribution_model
+            and reached_persons.campaign_id = converting_persons.campaign_id
+            and reached_persons.person_id = converting_persons.person_id
+    group by
+        reached_persons.period_type,
+        reached_persons.period_date,
+        attribution_models.attribution_model,
+        reached_persons.campaign_id
+),
+
+-- Purchasers with a purchase credited to the campaign in the period; repeat customers had their first
+-- purchase ever (any campaign) in an earlier period.
+first_purchases as (
+    select
+        person_id,
+        min(conversion_time) as first_purchase_at
+    from conversions
+    where conversion_type = 'purchase'
+    group by person_id
+),
+
+purchasers as (
+    select distinct
+        period_type,
+        period_date,
+        attribution_model,
+        campaign_id,
+        person_id
+    from credited_conversion_facts
+    where conversion_type = 'purchase'
+),
+
+purchaser_histories as (
+    select
+        purchasers.*,
+        {{ period_start('purchasers.period_type', 'first_purchases.first_purchase_at') }}
+        < purchasers.period_date as is_repeat_purchaser
+    from purchasers
+    inner join first_purchases
+        on purchasers.person_id = first_purchases.person_id
+),
+
+purchaser_counts as (
+    select
+        period_type,
+        period_date,
+        attribution_model,
+        campaign_id,
+        count(*) as purchasers,
+        sum(case when is_repeat_purchaser then 1 else 0 end) as repeat_purchasers
+    from purchaser_histories
+    group by
+        period_type,
+        period_date,
+        attribution_model,
+        campaign_id
+),
+
+-- Funnel rows (one per person × funnel: the winning attempt) by the campaign of their step-1 event and
+-- the period of started_at.
+funnel_counts as (
+    select
+        period_types.period_type,
+        {{ period_start('period_types.period_type', 'funnels.started_at') }} as period_date,
+        coalesce(funnels.campaign_id, '(unattributed)') as campaign_id,
+        count(*) as funnel_starts,
+        sum(case when funnels.is_converted then 1 else 0 end) as funnel_completions,
+        sum(case when funnels.is_converted then funnels.total_time_seconds end) as completed_funnel_seconds,
+        min(funnels.created_at) as created_at,
+        max(funnels.updated_at) as updated_at
+    from funnels
+    cross join period_types
+    group by
+        period_types.period_type,
+        {{ period_start('period_types.period_type', 'funnels.started_at') }},
+        coalesce(funnels.campaign_id, '(unattributed)')
+),
+
+spend_totals as (
+    select
+        period_types.period_type,
+        {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }} as period_date,
+        ad_spend.campaign_id,
+        case
+            when count(ad_spend.spend_cents) = count(*) then sum(ad_spend.spend_cents)
+        end as spend_cents,
+        sum(ad_spend.impressions) as impressions,
+        sum(ad_spend.clicks) as clicks,
+        min(ad_spend.first_loaded_at) as created_at,
+        max(ad_spend.last_loaded_at) as updated_at
+    from ad_spend
+    cross join period_types
+    group by
+        period_types.period_type,
+        {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }},
+        ad_spend.campaign_id
+),
+
+grain as (
+    select
+        period_type,
+        period_date,
+        attribution_model,
+        campaign_id
+    from credit_totals
+    union
+    select
+        period_type,
+        period_date,
+        attribution_model,
+        campaign_id
+    from reach_counts
+    union
+    select
+        funnel_counts.period_type,
+        funnel_counts.period_date,
+        attribution_models.attribution_model,
+        funnel_counts.campaign_id
+    from funnel_counts
+    cross join attribution_models
+    union
+    select
+        spend_totals.period_type,
+        spend_totals.period_date,
+        attribution_models.attribution_model,
+        spend_totals.campaign_id
+    from spend_totals
+    cross join attribution_models
+),
+
+joined as (
+    select
+        grain.period_type,
+        grain.period_date,
+        grain.attribution_model,
+        grain.campaign_id,
+        coalesce(credit_totals.attributed_conversions, 0) as attributed_conversions,
+        coalesce(credit_totals.total_value_cents, 0) as total_value_cents,
+        coalesce(reach_counts.reached_persons, 0) as reached_persons,
+        coalesce(reach_counts.reached_persons_converted, 0) as reached_persons_converted,
+        coalesce(purchaser_counts.purchasers, 0) as purchasers,
+        coalesce(purchaser_counts.repeat_purchasers, 0) as repeat_purchasers,
+        coalesce(funnel_counts.funnel_starts, 0) as funnel_starts,
+        coalesce(funnel_counts.funnel_completions, 0) as funnel_completions,
+        funnel_counts.completed_funnel_seconds,
+        conversion_counts.median_last_click_to_conversion_hours,
+        coalesce(conversion_counts.eligible_conversions, 0) as eligible_conversions,
+        coalesce(conversion_counts.optimized_conversions, 0) as optimized_conversions,
+        -- A period with no delivery at all: 0 spend, impressions and clicks.
+        case when spend_totals.campaign_id is null then 0 else spend_totals.spend_cents end as spend_cents,
+        coalesce(spend_totals.impressions, 0) as impressions,
+        coalesce(spend_totals.clicks, 0) as clicks,
+        -- least/greatest skip nulls (DuckDB, Postgres, Spark): the inputs this row has.
+        least(
+            conversion_counts.created_at, reach_counts.created_at, funnel_counts.created_at, spend_totals.created_at
+        ) as created_at,
+        greatest(
+            conversion_counts.updated_at, reach_counts.updated_at, funnel_counts.updated_at, spend_totals.updated_at
+        ) as updated_at
+    from grain
+    left join credit_totals
+        on
+            grain.period_type = credit_totals.period_type
+            and grain.period_date = credit_totals.period_date
+            and grain.attribution_model = credit_totals.attribution_model
+            and grain.campaign_id = credit_totals.campaign_id
+    left join conversion_counts
+        on
+            grain.period_type = conversion_counts.period_type
+            and grain.period_date = conversion_counts.period_date
+            and grain.attribution_model = conversion_counts.attribution_model
+            and grain.campaign_id = conversion_counts.campaign_id
+    left join reach_counts
+        on
+            grain.period_type = reach_counts.period_type
+            and grain.period_date = reach_counts.period_date
+            and grain.attribution_model = reach_counts.attribution_model
+            and grain.campaign_id = reach_counts.campaign_id
+    left join purchaser_counts
+        on
+            grain.period_type = purchaser_counts.period_type
+            and grain.period_date = purchaser_counts.period_date
+            and grain.attribution_model = purchaser_counts.attribution_model
+            and grain.campaign_id = purchaser_counts.campaign_id
+    left join funnel_counts
+        on
+            grain.period_type = funnel_counts.period_type
+            and grain.period_date = funnel_counts.period_date
+            and grain.campaign_id = funnel_counts.campaign_id
+    left join spend_totals
+        on
+            grain.period_type = spend_totals.period_type
+            and grain.period_date = spend_totals.period_date
+            and grain.campaign_id = spend_totals.campaign_id
+),
+
+final as (
+    select
+        {{ uuid_from_columns(['period_type', 'period_date', 'attribution_model', 'campaign_id']) }} as id,
+        cast(null as {{ dbt.type_string() }}) as person_id,
+        campaign_id,
+        attribution_model,
+        case
+            when eligible_conversions = 0 then 'not_eligible'
+            when optimized_conversions = 0 then 'pending'
+            when optimized_conversions < eligible_conversions then 'partial'
+            else 'complete'
+        end as optimization_status,
+        period_type,
+        {{ round_half_up('attributed_conversions') }} as total_conversions,
+        cast(attributed_conversions as decimal(18, 9)) as attributed_conversions,
+        cast(total_value_cents as {{ dbt.type_bigint() }}) as total_value_cents,
+        {{ round_half_up(safe_divide('total_value_cents', 'attributed_conversions')) }} as average_value_cents,
+        cast(reached_persons as {{ dbt.type_bigint() }}) as reached_persons,
+        cast(reached_persons_converted as {{ dbt.type_bigint() }}) as reached_persons_converted,
+        case
+            when campaign_id <> '(unattributed)'
+                then {{ percentage('reached_persons_converted', 'reached_persons') }}
+        end as conversion_rate,
+        cast(purchasers as {{ dbt.type_bigint() }}) as purchasers,
+        cast(repeat_purchasers as {{ dbt.type_bigint() }}) as repeat_purchasers,
+        {{ percentage('repeat_purchasers', 'purchasers') }} as repeat_customer_rate,
+        cast(funnel_starts as {{ dbt.type_bigint() }}) as total_funnel_starts,
+        cast(funnel_completions as {{ dbt.type_bigint() }}) as total_funnel_completions,
+        {{ percentage('funnel_completions', 'funnel_starts') }} as funnel_completion_rate,
+        {{ round_half_up(safe_divide('completed_funnel_seconds', 'funnel_completions')) }}
+            as average_funnel_time_seconds,
+        {{ round_half_up('median_last_click_to_conversion_hours') }} as last_click_to_conversion_hours,
+        cast(eligible_conversions as {{ dbt.type_bigint() }}) as eligible_conversions,
+        cast(optimized_conversions as {{ dbt.type_bigint() }}) as optimized_conversions,
+        {{ percentage('optimized_conversions', 'eligible_conversions') }} as optimized_percentage,
+        cast(spend_cents as {{ dbt.type_bigint() }}) as spend_cents,
+        cast(impressions as {{ dbt.type_bigint() }}) as impressions,
+        cast(clicks as {{ dbt.type_bigint() }}) as clicks,
+        {{ percentage('clicks', 'impressions') }} as ctr,
+        {{ round_half_up(safe_divide('spend_cents', 'attributed_conversions')) }} as cpa_cents,
+        cast(
+            floor({{ safe_divide('total_value_cents', 'spend_cents') }} * 10000 + 0.5) / 10000 as decimal(18, 4)
+        ) as roas,
+        eligible_conversions > 0 and optimized_conversions = eligible_conversions as is_optimized,
+        period_date,
+        created_at,
+        updated_at
+    from joined
+)
+
+select * from final
