@@ -47,7 +47,7 @@ build: venv
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	CONVOPT_WAREHOUSE=target/sqlfluff.duckdb $(BIN)/sqlfluff lint models tests/dbt
+	CONVOPT_WAREHOUSE=target/sqlfluff.duckdb $(BIN)/sqlfluff lint --processes 2 models tests/dbt
 
 format: dev
 	$(BIN)/ruff format .

@@ -23,11 +23,11 @@
 with new_events as (
     select
         {{ event_columns | join(',\n        ') }}
-    from {{ ref('stg_events') }} as stg_events
+    from {{ ref('stg_events') }}
     {% if is_incremental() -%}
         -- `>=`: a load committed at the same instant as the latest kept one is read again; its copies
         -- are ranked against the kept ones below, so nothing is lost or doubled.
-        where stg_events._loaded_at >= (
+        where _loaded_at >= (
             select coalesce(max(kept_events._loaded_at), cast('1970-01-01' as {{ dbt.type_timestamp() }}))
             from {{ this }} as kept_events
         )
