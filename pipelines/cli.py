@@ -221,6 +221,95 @@ def export_meta_command(
     raise typer.Exit(summary.exit_code)
 
 
+rules_app = typer.Typer(
+    no_args_is_help=True,
+    help="Meta optimization rules (seeds/optimization_rules.csv): list, add, disable. Run dbt build after.",
+)
+app.add_typer(rules_app, name="rules")
+
+_RULES_FILE_OPTION = typer.Option(
+    None, "--rules-file", help="Rules CSV (default: $CONVOPT_RULES_FILE, else seeds/optimization_rules.csv)."
+)
+
+
+def _print_rules(rules: list) -> None:
+    from rich.table import Table
+
+    from pipelines.rules import COLUMNS
+
+    table = Table()
+    for column in COLUMNS:
+        table.add_column(column, overflow="fold")
+    for rule in rules:
+        row = rule.as_row()
+        table.add_row(*(escape(row[column]) for column in COLUMNS))
+    Console(soft_wrap=True).print(table)
+
+
+@rules_app.command("list")
+def rules_list(rules_file: Path = _RULES_FILE_OPTION) -> None:
+    """Show the rules (validated: an invalid file is an error, exit 2)."""
+    from pipelines.rules import RuleError, read_rules, rules_path
+
+    try:
+        rules = read_rules(rules_path(rules_file))
+    except RuleError as exc:
+        _fail_usage(str(exc))
+    _print_rules(rules)
+
+
+@rules_app.command("add")
+def rules_add(
+    conversion_type: str = typer.Argument(..., help="purchase, signup, video_render or subscription."),
+    event_name: str = typer.Option(..., "--event-name", help="Meta event name (Purchase, VideoRender, …)."),
+    action_source: str = typer.Option("website", "--action-source", help="Meta action_source."),
+    min_value_cents: int = typer.Option(0, "--min-value-cents", help="Skip conversions worth less (>= 0)."),
+    value_multiplier: float = typer.Option(
+        1.0, "--value-multiplier", help="value = value_cents * this / 100."
+    ),
+    sources: str = typer.Option(
+        "pixel|capi|webhook", "--sources", help="Qualifying conversion sources, |-separated."
+    ),
+    sent: bool = typer.Option(True, "--sent/--not-sent", help="Whether these conversions are sent."),
+    replace_existing: bool = typer.Option(
+        False, "--replace", help="Replace the conversion_type's existing rule."
+    ),
+    rules_file: Path = _RULES_FILE_OPTION,
+) -> None:
+    """Add a rule (one per conversion_type; --replace to change one). Invalid or conflicting rules: exit 2."""
+    from pipelines.rules import Rule, RuleError, add_rule, parse_sources, rules_path
+
+    try:
+        rule = Rule(
+            conversion_type=conversion_type,
+            meta_event_name=event_name,
+            is_sent=sent,
+            min_value_cents=min_value_cents,
+            value_multiplier=value_multiplier,
+            action_source=action_source,
+            qualifying_sources=parse_sources(sources),
+        )
+        rules = add_rule(rules_path(rules_file), rule, replace_existing=replace_existing)
+    except RuleError as exc:
+        _fail_usage(str(exc))
+    _print_rules(rules)
+
+
+@rules_app.command("disable")
+def rules_disable(
+    conversion_type: str = typer.Argument(..., help="The conversion_type whose rule stops sending."),
+    rules_file: Path = _RULES_FILE_OPTION,
+) -> None:
+    """Set is_sent = false on a rule: its conversions appear in meta_capi_events as skipped."""
+    from pipelines.rules import RuleError, disable_rule, rules_path
+
+    try:
+        rules = disable_rule(rules_path(rules_file), conversion_type)
+    except RuleError as exc:
+        _fail_usage(str(exc))
+    _print_rules(rules)
+
+
 def main() -> None:  # pragma: no cover - console-script entry
     app()
 

@@ -1,0 +1,39 @@
+{#-
+    JSON text building blocks for `meta_capi_events` payloads. A member whose value is null is left
+    out (Meta wants absent keys, not nulls): `meta_json_object` joins its members with concat_ws,
+    which skips nulls. Only `meta_to_json` is engine-specific.
+-#}
+
+{#- JSON text of a scalar SQL value (string quoted and escaped, number as is). -#}
+{% macro meta_to_json(expression) -%}
+    {{ return(adapter.dispatch('meta_to_json')(expression)) }}
+{%- endmacro %}
+{% macro default__meta_to_json(expression) -%}{{ meta_unsupported('meta_to_json') }}{%- endmacro %}
+{% macro duckdb__meta_to_json(expression) -%}
+    to_json({{ expression }})
+{%- endmacro %}
+
+{#- `"key":<value as JSON>`, or null when the value is null. -#}
+{% macro meta_json_member(key, expression) -%}
+    case when {{ expression }} is not null then '"{{ key }}":' || {{ meta_to_json(expression) }} end
+{%- endmacro %}
+
+{#- `"key":["<value>"]` (a one-element array of strings, as user_data hashes), or null when the value is null. -#}
+{% macro meta_json_array_member(key, expression) -%}
+    case when {{ expression }} is not null then '"{{ key }}":[' || {{ meta_to_json(expression) }} || ']' end
+{%- endmacro %}
+
+{#- `"key":<json_expression>` for a value that already is JSON text, or null when it is null. -#}
+{% macro meta_json_raw_member(key, json_expression) -%}
+    case when {{ json_expression }} is not null then '"{{ key }}":' || {{ json_expression }} end
+{%- endmacro %}
+
+{#- `{member,member,…}` from the members above, null members left out (`{}` when all are null). -#}
+{% macro meta_json_object(members) -%}
+    '{' || concat_ws(
+        ','
+        {%- for member in members %},
+        {{ member }}
+        {%- endfor %}
+    ) || '}'
+{%- endmacro %}

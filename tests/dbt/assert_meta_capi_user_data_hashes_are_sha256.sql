@@ -1,0 +1,28 @@
+-- Every hashed user_data value in a meta_capi_events payload is an array of 64 lower-case hex digits.
+{%- set hashed_fields = ['em', 'ph', 'fn', 'ln', 'db', 'ge', 'ct', 'st', 'zp', 'country', 'external_id'] %}
+
+with events as (
+    select * from {{ ref('meta_capi_events') }}
+),
+
+hashed_values as (
+    {%- for field in hashed_fields %}
+        select
+            events.conversion_id,
+            '{{ field }}' as field,
+            json_type(events.payload, '$.user_data.{{ field }}') as value_type,
+            unnest(
+                coalesce(json_extract_string(events.payload, '$.user_data.{{ field }}[*]'), ['absent'])
+            ) as hashed_value
+        from events
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+)
+
+select *
+from hashed_values
+where
+    value_type is not null
+    and (value_type <> 'ARRAY' or not regexp_full_match(hashed_value, '[0-9a-f]{64}'))
