@@ -103,6 +103,31 @@ def ingest(
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FILE_FAILED)
 
 
+@app.command("load-target")
+def load_target_command(
+    target: str = typer.Option(..., "--target", help="Engine to copy the raw tables into: postgres."),
+    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+) -> None:
+    """Copy the validated raw tables (raw.*) from the DuckDB warehouse into another engine's raw schema.
+
+    PostgreSQL: connection from CONVOPT_PG_HOST/PORT/USER/PASSWORD/DBNAME (as profiles.yml target
+    `postgres`); COPY per ingest load, each load exactly once (see pipelines/load_target.py).
+    """
+    from pipelines.load_target import TARGETS, LoadTargetError, load_postgres
+    from pipelines.pg_server import conninfo_from_env
+
+    if target not in TARGETS:
+        _fail_usage(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
+    try:
+        report = load_postgres(warehouse_path(warehouse), conninfo_from_env())
+    except (LoadTargetError, WarehouseLockedError, FileNotFoundError) as exc:
+        _fail_usage(str(exc))
+    for copy in report.copies:
+        loads = "" if copy.loads is None else f" from {copy.loads} new load(s)"
+        console.print(f"{copy.table}: {copy.rows} row(s){loads} in {copy.seconds:.2f} s")
+    console.print(f"[green]{report.rows} row(s) copied to {target}[/green]")
+
+
 @app.command()
 def sql(
     query: str = typer.Argument(
