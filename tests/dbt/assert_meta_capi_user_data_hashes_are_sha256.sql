@@ -5,6 +5,28 @@ with events as (
     select * from {{ ref('meta_capi_events') }}
 ),
 
+{% if target.type == 'postgres' -%}
+hashed_values as (
+    {%- for field in hashed_fields %}
+        select
+            events.conversion_id,
+            '{{ field }}' as field,
+            upper(jsonb_typeof(cast(events.payload as jsonb) #> '{user_data,{{ field }}}')) as value_type,
+            elements.hashed_value
+        from events
+        left join lateral jsonb_array_elements_text(
+            case
+                when jsonb_typeof(cast(events.payload as jsonb) #> '{user_data,{{ field }}}') = 'array'
+                    then cast(events.payload as jsonb) #> '{user_data,{{ field }}}'
+            end
+        ) as elements (hashed_value) on true
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+)
+
+{%- else -%}
 hashed_values as (
     {%- for field in hashed_fields %}
         select
@@ -21,8 +43,10 @@ hashed_values as (
     {%- endfor %}
 )
 
+{%- endif %}
+
 select *
 from hashed_values
 where
     value_type is not null
-    and (value_type <> 'ARRAY' or not regexp_full_match(hashed_value, '[0-9a-f]{64}'))
+    and (value_type <> 'ARRAY' or not {{ meta_is_sha256_hex('hashed_value') }})
