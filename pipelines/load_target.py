@@ -163,8 +163,9 @@ def load_postgres(warehouse: Path, conninfo: str) -> LoadTargetReport:
         try:
             pg = psycopg.connect(conninfo, autocommit=True)
         except psycopg.OperationalError as exc:
+            reason = " ".join(str(exc).split())  # one line
             raise LoadTargetError(
-                f"cannot connect to PostgreSQL ({conninfo}): {str(exc).strip()}; start one with "
+                f"cannot connect to PostgreSQL ({conninfo}): {reason}; start one with "
                 '`eval "$(scripts/pg_server.sh start)"` or set CONVOPT_PG_HOST/PORT/USER/PASSWORD/DBNAME'
             ) from exc
         with pg:
