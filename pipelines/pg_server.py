@@ -170,7 +170,7 @@ def start(base_dir: Path | None = None, port: int | None = None, dbname: str = D
             chosen = port or free_port()
             options = (
                 f"-p {chosen} -k {data_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c TimeZone=UTC"
+                "-c synchronous_commit=off -c full_page_writes=off -c TimeZone=UTC -c jit=off"
             )
             try:
                 _run(

@@ -105,3 +105,22 @@
 {% macro postgres__round_decimal(expression, digits) -%}
     cast(round(cast({{ expression }} as numeric), {{ digits }}) as decimal(18, {{ digits }}))
 {%- endmacro %}
+
+{#-
+    macros/meta/meta_engine_helpers.sql, meta_lookup: PostgreSQL runs a correlated scalar subquery
+    once per outer row and does not decorrelate it. So the lookup table is a materialized CTE (it
+    does not depend on the outer row, so PostgreSQL computes it once per query and rescans the
+    stored rows), and the probe value is computed once per outer row (a second materialized CTE),
+    not once per lookup row.
+-#}
+{% macro postgres__meta_lookup(lookup_sql, lookup_expression) -%}
+    (
+        with
+        meta_lookup_table as materialized ({{ lookup_sql }}),
+        meta_lookup_probe as materialized (select {{ lookup_expression }} as lookup_key)
+        select min(meta_lookup_table.lookup_value)
+        from meta_lookup_table
+        inner join meta_lookup_probe
+            on meta_lookup_table.lookup_key = meta_lookup_probe.lookup_key
+    )
+{%- endmacro %}
