@@ -124,3 +124,26 @@
             on meta_lookup_table.lookup_key = meta_lookup_probe.lookup_key
     )
 {%- endmacro %}
+
+{#- macros/json_access.sql: JSON text read as jsonb (invalid JSON raises an error: PostgreSQL 15 has no validity test). -#}
+{% macro postgres__json_text(json_expression, keys) -%}
+    (cast({{ json_expression }} as jsonb) #>> '{ {{- keys | join(",") -}} }')
+{%- endmacro %}
+
+{% macro postgres__json_is_valid(json_expression) -%}
+    (cast({{ json_expression }} as jsonb) is not null)
+{%- endmacro %}
+
+{% macro postgres__json_type_name(json_expression, keys) -%}
+    upper(jsonb_typeof(cast({{ json_expression }} as jsonb) #> '{ {{- keys | join(",") -}} }'))
+{%- endmacro %}
+
+{% macro postgres__json_unnest_array_strings(json_expression, keys, otherwise) -%}
+    {%- set value = "cast(" ~ json_expression ~ " as jsonb) #> '{" ~ (keys | join(",")) ~ "}'" -%}
+    unnest(
+        case
+            when jsonb_typeof({{ value }}) = 'array' then array(select jsonb_array_elements_text({{ value }}))
+            else array['{{ otherwise }}']
+        end
+    )
+{%- endmacro %}

@@ -5,45 +5,19 @@ with events as (
     select * from {{ ref('meta_capi_events') }}
 ),
 
-{% if target.type == 'postgres' -%}
 hashed_values as (
     {%- for field in hashed_fields %}
         select
             events.conversion_id,
             '{{ field }}' as field,
-            upper(jsonb_typeof(cast(events.payload as jsonb) #> '{user_data,{{ field }}}')) as value_type,
-            elements.hashed_value
-        from events
-        left join lateral jsonb_array_elements_text(
-            case
-                when jsonb_typeof(cast(events.payload as jsonb) #> '{user_data,{{ field }}}') = 'array'
-                    then cast(events.payload as jsonb) #> '{user_data,{{ field }}}'
-            end
-        ) as elements (hashed_value) on true
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
-)
-
-{%- else -%}
-hashed_values as (
-    {%- for field in hashed_fields %}
-        select
-            events.conversion_id,
-            '{{ field }}' as field,
-            json_type(events.payload, '$.user_data.{{ field }}') as value_type,
-            unnest(
-                coalesce(json_extract_string(events.payload, '$.user_data.{{ field }}[*]'), ['absent'])
-            ) as hashed_value
+            {{ json_type_name('events.payload', ['user_data', field]) }} as value_type,
+            {{ json_unnest_array_strings('events.payload', ['user_data', field], 'absent') }} as hashed_value
         from events
         {%- if not loop.last %}
             union all
         {%- endif %}
     {%- endfor %}
 )
-
-{%- endif %}
 
 select *
 from hashed_values
