@@ -86,10 +86,18 @@ def ingest(
         help="Force the stream (events, conversions, ad_spend) instead of the file-name prefix.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    target: str = typer.Option(
+        "dev",
+        "--target",
+        help="dev (DuckDB only) or postgres: then also copy the raw tables there (as `convopt load-target`).",
+    ),
 ) -> None:
     """Validate landing files and append them to raw.*; bad rows go to raw.rejected_rows."""
     from pipelines.ingest import IngestUsageError, ingest_paths
+    from pipelines.load_target import TARGETS
 
+    if target != "dev" and target not in TARGETS:
+        _fail_usage(f"--target must be dev or one of {', '.join(TARGETS)}, not {target!r}")
     try:
         report = ingest_paths(
             list(paths or [landing_path()]),
@@ -100,6 +108,8 @@ def ingest(
         )
     except (IngestUsageError, WarehouseLockedError) as exc:
         _fail_usage(str(exc))
+    if target != "dev":
+        load_target_command(target=target, warehouse=warehouse)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FILE_FAILED)
 
 

@@ -18,6 +18,8 @@ from pipelines.warehouse import ensure_raw_schema
 
 pytestmark = pytest.mark.postgres
 
+ROOT = Path(__file__).resolve().parent.parent
+
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
 # Values CSV must carry through unchanged: quotes, separators, line breaks, non-ASCII, '' vs null.
 AWKWARD = ['say "hi", ok', "line one\nline two", "Éloïse 東京", "", None, "\\N", "NULL"]
@@ -175,7 +177,7 @@ def test_unreachable_server_is_a_clear_usage_error(tmp_path: Path) -> None:
     }
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "load-target", "--target", "postgres"],
-        env={**env, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        env={**env, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         check=False,
@@ -185,10 +187,38 @@ def test_unreachable_server_is_a_clear_usage_error(tmp_path: Path) -> None:
 
     bad_target = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "load-target", "--target", "oracle"],
-        env={**env, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        env={**env, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         check=False,
     )
     assert bad_target.returncode == 2
     assert "--target must be one of postgres" in bad_target.stderr
+
+
+def test_ingest_with_target_postgres_also_copies(tmp_path: Path, pg_env: dict[str, str]) -> None:
+    from pipelines.generate import GeneratorConfig, generate_dataset
+
+    landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
+    generate_dataset(landing, GeneratorConfig(persons=5, seed=3, start=dt.date(2026, 3, 1), days=3))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "ingest",
+            "--no-progress",
+            "--target",
+            "postgres",
+            str(landing),
+        ],
+        env={**pg_env, "CONVOPT_WAREHOUSE": str(warehouse), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        expected = con.execute("select count(*) from raw.events").fetchone()[0]
+    assert expected > 0
+    assert _pg_rows(pg_env, "select count(*) from raw.events") == [(expected,)]
