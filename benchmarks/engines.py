@@ -276,6 +276,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
     args = parser.parse_args()
     engines = args.engines.split(",")
+    started, load_at_start = dt.datetime.now(dt.UTC), os.getloadavg()[0]
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="convopt-bench-engines-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -373,7 +374,7 @@ def main() -> None:
     table = render(args.events, counts, steps, floor_result if "duckdb" in engines else None)
     print(table)
     if args.write:
-        write_section(table)
+        write_section(table, started, load_at_start)
 
 
 def render(events: int, counts: dict[str, int], steps: list[Step], floor_result) -> str:
@@ -419,16 +420,15 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
     return text
 
 
-def write_section(table: str) -> None:
+def write_section(table: str, started: dt.datetime, load_at_start: float) -> None:
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text()
     header = "## Engines (issue: one set of models, three engines)"
     machine = (
         f"Command: `.venv/bin/python benchmarks/engines.py --events N --write`. Machine: {os.cpu_count()} cores, "
         f"{platform.machine()}, Python {platform.python_version()}, duckdb {duckdb.__version__}, PostgreSQL 15 "
-        f"(Debian binaries; server started by `pipelines/pg_server.py`: fsync off, jit off). Measured "
-        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average before the run "
-        f"{os.getloadavg()[0]:.1f}."
+        f"(Debian binaries; server started by `pipelines/pg_server.py`: fsync off, jit off). Run started "
+        f"{started:%Y-%m-%d %H:%M} UTC, 1-minute load average then {load_at_start:.1f}."
     )
     section = f"{header}\n\n{machine}\n\n{table}\n"
     if header in text:
