@@ -221,6 +221,61 @@ def export_meta_command(
     raise typer.Exit(summary.exit_code)
 
 
+def _print_report(result) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"report {result.folder}", title_justify="left")
+    for name, justify in (("dataset", "left"), ("rows", "right"), ("files", "right"), ("columns", "right")):
+        table.add_column(name, justify=justify)
+    for d in result.datasets:
+        table.add_row(d.name, f"{d.rows:,}", str(len(d.files)), str(len(d.columns)))
+    console.print(table)
+    build = result.build or {}
+    console.print(
+        f"range {result.range.since} to {result.range.end} ({result.range.period}); "
+        f"dbt build {build.get('invocation_id', 'unknown')} finished {build.get('finished_at', '?')}; "
+        + ("replaced the earlier report" if result.replaced else "new report")
+    )
+    for path in result.charts:
+        console.print(f"chart {path}")
+    if result.charts:
+        console.print(f"open {result.folder / 'index.html'}")
+
+
+@app.command()
+def report(
+    out: Path = typer.Option(
+        Path("reports"), "--out", envvar="CONVOPT_REPORTS", help="Output folder (default: $CONVOPT_REPORTS or reports)."
+    ),
+    fmt: str = typer.Option("both", "--format", help="csv, parquet or both."),
+    period: str = typer.Option("daily", "--period", help="daily, weekly or monthly."),
+    since: str = typer.Option(None, "--since", help="First day YYYY-MM-DD (default: the data's first day)."),
+    until: str = typer.Option(None, "--until", help="Last day YYYY-MM-DD (default: the data's last day)."),
+    charts: bool = typer.Option(True, "--charts/--no-charts", help="Also draw the PNG charts and index.html."),
+    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+) -> None:
+    """Export metrics, rollups, funnels, attribution and person summaries as CSV/Parquet, with charts.
+
+    Writes <out>/<period>_<since>_<until>/ (replacing an earlier report of the same range at once):
+    csv/, parquet/ (hive-partitioned by period_date), charts/, index.html and manifest.json.
+    """
+    from pipelines.report import ReportUsageError, parse_date, write_report
+
+    try:
+        result = write_report(
+            warehouse=warehouse_path(warehouse),
+            out=out,
+            period=period,
+            fmt=fmt,
+            since=parse_date(since, "--since"),
+            until=parse_date(until, "--until"),
+            charts=charts,
+        )
+    except (ReportUsageError, WarehouseLockedError, FileNotFoundError) as exc:
+        _fail_usage(str(exc))
+    _print_report(result)
+
+
 rules_app = typer.Typer(
     no_args_is_help=True,
     help="Meta optimization rules (seeds/optimization_rules.csv): list, add, disable. Run dbt build after.",
