@@ -221,6 +221,63 @@ def export_meta_command(
     raise typer.Exit(summary.exit_code)
 
 
+@app.command()
+def conversions(
+    person: str = typer.Option(None, "--person", help="Only this person_id."),
+    conversion_type: str = typer.Option(
+        None, "--type", help="Only purchase, signup, video_render or subscription."
+    ),
+    campaign: str = typer.Option(None, "--campaign", help="Only this campaign_id (the conversion's own)."),
+    since: str = typer.Option(None, "--since", help="First day YYYY-MM-DD (reporting time zone)."),
+    until: str = typer.Option(None, "--until", help="Last day YYYY-MM-DD, inclusive."),
+    limit: int = typer.Option(50, "--limit", help="At most N conversions, latest first."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json (csv/json: every column)."),
+    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+) -> None:
+    """List conversions (the seed's listConversions), latest first, from marts.conversion_event."""
+    from pipelines.adhoc import FORMATS, QueryError
+    from pipelines.conversions import ConversionsUsageError, list_conversions, render_conversions
+    from pipelines.report import ReportUsageError, parse_date
+
+    if fmt not in FORMATS:
+        _fail_usage(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    try:
+        frame = list_conversions(
+            warehouse=warehouse_path(warehouse),
+            person=person,
+            conversion_type=conversion_type,
+            campaign=campaign,
+            since=parse_date(since, "--since"),
+            until=parse_date(until, "--until"),
+            limit=limit,
+        )
+    except (ConversionsUsageError, ReportUsageError, QueryError, WarehouseLockedError, FileNotFoundError) as exc:
+        _fail_usage(str(exc))
+    typer.echo(render_conversions(frame, fmt, max_rows=limit), nl=False)
+
+
+@app.command()
+def summary(
+    person: str = typer.Option(None, "--person", help="One person's summary (default: everybody)."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+) -> None:
+    """Conversion summary (the seed's getConversionSummary) for one person or overall. Exit 1: unknown person."""
+    from pipelines.adhoc import FORMATS, QueryError
+    from pipelines.conversions import PersonNotFoundError, conversion_summary, render_summary
+
+    if fmt not in FORMATS:
+        _fail_usage(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    try:
+        frame = conversion_summary(warehouse=warehouse_path(warehouse), person=person)
+    except (QueryError, WarehouseLockedError, FileNotFoundError) as exc:
+        _fail_usage(str(exc))
+    except PersonNotFoundError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_FILE_FAILED) from None
+    typer.echo(render_summary(frame, fmt), nl=False)
+
+
 def _print_report(result) -> None:
     from rich.table import Table
 
