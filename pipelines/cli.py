@@ -333,6 +333,61 @@ def report(
     _print_report(result)
 
 
+@app.command()
+def run(
+    landing: list[Path] = typer.Option(
+        None, "--landing", help="Files or folders to ingest (default: $CONVOPT_LANDING or data/landing); repeatable."
+    ),
+    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+    out: Path = typer.Option(
+        Path("reports"), "--out", envvar="CONVOPT_REPORTS", help="Report folder (default: $CONVOPT_REPORTS or reports)."
+    ),
+    period: str = typer.Option("daily", "--period", help="Report period: daily, weekly or monthly."),
+    fmt: str = typer.Option("both", "--format", help="Report files: csv, parquet or both."),
+    since: str = typer.Option(None, "--since", help="Report from this day YYYY-MM-DD (default: all data)."),
+    until: str = typer.Option(None, "--until", help="Report until this day YYYY-MM-DD (default: all data)."),
+    charts: bool = typer.Option(True, "--charts/--no-charts", help="Draw the report's charts and index.html."),
+    full_refresh: bool = typer.Option(False, "--full-refresh", help="dbt build --full-refresh."),
+    skip_ingest: bool = typer.Option(False, "--skip-ingest", help="Do not ingest (build from what is loaded)."),
+    skip_export: bool = typer.Option(False, "--skip-export", help="Do not run export-meta."),
+    skip_report: bool = typer.Option(False, "--skip-report", help="Do not write the report."),
+) -> None:
+    """Ingest → dbt build → export-meta → report, under a lock; for cron.
+
+    export-meta is a dry run unless META_ACCESS_TOKEN is set. Prints a timed summary of the stages.
+    Exit 0 when every stage succeeded, 1 when a stage failed (later stages do not run), 2 on usage errors
+    or when another `convopt run` holds the lock (<warehouse>.run.lock).
+    """
+    from pipelines.report import ReportUsageError, parse_date, validate_options
+    from pipelines.run import RunLockedError, RunOptions, print_run_summary, run_pipeline
+
+    try:
+        since_date, until_date = parse_date(since, "--since"), parse_date(until, "--until")
+        validate_options(period, fmt, since_date, until_date)
+    except ReportUsageError as exc:
+        _fail_usage(str(exc))
+    options = RunOptions(
+        warehouse=warehouse_path(warehouse),
+        landing=list(landing or [landing_path()]),
+        out=out,
+        period=period,
+        fmt=fmt,
+        since=since_date,
+        until=until_date,
+        charts=charts,
+        full_refresh=full_refresh,
+        skip_ingest=skip_ingest,
+        skip_export=skip_export,
+        skip_report=skip_report,
+    )
+    try:
+        result = run_pipeline(options, console=console)
+    except RunLockedError as exc:
+        _fail_usage(str(exc))
+    print_run_summary(result, console)
+    raise typer.Exit(result.exit_code)
+
+
 rules_app = typer.Typer(
     no_args_is_help=True,
     help="Meta optimization rules (seeds/optimization_rules.csv): list, add, disable. Run dbt build after.",
