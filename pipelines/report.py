@@ -5,6 +5,8 @@ Layout of one report (``<out>/<period>_<since>_<until>/``)::
     manifest.json                    every file, its rows, columns (+ DuckDB types) and the dbt build read
     index.html                       self-contained page: headline numbers and the charts (base64 PNGs)
     csv/<dataset>.csv                header, stable column order (the mart's), deterministic row order
+                                     (Parquet rows are not ordered within a partition: DuckDB's partitioned
+                                     writer does not keep it)
     parquet/<dataset>/period_date=YYYY-MM-DD/data_0.parquet   hive-partitioned by period (DuckDB COPY)
     parquet/<dataset>.parquet        datasets without a period (person summary, Meta delivery status)
     charts/*.png
