@@ -9,10 +9,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.dates as mdates  # noqa: E402  (after selecting the backend)
-import matplotlib.pyplot as plt  # noqa: E402
-import polars as pl  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import polars as pl
+from matplotlib.axes import Axes
 
 MODEL_ORDER = ("reported", "first_touch", "last_touch", "linear", "position_based", "time_decay")
 STATE_COLORS = {
@@ -46,7 +46,10 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 def daily_series(daily: pl.DataFrame, path: Path, *, currency: str) -> Path:
     """Conversions and revenue per day (bars), each ISO week's daily average (step line), Mondays marked."""
     fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
-    panels = [("conversions", "Conversions per day", 1.0), ("revenue_cents", f"Revenue per day ({currency})", 100.0)]
+    panels = [
+        ("conversions", "Conversions per day", 1.0),
+        ("revenue_cents", f"Revenue per day ({currency})", 100.0),
+    ]
     if daily.is_empty():
         for ax, (_, title, _) in zip(axes, panels, strict=True):
             _no_data(ax, title)
@@ -104,7 +107,7 @@ def funnel_dropoff(funnels: pl.DataFrame, path: Path) -> Path:
         for i, (pos, value) in enumerate(zip(y, reached, strict=True)):
             note = f"{value:,}"
             if i > 0 and reached[i - 1] > 0:
-                note += f"  (−{100 * (reached[i - 1] - value) / reached[i - 1]:.1f}%)"
+                note += f"  (-{100 * (reached[i - 1] - value) / reached[i - 1]:.1f}%)"
             ax.text(value + top * 0.01, pos, note, va="center", fontsize=8)
         ax.set_xlim(0, top * 1.35)
         ax.set_title(name, fontsize=10)
@@ -130,7 +133,9 @@ def revenue_by_campaign(attribution: pl.DataFrame, path: Path, *, currency: str)
     )
     top = totals.head(TOP_CAMPAIGNS)["campaign_id"].to_list()
     frame = attribution.with_columns(
-        pl.when(pl.col("campaign_id").is_in(top)).then(pl.col("campaign_id")).otherwise(pl.lit("other"))
+        pl.when(pl.col("campaign_id").is_in(top))
+        .then(pl.col("campaign_id"))
+        .otherwise(pl.lit("other"))
         .alias("campaign")
     )
     campaigns = top + (["other"] if frame["campaign"].eq("other").any() else [])
@@ -181,6 +186,8 @@ def draw_all(frames: dict[str, pl.DataFrame], folder: Path, *, currency: str) ->
     return [
         daily_series(frames["daily"], folder / "conversions_revenue_daily.png", currency=currency),
         funnel_dropoff(frames["funnels"], folder / "funnel_dropoff.png"),
-        revenue_by_campaign(frames["attribution"], folder / "revenue_by_campaign_model.png", currency=currency),
+        revenue_by_campaign(
+            frames["attribution"], folder / "revenue_by_campaign_model.png", currency=currency
+        ),
         meta_delivery(frames["meta"], folder / "meta_delivery_status.png"),
     ]

@@ -251,7 +251,13 @@ def conversions(
             until=parse_date(until, "--until"),
             limit=limit,
         )
-    except (ConversionsUsageError, ReportUsageError, QueryError, WarehouseLockedError, FileNotFoundError) as exc:
+    except (
+        ConversionsUsageError,
+        ReportUsageError,
+        QueryError,
+        WarehouseLockedError,
+        FileNotFoundError,
+    ) as exc:
         _fail_usage(str(exc))
     typer.echo(render_conversions(frame, fmt, max_rows=limit), nl=False)
 
@@ -302,13 +308,18 @@ def _print_report(result) -> None:
 @app.command()
 def report(
     out: Path = typer.Option(
-        Path("reports"), "--out", envvar="CONVOPT_REPORTS", help="Output folder (default: $CONVOPT_REPORTS or reports)."
+        Path("reports"),
+        "--out",
+        envvar="CONVOPT_REPORTS",
+        help="Output folder (default: $CONVOPT_REPORTS or reports).",
     ),
     fmt: str = typer.Option("both", "--format", help="csv, parquet or both."),
     period: str = typer.Option("daily", "--period", help="daily, weekly or monthly."),
     since: str = typer.Option(None, "--since", help="First day YYYY-MM-DD (default: the data's first day)."),
     until: str = typer.Option(None, "--until", help="Last day YYYY-MM-DD (default: the data's last day)."),
-    charts: bool = typer.Option(True, "--charts/--no-charts", help="Also draw the PNG charts and index.html."),
+    charts: bool = typer.Option(
+        True, "--charts/--no-charts", help="Also draw the PNG charts and index.html."
+    ),
     warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
 ) -> None:
     """Export metrics, rollups, funnels, attribution and person summaries as CSV/Parquet, with charts.
@@ -336,19 +347,28 @@ def report(
 @app.command()
 def run(
     landing: list[Path] = typer.Option(
-        None, "--landing", help="Files or folders to ingest (default: $CONVOPT_LANDING or data/landing); repeatable."
+        None,
+        "--landing",
+        help="Files or folders to ingest (default: $CONVOPT_LANDING or data/landing); repeatable.",
     ),
     warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
     out: Path = typer.Option(
-        Path("reports"), "--out", envvar="CONVOPT_REPORTS", help="Report folder (default: $CONVOPT_REPORTS or reports)."
+        Path("reports"),
+        "--out",
+        envvar="CONVOPT_REPORTS",
+        help="Report folder (default: $CONVOPT_REPORTS or reports).",
     ),
     period: str = typer.Option("daily", "--period", help="Report period: daily, weekly or monthly."),
     fmt: str = typer.Option("both", "--format", help="Report files: csv, parquet or both."),
     since: str = typer.Option(None, "--since", help="Report from this day YYYY-MM-DD (default: all data)."),
     until: str = typer.Option(None, "--until", help="Report until this day YYYY-MM-DD (default: all data)."),
-    charts: bool = typer.Option(True, "--charts/--no-charts", help="Draw the report's charts and index.html."),
+    charts: bool = typer.Option(
+        True, "--charts/--no-charts", help="Draw the report's charts and index.html."
+    ),
     full_refresh: bool = typer.Option(False, "--full-refresh", help="dbt build --full-refresh."),
-    skip_ingest: bool = typer.Option(False, "--skip-ingest", help="Do not ingest (build from what is loaded)."),
+    skip_ingest: bool = typer.Option(
+        False, "--skip-ingest", help="Do not ingest (build from what is loaded)."
+    ),
     skip_export: bool = typer.Option(False, "--skip-export", help="Do not run export-meta."),
     skip_report: bool = typer.Option(False, "--skip-report", help="Do not write the report."),
 ) -> None:

@@ -161,8 +161,8 @@ def conversion_summary(
                 count(*) as persons,
                 count(*) filter (where total_conversions > 0) as persons_converting,
                 count(*) filter (where is_repeat_purchaser) as repeat_purchasers,
-                sum(funnels_entered) as funnels_entered,
-                sum(funnels_converted) as funnels_converted
+                cast(sum(funnels_entered) as bigint) as funnels_entered,
+                cast(sum(funnels_converted) as bigint) as funnels_converted
             from marts.person_conversion_summary
         ),
 
@@ -176,7 +176,7 @@ def conversion_summary(
                 count(*) filter (where conversion_type = 'subscription') as subscriptions,
                 -- null, never a partial sum, when a conversion has no reporting-currency value
                 case when count(*) = count(value_cents_reporting)
-                    then coalesce(sum(value_cents_reporting), 0) end as total_revenue_cents,
+                    then cast(coalesce(sum(value_cents_reporting), 0) as bigint) end as total_revenue_cents,
                 count(*) filter (where value_cents_reporting is null) as conversions_without_reporting_value,
                 count(*) filter (where is_optimized) as optimized_conversions,
                 min(conversion_time) as first_conversion_at,

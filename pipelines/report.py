@@ -152,7 +152,9 @@ def parse_date(value: str | dt.date | None, option: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise ReportUsageError(f"{option} must be a date as YYYY-MM-DD (e.g. 2026-11-01), not {value!r}") from None
+        raise ReportUsageError(
+            f"{option} must be a date as YYYY-MM-DD (e.g. 2026-11-01), not {value!r}"
+        ) from None
 
 
 def validate_options(period: str, fmt: str, since: dt.date | None, until: dt.date | None) -> None:
@@ -200,7 +202,7 @@ def datasets(period: str, tz: str, *, has_delivery_log: bool) -> list[Dataset]:
                 where period_type = '{{period}}' and {in_range}
                 order by period_date, attribution_model, campaign_id""",
             True,
-            "The seed's conversion_metrics: period × attribution model × campaign, with spend, CPA, ROAS.",
+            "The seed's conversion_metrics: period x attribution model x campaign, with spend, CPA, ROAS.",
         ),
         Dataset(
             f"conversion_rollup_{period}",
@@ -209,7 +211,7 @@ def datasets(period: str, tz: str, *, has_delivery_log: bool) -> list[Dataset]:
                 where {in_range}
                 order by period_date, id""",
             True,
-            "Conversions and revenue per period × type × campaign × ad set × channel × source × device × country.",
+            "Conversions and revenue per period x type x campaign x ad set x channel x source x device x country.",
         ),
         Dataset(
             "funnel_stats",
@@ -238,7 +240,7 @@ def datasets(period: str, tz: str, *, has_delivery_log: bool) -> list[Dataset]:
                 group by all
                 order by period_date, attribution_model, campaign_id, channel, conversion_type""",
             True,
-            "Credited conversions and revenue per period × attribution model × campaign × channel × type.",
+            "Credited conversions and revenue per period x attribution model x campaign x channel x type.",
         ),
         Dataset(
             "person_conversion_summary",
@@ -346,7 +348,9 @@ def _export(
     columns = [{"name": n, "type": str(t)} for n, t in zip(relation.columns, relation.types, strict=True)]
     clear_pii = sorted(PII_COLUMNS & set(relation.columns))
     if clear_pii:
-        raise ReportUsageError(f"dataset {spec.name} would export identity fields in clear: {', '.join(clear_pii)}")
+        raise ReportUsageError(
+            f"dataset {spec.name} would export identity fields in clear: {', '.join(clear_pii)}"
+        )
     result = DatasetResult(
         spec.name,
         spec.source,
@@ -364,7 +368,9 @@ def _export(
             "(format csv, header true, timestampformat '%Y-%m-%dT%H:%M:%S.%fZ', dateformat '%Y-%m-%d')"
         ).fetchall()[0]
         result.files.append(
-            FileEntry(target.relative_to(folder).as_posix(), "csv", rows, target.stat().st_size, _sha256(target))
+            FileEntry(
+                target.relative_to(folder).as_posix(), "csv", rows, target.stat().st_size, _sha256(target)
+            )
         )
     if fmt in ("parquet", "both"):
         base = folder / "parquet"
@@ -380,7 +386,9 @@ def _export(
             if files:
                 listing = ", ".join(f"'{_sql_path(f)}'" for f in files)
                 counts = dict(
-                    con.execute(f"select file_name, num_rows from parquet_file_metadata([{listing}])").fetchall()
+                    con.execute(
+                        f"select file_name, num_rows from parquet_file_metadata([{listing}])"
+                    ).fetchall()
                 )
             for path in files:
                 result.files.append(
@@ -399,7 +407,11 @@ def _export(
             ).fetchall()[0]
             result.files.append(
                 FileEntry(
-                    target.relative_to(folder).as_posix(), "parquet", copied, target.stat().st_size, _sha256(target)
+                    target.relative_to(folder).as_posix(),
+                    "parquet",
+                    copied,
+                    target.stat().st_size,
+                    _sha256(target),
                 )
             )
         rows = copied if rows is None else rows
@@ -407,7 +419,9 @@ def _export(
     return result
 
 
-def _headline(con: duckdb.DuckDBPyConnection, rng: ReportRange, tz: str, build: dict | None) -> dict[str, Any]:
+def _headline(
+    con: duckdb.DuckDBPyConnection, rng: ReportRange, tz: str, build: dict | None
+) -> dict[str, Any]:
     if rng.since is None:
         return {"conversions": 0, "revenue_cents": 0, "persons_converting": 0, "spend_cents": 0, "roas": None}
     day = _local_day(tz.replace("'", "''"), "conversion_time")
@@ -440,15 +454,16 @@ def _chart_frames(
         return {"daily": empty, "funnels": empty, "attribution": empty, "meta": empty}
     params = [rng.since, rng.end]
     daily = con.sql(
-        """select period_date, sum(conversions) as conversions, sum(revenue_cents) as revenue_cents
+        """select period_date, cast(sum(conversions) as bigint) as conversions,
+                  cast(sum(revenue_cents) as bigint) as revenue_cents
            from marts.conversion_rollup_daily where period_date between ? and ? group by 1 order by 1""",
         params=params,
     ).pl()
-    # conversion_funnel has one row per person × funnel, counted in the period of its start, so the daily
+    # conversion_funnel has one row per person x funnel, counted in the period of its start, so the daily
     # rows of funnel_stats add up exactly over a range.
     funnels = con.sql(
         """select funnel_name, step_number, any_value(step_name) as step_name,
-                  sum(persons_reached) as persons_reached
+                  cast(sum(persons_reached) as bigint) as persons_reached
            from marts.funnel_stats
            where period_type = 'daily' and campaign_scope = 'all' and period_date between ? and ?
            group by 1, 2 order by 1, 2""",
@@ -456,11 +471,13 @@ def _chart_frames(
     ).pl()
     day = _local_day(tz.replace("'", "''"), "conversion_time")
     attribution = con.sql(
-        f"""select attribution_model, campaign_id, sum(credited_value_cents) as credited_value_cents
+        f"""select attribution_model, campaign_id, cast(sum(credited_value_cents) as bigint) as credited_value_cents
             from marts.conversion_attribution where {day} between ? and ? group by 1, 2""",
         params=params,
     ).pl()
-    meta_spec = next(s for s in datasets(rng.period, tz, has_delivery_log=has_delivery_log) if s.name.startswith("meta"))
+    meta_spec = next(
+        s for s in datasets(rng.period, tz, has_delivery_log=has_delivery_log) if s.name.startswith("meta")
+    )
     meta = con.sql(_render(meta_spec.sql, rng, tz)).pl()
     return {"daily": daily, "funnels": funnels, "attribution": attribution, "meta": meta}
 
@@ -515,7 +532,9 @@ def write_report(
     validate_options(period, fmt, since, until)
     out = Path(out)
     with connect(warehouse, read_only=True) as con:
-        missing = [t for t in ("marts.conversion_metrics", "marts.conversion_event") if not _table_exists(con, t)]
+        missing = [
+            t for t in ("marts.conversion_metrics", "marts.conversion_event") if not _table_exists(con, t)
+        ]
         if missing:
             raise ReportUsageError(
                 f"{warehouse_path(warehouse)} has no {', '.join(missing)}: run `dbt build` (or `convopt run`) first"
@@ -603,7 +622,7 @@ def _manifest(
 
 
 def _money(cents: int | None, currency: str) -> str:
-    return "–" if cents is None else f"{cents / 100:,.2f} {currency}"
+    return "-" if cents is None else f"{cents / 100:,.2f} {currency}"
 
 
 def _html(manifest: dict[str, Any], folder: Path) -> str:
@@ -616,7 +635,7 @@ def _html(manifest: dict[str, Any], folder: Path) -> str:
         ("Revenue", _money(head["revenue_cents"], currency)),
         ("Persons converting", f"{head['persons_converting']:,}"),
         ("Ad spend", _money(head["spend_cents"], currency)),
-        ("ROAS (reported)", "–" if head["roas"] is None else f"{head['roas']:.2f}"),
+        ("ROAS (reported)", "-" if head["roas"] is None else f"{head['roas']:.2f}"),
     ]
     images = []
     for rel in manifest["charts"]:
@@ -627,7 +646,9 @@ def _html(manifest: dict[str, Any], folder: Path) -> str:
         f"<td class=n>{d['rows']:,}</td><td>{len(d['files'])}</td><td>{html.escape(d['description'])}</td></tr>"
         for d in manifest["datasets"]
     )
-    card_html = "".join(f"<div class=card><div class=v>{html.escape(v)}</div>{html.escape(k)}</div>" for k, v in cards)
+    card_html = "".join(
+        f"<div class=card><div class=v>{html.escape(v)}</div>{html.escape(k)}</div>" for k, v in cards
+    )
     title = f"convopt report — {rep['period']} {rep['since']} to {rep['last_day']}"
     built = (
         f"dbt {html.escape(str(build.get('command')))} {html.escape(str(build.get('invocation_id')))} "
@@ -647,9 +668,9 @@ table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #eee; 
 td.n {{ text-align: right; }} .muted {{ color: #777; font-size: .9em; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
-<p class=muted>Generated {html.escape(rep['generated_at'])} from {built}. Days in {html.escape(str(build.get('reporting_timezone', 'UTC')))}; money in {html.escape(currency)}.</p>
+<p class=muted>Generated {html.escape(rep["generated_at"])} from {built}. Days in {html.escape(str(build.get("reporting_timezone", "UTC")))}; money in {html.escape(currency)}.</p>
 <div class=cards>{card_html}</div>
-{''.join(images)}
+{"".join(images)}
 <h2>Files</h2>
 <table><tr><th>dataset</th><th>source</th><th>rows</th><th>files</th><th>what</th></tr>{rows}</table>
 <p class=muted>Every file with its rows, columns and checksum: manifest.json.</p>

@@ -115,7 +115,9 @@ def _ingest(options: RunOptions, result: RunResult, console: Console) -> str:
 
     report = ingest_paths(options.landing, warehouse=options.warehouse, progress=False, console=console)
     result.ingest_report = report
-    counts = {status: sum(f.status == status for f in report.files) for status in ("loaded", "skipped", "failed")}
+    counts = {
+        status: sum(f.status == status for f in report.files) for status in ("loaded", "skipped", "failed")
+    }
     detail = (
         f"{counts['loaded']} file(s) loaded, {counts['skipped']} skipped, "
         f"{sum(f.rows_loaded for f in report.files):,} rows, {sum(f.rows_rejected for f in report.files):,} rejected"
@@ -199,7 +201,12 @@ def _report(options: RunOptions, result: RunResult, console: Console) -> str:
     return f"{report.folder} ({files} files, {sum(d.rows for d in report.datasets):,} rows)"
 
 
-_KNOWN_ERRORS: tuple[type[BaseException], ...] = (StageFailed, WarehouseLockedError, FileNotFoundError, ValueError)
+_KNOWN_ERRORS: tuple[type[BaseException], ...] = (
+    StageFailed,
+    WarehouseLockedError,
+    FileNotFoundError,
+    ValueError,
+)
 
 
 def run_pipeline(
@@ -236,10 +243,12 @@ def run_pipeline(
             except _KNOWN_ERRORS as exc:
                 failed = True
                 result.stages.append(StageResult(name, "failed", clock() - t0, str(exc).splitlines()[0]))
-            except Exception as exc:  # noqa: BLE001 - an unexpected bug: keep the traceback for the log
+            except Exception as exc:  # an unexpected bug: keep the traceback for the log
                 failed = True
                 console.print(escape(traceback.format_exc()))
-                result.stages.append(StageResult(name, "failed", clock() - t0, f"{type(exc).__name__}: {exc}"))
+                result.stages.append(
+                    StageResult(name, "failed", clock() - t0, f"{type(exc).__name__}: {exc}")
+                )
     result.seconds = clock() - started
     return result
 

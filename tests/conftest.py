@@ -21,7 +21,12 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """root, landing, warehouse, written (generator files), report (ingest report), run (RunResult), out,
     target (dbt artifacts), log (the run's console output). Tests must not modify the warehouse's data."""
     root = tmp_path_factory.mktemp("demo_run")
-    landing, warehouse, out, target = root / "landing", root / "warehouse.duckdb", root / "reports", root / "target"
+    landing, warehouse, out, target = (
+        root / "landing",
+        root / "warehouse.duckdb",
+        root / "reports",
+        root / "target",
+    )
     written = generate_dataset(landing, DEMO_CONFIG)
     log = io.StringIO()
     result = run_pipeline(

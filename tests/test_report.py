@@ -54,11 +54,19 @@ def test_run_wrote_a_dated_report_folder_and_latest_link(demo_run: dict, daily: 
     )
     assert daily.name == f"daily_{first}_{last}"
     assert (demo_run["out"] / "latest").resolve() == daily.resolve()
-    assert sorted(p.name for p in daily.iterdir()) == ["charts", "csv", "index.html", "manifest.json", "parquet"]
+    assert sorted(p.name for p in daily.iterdir()) == [
+        "charts",
+        "csv",
+        "index.html",
+        "manifest.json",
+        "parquet",
+    ]
     assert not [p for p in demo_run["out"].iterdir() if ".tmp-" in p.name or ".old-" in p.name]
 
 
-def _expected_counts(warehouse: Path, since: dt.date, until: dt.date, period: str = "daily") -> dict[str, int]:
+def _expected_counts(
+    warehouse: Path, since: dt.date, until: dt.date, period: str = "daily"
+) -> dict[str, int]:
     """Row counts computed independently from the marts (not through pipelines.report)."""
     unit = {"daily": "day", "weekly": "week", "monthly": "month"}[period]
     counts = {}
@@ -73,7 +81,9 @@ def _expected_counts(warehouse: Path, since: dt.date, until: dt.date, period: st
             where ? is not null and cast(date_trunc('{unit}', conversion_time) as date) between ? and ?)""",
     }.items():
         counts[name] = query(warehouse, sql, [period, since, until])[0][0]
-    counts["person_conversion_summary"] = query(warehouse, "select count(*) from marts.person_conversion_summary")[0][0]
+    counts["person_conversion_summary"] = query(
+        warehouse, "select count(*) from marts.person_conversion_summary"
+    )[0][0]
     return counts
 
 
@@ -159,7 +169,9 @@ def test_manifest_lists_every_file_truthfully(demo_run: dict, daily: Path) -> No
             listed.add(path)
             assert path.stat().st_size == file["bytes"]
             assert hashlib.sha256(path.read_bytes()).hexdigest() == file["sha256"]
-            frame = pl.read_csv(path, infer_schema=False) if file["format"] == "csv" else pl.read_parquet(path)
+            frame = (
+                pl.read_csv(path, infer_schema=False) if file["format"] == "csv" else pl.read_parquet(path)
+            )
             assert frame.height == file["rows"], file["path"]
             expected = [c["name"] for c in entry["columns"] if c["name"] != entry["partitioned_by"]]
             assert [c for c in frame.columns if c != "period_date" or not entry["partitioned_by"]] == expected
@@ -189,7 +201,9 @@ def test_parquet_is_hive_partitioned_by_period(daily: Path) -> None:
     parquet_files = [f for f in entry["files"] if f["format"] == "parquet"]
     days = set()
     for file in parquet_files:
-        match = re.fullmatch(r"parquet/conversion_metrics/period_date=(\d{4}-\d{2}-\d{2})/[^/]+\.parquet", file["path"])
+        match = re.fullmatch(
+            r"parquet/conversion_metrics/period_date=(\d{4}-\d{2}-\d{2})/[^/]+\.parquet", file["path"]
+        )
         assert match, file["path"]
         day = match.group(1)
         assert since <= day <= until
@@ -232,7 +246,9 @@ def test_no_identity_field_leaves_in_clear(daily: Path, demo_run: dict, tmp_path
     assert [p.name for p in tmp_path.iterdir()] == []  # nothing half-written
 
 
-def test_rerun_of_the_same_range_replaces_the_folder_atomically(demo_run: dict, tmp_path: Path, monkeypatch) -> None:
+def test_rerun_of_the_same_range_replaces_the_folder_atomically(
+    demo_run: dict, tmp_path: Path, monkeypatch
+) -> None:
     args = dict(warehouse=demo_run["warehouse"], out=tmp_path, period="weekly", fmt="parquet", charts=False)
     first = write_report(**args, since=dt.date(2026, 3, 4), until=dt.date(2026, 3, 15))
     # The range starts on the Monday of --since's week; the weeks are exported whole.
@@ -265,7 +281,9 @@ def test_rerun_of_the_same_range_replaces_the_folder_atomically(demo_run: dict, 
 
 
 def test_monthly_csv_only(demo_run: dict, tmp_path: Path) -> None:
-    result = write_report(warehouse=demo_run["warehouse"], out=tmp_path, period="monthly", fmt="csv", charts=False)
+    result = write_report(
+        warehouse=demo_run["warehouse"], out=tmp_path, period="monthly", fmt="csv", charts=False
+    )
     assert result.folder.name.startswith("monthly_2026-03-01_")
     assert not (result.folder / "parquet").exists() and not (result.folder / "index.html").exists()
     rollup = pl.read_csv(result.folder / "csv" / "conversion_rollup_monthly.csv", try_parse_dates=True)
@@ -292,13 +310,20 @@ def test_a_range_without_data_draws_no_data_panels(demo_run: dict, tmp_path: Pat
     [
         (["--since", "2026-02-30"], "--since must be a date as YYYY-MM-DD"),
         (["--until", "yesterday"], "--until must be a date as YYYY-MM-DD"),
-        (["--since", "2026-03-10", "--until", "2026-03-01"], "--since 2026-03-10 is after --until 2026-03-01"),
+        (
+            ["--since", "2026-03-10", "--until", "2026-03-01"],
+            "--since 2026-03-10 is after --until 2026-03-01",
+        ),
         (["--format", "xlsx"], "--format must be one of csv, parquet, both, not 'xlsx'"),
         (["--period", "hourly"], "--period must be one of daily, weekly, monthly, not 'hourly'"),
     ],
 )
-def test_bad_arguments_get_one_clear_line(demo_run: dict, tmp_path: Path, args: list[str], message: str) -> None:
-    result = runner.invoke(app, ["report", *args, "--warehouse", str(demo_run["warehouse"]), "--out", str(tmp_path)])
+def test_bad_arguments_get_one_clear_line(
+    demo_run: dict, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = runner.invoke(
+        app, ["report", *args, "--warehouse", str(demo_run["warehouse"]), "--out", str(tmp_path)]
+    )
     assert result.exit_code == 2
     assert message in result.output
     assert list(tmp_path.iterdir()) == []
@@ -307,8 +332,18 @@ def test_bad_arguments_get_one_clear_line(demo_run: dict, tmp_path: Path, args: 
 def test_cli_prints_the_files_and_where_to_look(demo_run: dict, tmp_path: Path) -> None:
     result = runner.invoke(
         app,
-        ["report", "--warehouse", str(demo_run["warehouse"]), "--out", str(tmp_path), "--since", "2026-03-05",
-         "--until", "2026-03-06", "--no-charts"],
+        [
+            "report",
+            "--warehouse",
+            str(demo_run["warehouse"]),
+            "--out",
+            str(tmp_path),
+            "--since",
+            "2026-03-05",
+            "--until",
+            "2026-03-06",
+            "--no-charts",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "conversion_metrics" in result.output and "daily_2026-03-05_2026-03-06" in result.output
@@ -321,12 +356,16 @@ def test_empty_or_locked_warehouse_gets_a_clear_message(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "has no marts.conversion_metrics, marts.conversion_event: run `dbt build`" in result.output
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import duckdb, time
             con = duckdb.connect({str(empty)!r})
             print("locked", flush=True)
             time.sleep(60)
-            """)],
+            """),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -350,6 +389,7 @@ def test_every_report_source_has_an_exposure(demo_run: dict) -> None:
                 schema, name = source.split(".")
                 node = f"model.convopt.{name}" if schema == "marts" else f"source.convopt.raw_meta.{name}"
                 assert node in exposed, (spec.name, node)
-    assert "model.convopt.meta_capi_events" in manifest["exposures"]["exposure.convopt.meta_conversions_api"][
-        "depends_on"
-    ]["nodes"]
+    assert (
+        "model.convopt.meta_capi_events"
+        in manifest["exposures"]["exposure.convopt.meta_conversions_api"]["depends_on"]["nodes"]
+    )
