@@ -284,27 +284,6 @@ def summary(
     typer.echo(render_summary(frame, fmt), nl=False)
 
 
-def _print_report(result) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"report {result.folder}", title_justify="left")
-    for name, justify in (("dataset", "left"), ("rows", "right"), ("files", "right"), ("columns", "right")):
-        table.add_column(name, justify=justify)
-    for d in result.datasets:
-        table.add_row(d.name, f"{d.rows:,}", str(len(d.files)), str(len(d.columns)))
-    console.print(table)
-    build = result.build or {}
-    console.print(
-        f"range {result.range.since} to {result.range.end} ({result.range.period}); "
-        f"dbt build {build.get('invocation_id', 'unknown')} finished {build.get('finished_at', '?')}; "
-        + ("replaced the earlier report" if result.replaced else "new report")
-    )
-    for path in result.charts:
-        console.print(f"chart {path}")
-    if result.charts:
-        console.print(f"open {result.folder / 'index.html'}")
-
-
 @app.command()
 def report(
     out: Path = typer.Option(
@@ -327,7 +306,7 @@ def report(
     Writes <out>/<period>_<since>_<until>/ (replacing an earlier report of the same range at once):
     csv/, parquet/ (hive-partitioned by period_date), charts/, index.html and manifest.json.
     """
-    from pipelines.report import ReportUsageError, parse_date, write_report
+    from pipelines.report import ReportUsageError, parse_date, print_report, write_report
 
     try:
         result = write_report(
@@ -341,7 +320,7 @@ def report(
         )
     except (ReportUsageError, WarehouseLockedError, FileNotFoundError) as exc:
         _fail_usage(str(exc))
-    _print_report(result)
+    print_report(result, console)
 
 
 @app.command()

@@ -185,7 +185,7 @@ def _export_meta(options: RunOptions, result: RunResult, console: Console) -> st
 
 
 def _report(options: RunOptions, result: RunResult, console: Console) -> str:
-    from pipelines.report import write_report
+    from pipelines.report import print_report, write_report
 
     report = write_report(
         warehouse=options.warehouse,
@@ -197,6 +197,7 @@ def _report(options: RunOptions, result: RunResult, console: Console) -> str:
         charts=options.charts,
     )
     result.report = report
+    print_report(report, console)
     files = sum(len(d.files) for d in report.datasets) + len(report.charts)
     return f"{report.folder} ({files} files, {sum(d.rows for d in report.datasets):,} rows)"
 
