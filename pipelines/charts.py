@@ -75,7 +75,8 @@ def daily_series(daily: pl.DataFrame, path: Path, *, currency: str) -> Path:
                 linewidth=2,
                 label="weekly average per day" if i == 0 else None,
             )
-            ax.axvline(row["week"] - dt.timedelta(hours=12), color="#bbb", linewidth=0.6, zorder=0)
+            if row["week"] >= days[0]:  # week boundaries inside the data only
+                ax.axvline(row["week"] - dt.timedelta(hours=12), color="#bbb", linewidth=0.6, zorder=0)
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(loc="upper left", fontsize=8)
