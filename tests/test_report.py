@@ -393,3 +393,32 @@ def test_every_report_source_has_an_exposure(demo_run: dict) -> None:
         "model.convopt.meta_capi_events"
         in manifest["exposures"]["exposure.convopt.meta_conversions_api"]["depends_on"]["nodes"]
     )
+
+
+def test_a_warehouse_without_any_conversion_still_gets_a_report(demo_run: dict, tmp_path: Path) -> None:
+    """Marts built on no data: every dataset empty but typed, charts say so, nothing crashes."""
+    empty = tmp_path / "empty.duckdb"
+    with duckdb.connect(str(empty)) as con:
+        con.execute(f"attach '{demo_run['warehouse']}' as demo (read_only)")
+        con.execute("create schema marts")
+        tables = con.execute(
+            "select table_name from information_schema.tables where table_catalog = 'demo' "
+            "and table_schema = 'marts'"
+        ).fetchall()
+        for (table,) in tables:
+            con.execute(f"create table marts.{table} as select * from demo.marts.{table} where false")
+    result = write_report(warehouse=empty, out=tmp_path / "r", period="weekly")
+    assert result.folder.name == "weekly_no-data"
+    assert {d.name: d.rows for d in result.datasets} == {
+        "conversion_metrics": 0,
+        "conversion_rollup_weekly": 0,
+        "funnel_stats": 0,
+        "attribution_by_campaign": 0,
+        "person_conversion_summary": 0,
+        "meta_delivery_status": 0,
+    }
+    manifest = manifest_of(result.folder)
+    assert manifest["warehouse"]["build"] is None  # no audit.dbt_build_log in this warehouse
+    assert dataset(manifest, "conversion_metrics")["columns"][0] == {"name": "id", "type": "VARCHAR"}
+    assert all(p.read_bytes().startswith(PNG_SIGNATURE) for p in result.charts)
+    assert "unknown build" in (result.folder / "index.html").read_text()
