@@ -127,7 +127,8 @@ def _ingest(options: RunOptions, result: RunResult, console: Console) -> str:
     return detail
 
 
-def _latest_build_detail(warehouse: Path) -> str:
+def _latest_build_detail(warehouse: Path, since: dt.datetime) -> str:
+    """Node counts of the build just run, from its audit.dbt_build_log row ("" if it left none)."""
     from pipelines.report import latest_build
 
     try:
@@ -135,7 +136,8 @@ def _latest_build_detail(warehouse: Path) -> str:
             build = latest_build(con)
     except (WarehouseLockedError, FileNotFoundError):
         return ""
-    if not build:
+    # An older row (this invocation crashed before its on-run-end hook) says nothing about this build.
+    if not build or build["finished_at"] < since.strftime("%Y-%m-%dT%H:%M:%S"):
         return ""
     return (
         f"{build['ok_nodes']} ok, {build['warned_nodes']} warn, {build['failed_nodes']} failed, "
@@ -149,8 +151,9 @@ def _dbt_build(options: RunOptions, result: RunResult, console: Console) -> str:
     args = ["build"] + (["--full-refresh"] if options.full_refresh else [])
     # Colour codes only on a terminal: cron logs stay plain text.
     colors = {} if sys.stdout.isatty() else {"DBT_USE_COLORS": "false"}
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
     completed = run_dbt(args, warehouse=options.warehouse, target_path=options.target_path, extra_env=colors)
-    detail = _latest_build_detail(options.warehouse) if completed.returncode in (0, 1) else ""
+    detail = _latest_build_detail(options.warehouse, started) if completed.returncode in (0, 1) else ""
     if completed.returncode != 0:
         raise StageFailed(f"dbt build exited with {completed.returncode}" + (f": {detail}" if detail else ""))
     return detail or "dbt build passed"
