@@ -1,0 +1,114 @@
+{#-
+    Spark (dbt-spark, Spark 4.3) implementations of the project's dispatched macros. Each one
+    documents itself next to its generic macro; only the Spark spelling is here. The Spark targets
+    pin the session time zone to UTC (profiles.yml), which `to_reporting_timezone` relies on.
+
+    Spark SQL string literals treat a backslash as an escape character, so every regular expression
+    here doubles its backslashes ('\\p{L}' reaches Java's regex engine as \p{L}).
+-#}
+
+{#- Exact integer arithmetic in decimal(38, 0) (Spark has no 128-bit integer type); `div` truncates,
+    which is the floor here because every operand is >= 0. -#}
+{% macro spark__convert_cents(value_cents, from_units_per_usd, to_units_per_usd) -%}
+    cast(
+        (
+            2 * cast({{ value_cents }} as decimal(38, 0)) * cast({{ to_units_per_usd }} * 1000000 as decimal(38, 0))
+            + cast({{ from_units_per_usd }} * 1000000 as decimal(38, 0))
+        ) div (2 * cast({{ from_units_per_usd }} * 1000000 as decimal(38, 0)))
+        as bigint
+    )
+{%- endmacro %}
+
+{#- The UTC day from the instant's epoch microseconds: independent of the session time zone. -#}
+{% macro spark__utc_date(timestamp_expression) -%}
+    date_from_unix_date(cast(floor(unix_micros({{ timestamp_expression }}) / 86400000000) as int))
+{%- endmacro %}
+
+{% macro spark__first_non_null(expression, order_expression, where) -%}
+    min_by({{ expression }}, {{ order_expression }}) filter (
+        where {{ expression }} is not null{% if where %} and ({{ where }}){% endif %}
+    )
+{%- endmacro %}
+
+{#- to_json only takes structs, maps and arrays: serialize {"v": value} and keep the value part. -#}
+{% macro spark__meta_to_json(expression) -%}
+    regexp_extract(to_json(named_struct('v', {{ expression }})), '^\\{"v":(.*)\\}$', 1)
+{%- endmacro %}
+
+{% macro spark__meta_sha256_hex(expression) -%}
+    sha2({{ expression }}, 256)
+{%- endmacro %}
+
+{% macro spark__meta_is_sha256_hex(expression) -%}
+    (length({{ expression }}) = 64 and {{ expression }} rlike '^[0-9a-f]{64}$')
+{%- endmacro %}
+
+{#- Spark has no Unicode normalization function; ICU4J (shipped with Spark 4 for collations) has a
+    static NFC `Normalizer.compose(text, false)`, called through `reflect` (it fails on null, hence
+    the case). -#}
+{% macro spark__meta_clean_lower(expression) -%}
+    lower(
+        case
+            when {{ expression }} is not null
+                then reflect('com.ibm.icu.text.Normalizer', 'compose', trim({{ expression }}), false)
+        end
+    )
+{%- endmacro %}
+
+{% macro spark__meta_letters_only(expression) -%}
+    regexp_replace({{ expression }}, '[^\\p{L}\\p{M}]', '')
+{%- endmacro %}
+
+{% macro spark__meta_digits_only(expression) -%}
+    regexp_replace({{ expression }}, '[^0-9]', '')
+{%- endmacro %}
+
+{% macro spark__meta_has_letter(expression) -%}
+    ({{ expression }} rlike '\\p{L}')
+{%- endmacro %}
+
+{% macro spark__meta_is_email(expression) -%}
+    ({{ expression }} rlike '^[^@\\s]+@[^@\\s.][^@\\s]*\\.[^@\\s.][^@\\s]*$')
+{%- endmacro %}
+
+{#- Same formats and order as duckdb__meta_parse_date_yyyymmdd; `M`/`d` accept one or two digits,
+    try_to_timestamp is null for text that does not fit or a date that does not exist. -#}
+{% macro spark__meta_parse_date_yyyymmdd(expression) -%}
+    {%- set parsed -%}
+        coalesce(
+            try_to_timestamp({{ expression }}, 'yyyy-M-d'),
+            try_to_timestamp({{ expression }}, 'yyyyMMdd'),
+            try_to_timestamp({{ expression }}, 'yyyy/M/d'),
+            try_to_timestamp({{ expression }}, 'M/d/yyyy'),
+            try_to_timestamp({{ expression }}, 'd.M.yyyy')
+        )
+    {%- endset -%}
+    date_format(
+        case when year({{ parsed }}) between 1900 and 2099 then {{ parsed }} end,
+        'yyyyMMdd'
+    )
+{%- endmacro %}
+
+{#-
+    Seeds: seeds/_seeds.yml declares `column_types` as `varchar`, which Spark rejects without a
+    length ([DATATYPE_MISSING_SIZE]). On Spark, a size-less varchar/text/char is created as `string`;
+    everything else is dbt-spark's own seed code.
+-#}
+{% macro spark_seed_column_types(model) -%}
+    {%- set column_types = model['config'].get('column_types') or {} -%}
+    {%- for column_name, column_type in column_types.items() -%}
+        {%- if (column_type | lower | trim) in ['varchar', 'text', 'character varying'] -%}
+            {%- do column_types.update({column_name: 'string'}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+{%- endmacro %}
+
+{% macro spark__create_csv_table(model, agate_table) -%}
+    {%- do spark_seed_column_types(model) -%}
+    {{ return(dbt.spark__create_csv_table(model, agate_table)) }}
+{%- endmacro %}
+
+{% macro spark__load_csv_rows(model, agate_table) -%}
+    {%- do spark_seed_column_types(model) -%}
+    {{ return(dbt.spark__load_csv_rows(model, agate_table)) }}
+{%- endmacro %}
