@@ -43,16 +43,14 @@
     (length({{ expression }}) = 64 and {{ expression }} rlike '^[0-9a-f]{64}$')
 {%- endmacro %}
 
-{#- Spark has no Unicode normalization function; ICU4J (shipped with Spark 4 for collations) has a
-    static NFC `Normalizer.compose(text, false)`, called through `reflect` (it fails on null, hence
-    the case). -#}
+{#- Spark has no Unicode normalization function, so no NFC here: text already in NFC (what
+    browsers and our generator send) gives the same result as on DuckDB; decomposed text (e + U+0301)
+    keeps its combining mark and hashes differently. ICU4J's static Normalizer.compose (shipped with
+    Spark 4) works through `reflect`, but `reflect` is nondeterministic and fails inside the
+    decorrelated lookup subqueries ("Nondeterministic expression CallMethodViaReflection should be
+    initialized before eval"). Portable fix proposed in docs/engines-spark.md: NFC-normalize at ingest. -#}
 {% macro spark__meta_clean_lower(expression) -%}
-    lower(
-        case
-            when {{ expression }} is not null
-                then reflect('com.ibm.icu.text.Normalizer', 'compose', trim({{ expression }}), false)
-        end
-    )
+    lower(trim({{ expression }}))
 {%- endmacro %}
 
 {% macro spark__meta_letters_only(expression) -%}
@@ -90,17 +88,40 @@
 {%- endmacro %}
 
 {#-
-    Seeds: seeds/_seeds.yml declares `column_types` as `varchar`, which Spark rejects without a
-    length ([DATATYPE_MISSING_SIZE]). On Spark, a size-less varchar/text/char is created as `string`;
-    everything else is dbt-spark's own seed code.
+    The Spark spelling of a column type written for DuckDB/Postgres in YAML (seed `column_types`,
+    contract `data_type`): Spark rejects a size-less varchar ([DATATYPE_MISSING_SIZE]) and has no
+    `timestamp with time zone` (its `timestamp` is already an instant). Other types are returned as is.
 -#}
+{% macro spark_type_from_yaml(data_type) -%}
+    {%- set normalized = data_type | lower | trim -%}
+    {%- if normalized in ['varchar', 'text', 'character varying'] -%}
+        {{- return('string') -}}
+    {%- elif normalized in ['timestamp with time zone', 'timestamptz'] -%}
+        {{- return('timestamp') -}}
+    {%- endif -%}
+    {{- return(data_type) -}}
+{%- endmacro %}
+
+{#- Seeds: seeds/_seeds.yml declares `varchar` column types; everything else is dbt-spark's seed code. -#}
 {% macro spark_seed_column_types(model) -%}
     {%- set column_types = model['config'].get('column_types') or {} -%}
     {%- for column_name, column_type in column_types.items() -%}
-        {%- if (column_type | lower | trim) in ['varchar', 'text', 'character varying'] -%}
-            {%- do column_types.update({column_name: 'string'}) -%}
-        {%- endif -%}
+        {%- do column_types.update({column_name: spark_type_from_yaml(column_type)}) -%}
     {%- endfor -%}
+{%- endmacro %}
+
+{#- Contracts (conversion_event): the YAML data_types in Spark spelling, then dbt's own check. -#}
+{% macro spark__get_empty_schema_sql(columns) -%}
+    {%- set translated = {} -%}
+    {%- for name in columns -%}
+        {%- set column = {} -%}
+        {%- do column.update(columns[name]) -%}
+        {%- if column.get('data_type') -%}
+            {%- do column.update({'data_type': spark_type_from_yaml(column['data_type'])}) -%}
+        {%- endif -%}
+        {%- do translated.update({name: column}) -%}
+    {%- endfor -%}
+    {{ return(dbt.default__get_empty_schema_sql(translated)) }}
 {%- endmacro %}
 
 {% macro spark__create_csv_table(model, agate_table) -%}
@@ -163,4 +184,17 @@
     {%- do run_query('drop table ' ~ new_rows) -%}
     {%- do run_query('drop table ' ~ target) -%}
     alter table {{ next_table }} rename to {{ target }}
+{%- endmacro %}
+
+{#-
+    Contract constraints (not_null) can only be added to Delta tables. dbt-spark decides with
+    config.get('file_format', 'delta'), i.e. treats a model without a file_format as Delta, while it
+    creates such tables as Parquet; then `ALTER COLUMN … SET NOT NULL` fails
+    ([UNSUPPORTED_FEATURE.TABLE_OPERATION]). Here the default is the real one, parquet: on Parquet the
+    contract checks column names and types, and not_null is left to the YAML data tests.
+-#}
+{% macro spark__persist_constraints(relation, model) -%}
+    {%- if config.get('file_format', 'parquet') == 'delta' -%}
+        {%- do dbt.spark__persist_constraints(relation, model) -%}
+    {%- endif -%}
 {%- endmacro %}
