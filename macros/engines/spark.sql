@@ -198,3 +198,30 @@
         {%- do dbt.spark__persist_constraints(relation, model) -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    DELETE for Parquet tables, which Spark cannot delete from ([UNSUPPORTED_FEATURE.TABLE_OPERATION]
+    … does not support DELETE): keep the rows where `condition` is not true in <table>__dbt_keep,
+    drop the table and rename the copy. Runs its statements itself and returns the last one, so it
+    can stand where a single DELETE statement is expected (a pre-hook).
+-#}
+{% macro spark_delete_rows_where(relation, condition) -%}
+    {%- set keep = relation.incorporate(path={"identifier": relation.identifier ~ '__dbt_keep'}) -%}
+    {%- do run_query('drop table if exists ' ~ keep) -%}
+    {%- do run_query(
+        'create table ' ~ keep ~ ' using parquet as select * from ' ~ relation
+        ~ ' where not coalesce((' ~ condition ~ '), false)'
+    ) -%}
+    {%- do run_query('drop table ' ~ relation) -%}
+    alter table {{ keep }} rename to {{ relation }}
+{%- endmacro %}
+
+{#- For the pre-hook of the incremental funnel models, once delete_outdated_funnel_rows dispatches
+    (macros/funnel_definition_hashes.sql; see docs/engines-spark.md). -#}
+{% macro spark__delete_outdated_funnel_rows(relation) -%}
+    {{ spark_delete_rows_where(
+        relation,
+        "funnel_definition_hash not in (select current_definitions.funnel_definition_hash from ("
+        ~ funnel_definition_hashes() ~ ") as current_definitions)"
+    ) }}
+{%- endmacro %}
