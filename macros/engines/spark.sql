@@ -225,3 +225,15 @@
         ~ funnel_definition_hashes() ~ ") as current_definitions)"
     ) }}
 {%- endmacro %}
+
+{#-
+    dbt-spark's listagg ignores order_by_clause (a warning, then collect_list in arbitrary order), so
+    the MD5s of attribution_settings_hash / funnel_definition_hashes would change between runs and
+    never match DuckDB's. Spark 4 has the standard LISTAGG … WITHIN GROUP (ORDER BY …).
+-#}
+{% macro spark__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+    {%- if limit_num -%}
+        {{ return(dbt.spark__listagg(measure, delimiter_text, order_by_clause, limit_num)) }}
+    {%- endif -%}
+    listagg({{ measure }}, {{ delimiter_text }}){% if order_by_clause %} within group ({{ order_by_clause }}){% endif %}
+{%- endmacro %}
