@@ -13,6 +13,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,7 +47,7 @@ from pipelines.engines.spark import RAW_TABLES, load_raw_to_spark, spark_type, t
 
 
 def _script(state_dir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CONVOPT_SPARK_DIR": str(state_dir)}
+    env = {**os.environ, "CONVOPT_SPARK_DIR": str(state_dir), "PYTHON": sys.executable}
     return subprocess.run(
         [str(SCRIPT), *args], env=env, text=True, capture_output=True, timeout=timeout, check=False
     )
