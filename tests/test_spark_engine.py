@@ -3,7 +3,8 @@
 Needs the `.[spark]` extra and Java. Uses the cluster named by CONVOPT_SPARK_HOST / CONVOPT_SPARK_PORT
 when both are set (its `raw`, `reference` and `staging` databases are replaced), else starts a private
 one with scripts/spark_cluster.sh in a temp folder for the session and stops it at the end.
-Slow (a cluster start is about 25 s, seed + staging build about 1.5 min): deselect with -m "not spark".
+Slow: cluster start 25 s idle (93 s on a busy 2-core machine), seed + staging build 1.5-2.5 min;
+the file takes 5 min on a busy machine. Deselect with -m "not spark".
 """
 
 from __future__ import annotations
