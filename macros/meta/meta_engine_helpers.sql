@@ -30,13 +30,14 @@
     (length({{ expression }}) = 64 and regexp_full_match({{ expression }}, '[0-9a-f]{64}'))
 {%- endmacro %}
 
-{#- Trimmed, Unicode NFC-normalized (é as one code point), lower-cased text. -#}
+{#- Trimmed of all whitespace (`trim_whitespace`: tabs, line breaks, no-break spaces too), Unicode
+    NFC-normalized (é as one code point), lower-cased text. -#}
 {% macro meta_clean_lower(expression) -%}
     {{ return(adapter.dispatch('meta_clean_lower')(expression)) }}
 {%- endmacro %}
 {% macro default__meta_clean_lower(expression) -%}{{ meta_unsupported('meta_clean_lower') }}{%- endmacro %}
 {% macro duckdb__meta_clean_lower(expression) -%}
-    lower(nfc_normalize(trim({{ expression }})))
+    lower(nfc_normalize({{ trim_whitespace(expression) }}))
 {%- endmacro %}
 
 {#- The text with everything but letters removed (Unicode letters incl. accents, and combining marks). -#}

@@ -25,7 +25,7 @@
 
 {#- Steps 1, 2 and 4 above, and 3 with the calling code and trunk prefix given (either may be null). -#}
 {% macro meta_phone_with_calling_code(expression, calling_code_expression, trunk_prefix_expression) -%}
-    {%- set cleaned = "replace(trim(" ~ expression ~ "), '(0)', '')" -%}
+    {%- set cleaned = "replace(" ~ trim_whitespace(expression) ~ ", '(0)', '')" -%}
     {%- set digits = meta_digits_only(cleaned) -%}
     {%- set calling_code = calling_code_expression -%}
     {%- set trunk_prefix = "coalesce(" ~ trunk_prefix_expression ~ ", '')" -%}
