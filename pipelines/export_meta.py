@@ -334,6 +334,9 @@ class ExportSummary:
     expired: int = 0
     skipped: int = 0
     not_attempted: int = 0  # left out because the token or the pixel was rejected
+    # Identity fields left out of the sent events because their values could not be normalized
+    # (meta_capi_events.dropped_user_data_fields summed over the events sent; dry run: would send).
+    dropped_user_data_fields: int = 0
     requests: int = 0  # HTTP requests made (dry run: request bodies written)
     pixels: int = 0
     not_found: list[str] = field(default_factory=list)  # --conversion-id values absent from the mart
@@ -368,6 +371,7 @@ def print_summary(summary: ExportSummary, console: Console) -> None:
         ("expired", summary.expired),
         ("skipped", summary.skipped),
         ("not attempted", summary.not_attempted),
+        ("identity fields dropped (not normalizable, not sent)", summary.dropped_user_data_fields),
         ("requests" if not summary.dry_run else "request bodies", summary.requests),
     ]
     for label, value in rows:
@@ -470,12 +474,16 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
     return bool(found)
 
 
-def _log_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
     rows = con.execute(
-        "select column_name from information_schema.columns "
-        "where table_schema = 'raw' and table_name = 'meta_delivery_log'"
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+        [schema, table],
     ).fetchall()
     return {r[0] for r in rows}
+
+
+def _log_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return _columns(con, "raw", "meta_delivery_log")
 
 
 def _prepare_log_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -527,6 +535,12 @@ def _recover_inflight(con: duckdb.DuckDBPyConnection, journal: Path) -> int:
 
 def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: bool, limit: bool) -> str:
     """The rows this run handles, each with its disposition (send / expired / skipped / invalid)."""
+    # A mart built before dropped_user_data_fields existed (or a hand-made one) counts none.
+    dropped = (
+        "coalesce(e.dropped_user_data_fields, 0)"
+        if "dropped_user_data_fields" in _columns(con, "marts", "meta_capi_events")
+        else "0"
+    )
     if _table_exists(con, "raw", "meta_delivery_log"):
         retryable = "coalesce(is_retryable, false)" if "is_retryable" in _log_columns(con) else "false"
         state_from = f"""
@@ -576,6 +590,7 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
                 else e.payload
             end as payload,
             e.event_time,
+            {dropped} as dropped_user_data_fields,
             coalesce(s.had_unknown, false) as had_unknown,
             coalesce(s.last_attempt, 0) as last_attempt,
             case
@@ -655,6 +670,7 @@ class _Sender:
         self.payload: list[bytes] = rows["payload_bytes"]
         self.attempts: list[int] = rows["last_attempt"]  # updated as requests are made
         self.had_unknown: list[bool] = rows["had_unknown"]
+        self.dropped: list[int] = rows["dropped_user_data_fields"]
         self.settled: set[int] = set()  # rows whose outcome in this run is counted in the summary
 
     def deliver(self, pixel_id: str, indices: Sequence[int], batch_id: str) -> None:
@@ -736,6 +752,7 @@ class _Sender:
                 log.warning("Meta reported events_received=%s for %d events", response.events_received, n)
             s.sent += n
             s.unknown_then_resent += sum(self.had_unknown[i] for i in indices)
+            s.dropped_user_data_fields += sum(self.dropped[i] for i in indices)
         elif response.outcome is Outcome.INVALID:
             if n == 1:
                 s.failed += 1
@@ -1054,6 +1071,9 @@ def _dry_run(
         events["event_id"] += [data["event_id"][i] for i in idx]
         events["payload"] += [data["payload"][i] for i in idx]
     summary.sent = len(events["batch_no"])
+    summary.dropped_user_data_fields = sum(
+        data["dropped_user_data_fields"][i] for _, idx in plan for i in idx
+    )
     summary.requests = len(bodies)
     summary.dry_run_files = _write_dry_run(out, bodies, events)
 

@@ -8,10 +8,25 @@
 }}
 
 -- One row per landed conversion copy (as stg_conversions), with the clear identity fields (PII)
--- replaced by their Meta-normalized SHA-256 hashes. Nothing downstream of this model sees PII.
+-- replaced by their Meta-normalized SHA-256 hashes. Nothing downstream of this model sees PII:
+-- of a value that could not be normalized only the field's name is kept (dropped_user_data_*).
 -- Incremental: the copies of every (conversion_type, event_id) with a copy loaded since the last
 -- run are recomputed (a new copy can bring the country the others lack) and replace that key's rows.
 {%- set long_ago = "cast('1970-01-01 00:00:00+00' as " ~ dbt.type_timestamp() ~ ")" %}
+{#- When each Meta field's clear value was there (the hash being null then means it was dropped). #}
+{%- set present = {
+    'em': 'hashed.email is not null',
+    'ph': 'hashed.phone is not null',
+    'fn': 'hashed.first_name is not null',
+    'ln': 'hashed.last_name is not null',
+    'db': 'hashed.date_of_birth is not null',
+    'ge': 'hashed.gender is not null',
+    'ct': 'hashed.city is not null',
+    'st': 'hashed.state is not null',
+    'zp': 'hashed.zip is not null',
+    'country': 'hashed.country is not null',
+    'external_id': 'hashed.external_id is not null',
+} %}
 
 with staged_conversions as (
     select * from {{ ref('stg_conversions') }}
@@ -126,8 +141,70 @@ hashed as (
         _load_id,
         _source_file,
         _source_row,
-        _loaded_at
+        _loaded_at,
+        -- The clear values, only to tell which could not be normalized (not selected below).
+        email,
+        phone,
+        first_name,
+        last_name,
+        date_of_birth,
+        gender,
+        state,
+        zip,
+        external_id
     from country_rules
+),
+
+final as (
+    select
+        hashed.conversion_key,
+        hashed.event_id,
+        hashed.person_id,
+        hashed.campaign_id,
+        hashed.ad_set_id,
+        hashed.ad_id,
+        hashed.order_id,
+        hashed.meta_pixel_id,
+        hashed.conversion_type,
+        hashed.conversion_source,
+        hashed.currency,
+        hashed.utm_source,
+        hashed.utm_medium,
+        hashed.utm_campaign,
+        hashed.utm_content,
+        hashed.utm_term,
+        hashed.fbclid,
+        hashed.fbc,
+        hashed.fbp,
+        hashed.client_ip_address,
+        hashed.client_user_agent,
+        hashed.event_source_url,
+        hashed.device_type,
+        hashed.browser,
+        hashed.os,
+        hashed.country,
+        hashed.city,
+        hashed.properties,
+        hashed.em_sha256,
+        hashed.ph_sha256,
+        hashed.fn_sha256,
+        hashed.ln_sha256,
+        hashed.db_sha256,
+        hashed.ge_sha256,
+        hashed.ct_sha256,
+        hashed.st_sha256,
+        hashed.zp_sha256,
+        hashed.country_sha256,
+        hashed.external_id_sha256,
+        {{ meta_dropped_user_data_names(present, 'hashed.') }} as dropped_user_data_field_names,
+        hashed.value_cents,
+        {{ meta_dropped_user_data_count(present, 'hashed.') }} as dropped_user_data_fields,
+        hashed.conversion_time,
+        hashed._load_id,
+        hashed._source_file,
+        hashed._source_row,
+        hashed._loaded_at
+    from hashed
 )
 
-select * from hashed
+select * from final

@@ -12,7 +12,7 @@
 {%- endif -%}
 {%- set max_age_seconds = 7 * 24 * 3600 -%}
 {%- set physical_store_max_age_seconds = 62 * 24 * 3600 -%}
-{%- set hashed_fields = ['em', 'ph', 'fn', 'ln', 'db', 'ge', 'ct', 'st', 'zp', 'country', 'external_id'] -%}
+{%- set hashed_fields = meta_user_data_fields() -%}
 {%- set hashed_members = [] -%}
 {%- for field in hashed_fields -%}
     {%- do hashed_members.append(meta_json_array_member(field, 'classified.' ~ field ~ '_sha256')) -%}
@@ -176,8 +176,10 @@ final as (
         ]) }} as payload,
         conversion_type,
         conversion_source,
+        dropped_user_data_field_names,
         event_time,
         hashed_user_data_fields,
+        dropped_user_data_fields,
         is_eligible,
         conversion_time
     from with_payload
