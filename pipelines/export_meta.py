@@ -576,52 +576,19 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
     with delivery_state as ({state_from}
     ),
 
-    candidates as (
+    pending as (
         select
             e.conversion_id,
             e.event_id,
             e.pixel_id,
             e.action_source,
             e.status,
-            case
-                when json_valid(e.payload)
-                    and (e.payload like '%' || chr(10) || '%' or e.payload like '%' || chr(13) || '%')
-                    then json(e.payload)::varchar  -- one line per request in the dry-run JSONL
-                else e.payload
-            end as payload,
+            e.status_reason,
+            e.payload,
             e.event_time,
             {dropped} as dropped_user_data_fields,
             coalesce(s.had_unknown, false) as had_unknown,
-            coalesce(s.last_attempt, 0) as last_attempt,
-            case
-                when e.status = 'expired' then 'expired'
-                when e.status = 'skipped' then 'skipped'
-                when e.event_time < $now + $margin - case
-                    when e.action_source = 'physical_store' then {PHYSICAL_STORE_MAX_AGE_SECONDS}
-                    else {EVENT_MAX_AGE_SECONDS}
-                end then 'expired'
-                when e.pixel_id is null or not regexp_full_match(e.pixel_id, '[0-9]+') then 'invalid'
-                when e.payload is null or not json_valid(e.payload) then 'invalid'
-                when json_type(e.payload) <> 'OBJECT' then 'invalid'
-                when json_extract_string(e.payload, '$.event_id') is distinct from e.event_id then 'invalid'
-                when strlen(e.payload) > $max_event_bytes then 'invalid'
-                else 'send'
-            end as disposition,
-            case
-                when e.status in ('expired', 'skipped') then e.status_reason
-                when e.event_time < $now + $margin - case
-                    when e.action_source = 'physical_store' then {PHYSICAL_STORE_MAX_AGE_SECONDS}
-                    else {EVENT_MAX_AGE_SECONDS}
-                end then 'event_time is outside Meta''s window at send time (Meta rejects the whole request)'
-                when e.pixel_id is null or not regexp_full_match(e.pixel_id, '[0-9]+')
-                    then 'pixel_id is missing or not numeric'
-                when e.payload is null or not json_valid(e.payload) then 'payload is not valid JSON'
-                when json_type(e.payload) <> 'OBJECT' then 'payload is not a JSON object'
-                when json_extract_string(e.payload, '$.event_id') is distinct from e.event_id
-                    then 'payload event_id differs from the event_id column'
-                when strlen(e.payload) > $max_event_bytes
-                    then 'payload is larger than the request byte bound (' || strlen(e.payload) || ' bytes)'
-            end as reason
+            coalesce(s.last_attempt, 0) as last_attempt
         from marts.meta_capi_events as e
         left join delivery_state as s
             on s.conversion_id = e.conversion_id
@@ -632,6 +599,69 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
                 or (e.status = 'expired' and not coalesce(s.has_expired_row, false))
                 or (e.status = 'skipped' and not coalesce(s.has_skipped_row, false))
             ){extra}
+    ),
+
+    checked as (
+        -- Each check once per row: parsing a payload is the costly part of this query.
+        select
+            *,
+            coalesce(json_valid(payload), false) as is_json,
+            event_time < $now + $margin - case
+                when action_source = 'physical_store' then {PHYSICAL_STORE_MAX_AGE_SECONDS}
+                else {EVENT_MAX_AGE_SECONDS}
+            end as is_outside_window,
+            pixel_id is null or not regexp_full_match(pixel_id, '[0-9]+') as is_bad_pixel
+        from pending
+    ),
+
+    parsed as (
+        select
+            *,
+            case when is_json then json_type(payload) end as payload_type,
+            case when is_json then json_extract_string(payload, '$.event_id') end as payload_event_id
+        from checked
+    ),
+
+    candidates as (
+        select
+            conversion_id,
+            event_id,
+            pixel_id,
+            action_source,
+            status,
+            case
+                when is_json and (payload like '%' || chr(10) || '%' or payload like '%' || chr(13) || '%')
+                    then json(payload)::varchar  -- one line per request in the dry-run JSONL
+                else payload
+            end as payload,
+            event_time,
+            dropped_user_data_fields,
+            had_unknown,
+            last_attempt,
+            case
+                when status = 'expired' then 'expired'
+                when status = 'skipped' then 'skipped'
+                when is_outside_window then 'expired'
+                when is_bad_pixel then 'invalid'
+                when not is_json then 'invalid'
+                when payload_type <> 'OBJECT' then 'invalid'
+                when payload_event_id is distinct from event_id then 'invalid'
+                when strlen(payload) > $max_event_bytes then 'invalid'
+                else 'send'
+            end as disposition,
+            case
+                when status in ('expired', 'skipped') then status_reason
+                when is_outside_window
+                    then 'event_time is outside Meta''s window at send time (Meta rejects the whole request)'
+                when is_bad_pixel then 'pixel_id is missing or not numeric'
+                when not is_json then 'payload is not valid JSON'
+                when payload_type <> 'OBJECT' then 'payload is not a JSON object'
+                when payload_event_id is distinct from event_id
+                    then 'payload event_id differs from the event_id column'
+                when strlen(payload) > $max_event_bytes
+                    then 'payload is larger than the request byte bound (' || strlen(payload) || ' bytes)'
+            end as reason
+        from parsed
     )
 
     select * from candidates

@@ -46,7 +46,7 @@
 {%- endmacro %}
 {% macro default__meta_letters_only(expression) -%}{{ meta_unsupported('meta_letters_only') }}{%- endmacro %}
 {% macro duckdb__meta_letters_only(expression) -%}
-    regexp_replace({{ expression }}, '[^\p{L}\p{M}]', '', 'g')
+    regexp_replace({{ expression }}, '[^\p{L}\p{M}]+', '', 'g')
 {%- endmacro %}
 
 {#- The text with everything but the ASCII digits 0-9 removed. -#}
@@ -55,7 +55,7 @@
 {%- endmacro %}
 {% macro default__meta_digits_only(expression) -%}{{ meta_unsupported('meta_digits_only') }}{%- endmacro %}
 {% macro duckdb__meta_digits_only(expression) -%}
-    regexp_replace({{ expression }}, '[^0-9]', '', 'g')
+    regexp_replace({{ expression }}, '[^0-9]+', '', 'g')
 {%- endmacro %}
 
 {#- True when the text contains at least one letter (any script). -#}

@@ -82,14 +82,20 @@ with_matching_country as (
             and conversions.event_id = key_countries.event_id
 ),
 
+normalized_country as (
+    select
+        *,
+        {{ meta_normalize_country('matching_country') }} as matching_country_code
+    from with_matching_country
+),
+
 country_rules as (
     -- The conversion country's codes, looked up once per copy for the phone and ZIP rules.
     select
         *,
-        {{ meta_normalize_country('matching_country') }} as matching_country_code,
-        {{ meta_calling_code('matching_country') }} as matching_calling_code,
-        {{ meta_trunk_prefix('matching_country') }} as matching_trunk_prefix
-    from with_matching_country
+        {{ meta_calling_code_of_alpha2('matching_country_code') }} as matching_calling_code,
+        {{ meta_trunk_prefix_of_alpha2('matching_country_code') }} as matching_trunk_prefix
+    from normalized_country
 ),
 
 hashed as (
@@ -134,7 +140,10 @@ hashed as (
         {{ meta_hashed_user_data('ct', 'city') }} as ct_sha256,
         {{ meta_hashed_user_data('st', 'state') }} as st_sha256,
         {{ meta_hash_normalized('zip', meta_zip_for_country('zip', 'matching_country_code')) }} as zp_sha256,
-        {{ meta_hashed_user_data('country', 'country') }} as country_sha256,
+        -- This copy's own country, normalized above when it is the matching country (not again).
+        {{ meta_hash_normalized(
+            'country', 'case when country is not null then matching_country_code end'
+        ) }} as country_sha256,
         {{ meta_hashed_user_data('external_id', 'external_id') }} as external_id_sha256,
         value_cents,
         conversion_time,
