@@ -18,6 +18,8 @@ What a run does, in order:
    1000-event limit, and smaller bodies keep each request well inside the read timeout). Every request
    outcome is appended to the log in its own transaction before the next request starts, so a crash or kill
    between requests loses nothing and duplicates nothing.
+5. Prints a summary: sent, failed, expired, skipped, unknown, and the identity fields left out of the sent
+   events because their values could not be normalized (``meta_capi_events.dropped_user_data_fields``).
 
 Log semantics (``raw.meta_delivery_log``, append-only, one row per event per request, or per recorded
 status): a conversion is *delivered* once it has a ``sent`` row. Otherwise its state is its rows:
