@@ -473,8 +473,19 @@ def _chart_frames(
     ).pl()
     day = _local_day(tz.replace("'", "''"), "conversion_time")
     attribution = con.sql(
-        f"""select attribution_model, campaign_id, cast(sum(credited_value_cents) as bigint) as credited_value_cents
-            from marts.conversion_attribution where {day} between ? and ? group by 1, 2""",
+        # Campaign ids are opaque (Meta's are 15+ digits): label each with its most common utm_campaign.
+        f"""with credited as (
+                select attribution_model, campaign_id, utm_campaign, credited_value_cents
+                from marts.conversion_attribution where {day} between ? and ?
+            ),
+            names as (
+                select campaign_id, mode(utm_campaign) as campaign_name
+                from credited where utm_campaign is not null and campaign_id <> '(unattributed)' group by 1
+            )
+            select attribution_model, campaign_id,
+                   coalesce(names.campaign_name || chr(10) || campaign_id, campaign_id) as campaign_label,
+                   cast(sum(credited_value_cents) as bigint) as credited_value_cents
+            from credited left join names using (campaign_id) group by 1, 2, 3""",
         params=params,
     ).pl()
     meta_spec = next(
