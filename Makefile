@@ -10,10 +10,9 @@ DEMO_DAYS ?= 60
 
 .PHONY: demo test venv dev build lint format bench bench-engines clean
 
-## demo: set up, generate demo data (once), ingest it, dbt build
+## demo: set up, generate demo data (once), then `convopt run`: ingest, dbt build, export-meta (dry run), report
 demo: $(BIN)/convopt $(CONVOPT_LANDING)/.generated
-	$(BIN)/convopt ingest $(CONVOPT_LANDING)
-	$(BIN)/dbt build --profiles-dir . --project-dir .
+	$(BIN)/convopt run --landing $(CONVOPT_LANDING)
 
 ## test: set up with dev tools, lint (ruff + sqlfluff), run the whole suite
 test: lint

@@ -4,7 +4,7 @@
 -#}
 {% macro country_code(column_name) -%}
     case
-        when length(trim({{ column_name }})) = 2 then upper(trim({{ column_name }}))
+        when length({{ trim_whitespace(column_name) }}) = 2 then upper({{ trim_whitespace(column_name) }})
         else {{ clean_string(column_name) }}
     end
 {%- endmacro %}

@@ -21,11 +21,13 @@ class QueryError(ValueError):
     """The query could not run (syntax, unknown table, a write on the read-only connection)."""
 
 
-def run_query(sql: str, *, warehouse: str | os.PathLike[str] | None = None) -> pl.DataFrame:
-    """Run ``sql`` on a read-only connection; the warehouse is never modified."""
+def run_query(
+    sql: str, *, warehouse: str | os.PathLike[str] | None = None, params: list | dict | None = None
+) -> pl.DataFrame:
+    """Run ``sql`` (with optional prepared ``params``) on a read-only connection; the warehouse is never modified."""
     with connect(warehouse, read_only=True) as con:
         try:
-            relation = con.sql(sql)
+            relation = con.sql(sql, params=params) if params else con.sql(sql)
             # A statement without a result (e.g. `set …`) returns no relation.
             return relation.pl() if relation is not None else pl.DataFrame()
         except duckdb.Error as exc:

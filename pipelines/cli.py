@@ -256,6 +256,172 @@ def export_meta_command(
     raise typer.Exit(summary.exit_code)
 
 
+@app.command()
+def conversions(
+    person: str = typer.Option(None, "--person", help="Only this person_id."),
+    conversion_type: str = typer.Option(
+        None, "--type", help="Only purchase, signup, video_render or subscription."
+    ),
+    campaign: str = typer.Option(None, "--campaign", help="Only this campaign_id (the conversion's own)."),
+    since: str = typer.Option(None, "--since", help="First day YYYY-MM-DD (reporting time zone)."),
+    until: str = typer.Option(None, "--until", help="Last day YYYY-MM-DD, inclusive."),
+    limit: int = typer.Option(50, "--limit", help="At most N conversions, latest first."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json (csv/json: every column)."),
+    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+) -> None:
+    """List conversions (the seed's listConversions), latest first, from marts.conversion_event."""
+    from pipelines.adhoc import FORMATS, QueryError
+    from pipelines.conversions import ConversionsUsageError, list_conversions, render_conversions
+    from pipelines.report import ReportUsageError, parse_date
+
+    if fmt not in FORMATS:
+        _fail_usage(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    try:
+        frame = list_conversions(
+            warehouse=warehouse_path(warehouse),
+            person=person,
+            conversion_type=conversion_type,
+            campaign=campaign,
+            since=parse_date(since, "--since"),
+            until=parse_date(until, "--until"),
+            limit=limit,
+        )
+    except (
+        ConversionsUsageError,
+        ReportUsageError,
+        QueryError,
+        WarehouseLockedError,
+        FileNotFoundError,
+    ) as exc:
+        _fail_usage(str(exc))
+    typer.echo(render_conversions(frame, fmt, max_rows=limit), nl=False)
+
+
+@app.command()
+def summary(
+    person: str = typer.Option(None, "--person", help="One person's summary (default: everybody)."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+) -> None:
+    """Conversion summary (the seed's getConversionSummary) for one person or overall. Exit 1: unknown person."""
+    from pipelines.adhoc import FORMATS, QueryError
+    from pipelines.conversions import PersonNotFoundError, conversion_summary, render_summary
+
+    if fmt not in FORMATS:
+        _fail_usage(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    try:
+        frame = conversion_summary(warehouse=warehouse_path(warehouse), person=person)
+    except (QueryError, WarehouseLockedError, FileNotFoundError) as exc:
+        _fail_usage(str(exc))
+    except PersonNotFoundError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_FILE_FAILED) from None
+    typer.echo(render_summary(frame, fmt), nl=False)
+
+
+@app.command()
+def report(
+    out: Path = typer.Option(
+        Path("reports"),
+        "--out",
+        envvar="CONVOPT_REPORTS",
+        help="Output folder (default: $CONVOPT_REPORTS or reports).",
+    ),
+    fmt: str = typer.Option("both", "--format", help="csv, parquet or both."),
+    period: str = typer.Option("daily", "--period", help="daily, weekly or monthly."),
+    since: str = typer.Option(None, "--since", help="First day YYYY-MM-DD (default: the data's first day)."),
+    until: str = typer.Option(None, "--until", help="Last day YYYY-MM-DD (default: the data's last day)."),
+    charts: bool = typer.Option(
+        True, "--charts/--no-charts", help="Also draw the PNG charts and index.html."
+    ),
+    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+) -> None:
+    """Export metrics, rollups, funnels, attribution and person summaries as CSV/Parquet, with charts.
+
+    Writes <out>/<period>_<since>_<until>/ (replacing an earlier report of the same range at once):
+    csv/, parquet/ (hive-partitioned by period_date), charts/, index.html and manifest.json.
+    """
+    from pipelines.report import ReportUsageError, parse_date, print_report, write_report
+
+    try:
+        result = write_report(
+            warehouse=warehouse_path(warehouse),
+            out=out,
+            period=period,
+            fmt=fmt,
+            since=parse_date(since, "--since"),
+            until=parse_date(until, "--until"),
+            charts=charts,
+        )
+    except (ReportUsageError, WarehouseLockedError, FileNotFoundError) as exc:
+        _fail_usage(str(exc))
+    print_report(result, console)
+
+
+@app.command()
+def run(
+    landing: list[Path] = typer.Option(
+        None,
+        "--landing",
+        help="Files or folders to ingest (default: $CONVOPT_LANDING or data/landing); repeatable.",
+    ),
+    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+    out: Path = typer.Option(
+        Path("reports"),
+        "--out",
+        envvar="CONVOPT_REPORTS",
+        help="Report folder (default: $CONVOPT_REPORTS or reports).",
+    ),
+    period: str = typer.Option("daily", "--period", help="Report period: daily, weekly or monthly."),
+    fmt: str = typer.Option("both", "--format", help="Report files: csv, parquet or both."),
+    since: str = typer.Option(None, "--since", help="Report from this day YYYY-MM-DD (default: all data)."),
+    until: str = typer.Option(None, "--until", help="Report until this day YYYY-MM-DD (default: all data)."),
+    charts: bool = typer.Option(
+        True, "--charts/--no-charts", help="Draw the report's charts and index.html."
+    ),
+    full_refresh: bool = typer.Option(False, "--full-refresh", help="dbt build --full-refresh."),
+    skip_ingest: bool = typer.Option(
+        False, "--skip-ingest", help="Do not ingest (build from what is loaded)."
+    ),
+    skip_export: bool = typer.Option(False, "--skip-export", help="Do not run export-meta."),
+    skip_report: bool = typer.Option(False, "--skip-report", help="Do not write the report."),
+) -> None:
+    """Ingest → dbt build → export-meta → report, under a lock; for cron.
+
+    export-meta is a dry run unless META_ACCESS_TOKEN is set. Prints a timed summary of the stages.
+    Exit 0 when every stage succeeded, 1 when a stage failed (later stages do not run), 2 on usage errors
+    or when another `convopt run` holds the lock (<warehouse>.run.lock).
+    """
+    from pipelines.report import ReportUsageError, parse_date, validate_options
+    from pipelines.run import RunLockedError, RunOptions, print_run_summary, run_pipeline
+
+    try:
+        since_date, until_date = parse_date(since, "--since"), parse_date(until, "--until")
+        validate_options(period, fmt, since_date, until_date)
+    except ReportUsageError as exc:
+        _fail_usage(str(exc))
+    options = RunOptions(
+        warehouse=warehouse_path(warehouse),
+        landing=list(landing or [landing_path()]),
+        out=out,
+        period=period,
+        fmt=fmt,
+        since=since_date,
+        until=until_date,
+        charts=charts,
+        full_refresh=full_refresh,
+        skip_ingest=skip_ingest,
+        skip_export=skip_export,
+        skip_report=skip_report,
+    )
+    try:
+        result = run_pipeline(options, console=console)
+    except RunLockedError as exc:
+        _fail_usage(str(exc))
+    print_run_summary(result, console)
+    raise typer.Exit(result.exit_code)
+
+
 rules_app = typer.Typer(
     no_args_is_help=True,
     help="Meta optimization rules (seeds/optimization_rules.csv): list, add, disable. Run dbt build after.",

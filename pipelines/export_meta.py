@@ -18,6 +18,8 @@ What a run does, in order:
    1000-event limit, and smaller bodies keep each request well inside the read timeout). Every request
    outcome is appended to the log in its own transaction before the next request starts, so a crash or kill
    between requests loses nothing and duplicates nothing.
+5. Prints a summary: sent, failed, expired, skipped, unknown, and the identity fields left out of the sent
+   events because their values could not be normalized (``meta_capi_events.dropped_user_data_fields``).
 
 Log semantics (``raw.meta_delivery_log``, append-only, one row per event per request, or per recorded
 status): a conversion is *delivered* once it has a ``sent`` row. Otherwise its state is its rows:
@@ -334,6 +336,9 @@ class ExportSummary:
     expired: int = 0
     skipped: int = 0
     not_attempted: int = 0  # left out because the token or the pixel was rejected
+    # Identity fields left out of the sent events because their values could not be normalized
+    # (meta_capi_events.dropped_user_data_fields summed over the events sent; dry run: would send).
+    dropped_user_data_fields: int = 0
     requests: int = 0  # HTTP requests made (dry run: request bodies written)
     pixels: int = 0
     not_found: list[str] = field(default_factory=list)  # --conversion-id values absent from the mart
@@ -368,6 +373,7 @@ def print_summary(summary: ExportSummary, console: Console) -> None:
         ("expired", summary.expired),
         ("skipped", summary.skipped),
         ("not attempted", summary.not_attempted),
+        ("identity fields dropped (not normalizable, not sent)", summary.dropped_user_data_fields),
         ("requests" if not summary.dry_run else "request bodies", summary.requests),
     ]
     for label, value in rows:
@@ -470,12 +476,16 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
     return bool(found)
 
 
-def _log_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
     rows = con.execute(
-        "select column_name from information_schema.columns "
-        "where table_schema = 'raw' and table_name = 'meta_delivery_log'"
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+        [schema, table],
     ).fetchall()
     return {r[0] for r in rows}
+
+
+def _log_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return _columns(con, "raw", "meta_delivery_log")
 
 
 def _prepare_log_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -527,6 +537,12 @@ def _recover_inflight(con: duckdb.DuckDBPyConnection, journal: Path) -> int:
 
 def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: bool, limit: bool) -> str:
     """The rows this run handles, each with its disposition (send / expired / skipped / invalid)."""
+    # A mart built before dropped_user_data_fields existed (or a hand-made one) counts none.
+    dropped = (
+        "coalesce(e.dropped_user_data_fields, 0)"
+        if "dropped_user_data_fields" in _columns(con, "marts", "meta_capi_events")
+        else "0"
+    )
     if _table_exists(con, "raw", "meta_delivery_log"):
         retryable = "coalesce(is_retryable, false)" if "is_retryable" in _log_columns(con) else "false"
         state_from = f"""
@@ -562,51 +578,19 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
     with delivery_state as ({state_from}
     ),
 
-    candidates as (
+    pending as (
         select
             e.conversion_id,
             e.event_id,
             e.pixel_id,
             e.action_source,
             e.status,
-            case
-                when json_valid(e.payload)
-                    and (e.payload like '%' || chr(10) || '%' or e.payload like '%' || chr(13) || '%')
-                    then json(e.payload)::varchar  -- one line per request in the dry-run JSONL
-                else e.payload
-            end as payload,
+            e.status_reason,
+            e.payload,
             e.event_time,
+            {dropped} as dropped_user_data_fields,
             coalesce(s.had_unknown, false) as had_unknown,
-            coalesce(s.last_attempt, 0) as last_attempt,
-            case
-                when e.status = 'expired' then 'expired'
-                when e.status = 'skipped' then 'skipped'
-                when e.event_time < $now + $margin - case
-                    when e.action_source = 'physical_store' then {PHYSICAL_STORE_MAX_AGE_SECONDS}
-                    else {EVENT_MAX_AGE_SECONDS}
-                end then 'expired'
-                when e.pixel_id is null or not regexp_full_match(e.pixel_id, '[0-9]+') then 'invalid'
-                when e.payload is null or not json_valid(e.payload) then 'invalid'
-                when json_type(e.payload) <> 'OBJECT' then 'invalid'
-                when json_extract_string(e.payload, '$.event_id') is distinct from e.event_id then 'invalid'
-                when strlen(e.payload) > $max_event_bytes then 'invalid'
-                else 'send'
-            end as disposition,
-            case
-                when e.status in ('expired', 'skipped') then e.status_reason
-                when e.event_time < $now + $margin - case
-                    when e.action_source = 'physical_store' then {PHYSICAL_STORE_MAX_AGE_SECONDS}
-                    else {EVENT_MAX_AGE_SECONDS}
-                end then 'event_time is outside Meta''s window at send time (Meta rejects the whole request)'
-                when e.pixel_id is null or not regexp_full_match(e.pixel_id, '[0-9]+')
-                    then 'pixel_id is missing or not numeric'
-                when e.payload is null or not json_valid(e.payload) then 'payload is not valid JSON'
-                when json_type(e.payload) <> 'OBJECT' then 'payload is not a JSON object'
-                when json_extract_string(e.payload, '$.event_id') is distinct from e.event_id
-                    then 'payload event_id differs from the event_id column'
-                when strlen(e.payload) > $max_event_bytes
-                    then 'payload is larger than the request byte bound (' || strlen(e.payload) || ' bytes)'
-            end as reason
+            coalesce(s.last_attempt, 0) as last_attempt
         from marts.meta_capi_events as e
         left join delivery_state as s
             on s.conversion_id = e.conversion_id
@@ -617,6 +601,69 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
                 or (e.status = 'expired' and not coalesce(s.has_expired_row, false))
                 or (e.status = 'skipped' and not coalesce(s.has_skipped_row, false))
             ){extra}
+    ),
+
+    checked as (
+        -- Each check once per row: parsing a payload is the costly part of this query.
+        select
+            *,
+            coalesce(json_valid(payload), false) as is_json,
+            event_time < $now + $margin - case
+                when action_source = 'physical_store' then {PHYSICAL_STORE_MAX_AGE_SECONDS}
+                else {EVENT_MAX_AGE_SECONDS}
+            end as is_outside_window,
+            pixel_id is null or not regexp_full_match(pixel_id, '[0-9]+') as is_bad_pixel
+        from pending
+    ),
+
+    parsed as (
+        select
+            *,
+            case when is_json then json_type(payload) end as payload_type,
+            case when is_json then json_extract_string(payload, '$.event_id') end as payload_event_id
+        from checked
+    ),
+
+    candidates as (
+        select
+            conversion_id,
+            event_id,
+            pixel_id,
+            action_source,
+            status,
+            case
+                when is_json and (payload like '%' || chr(10) || '%' or payload like '%' || chr(13) || '%')
+                    then json(payload)::varchar  -- one line per request in the dry-run JSONL
+                else payload
+            end as payload,
+            event_time,
+            dropped_user_data_fields,
+            had_unknown,
+            last_attempt,
+            case
+                when status = 'expired' then 'expired'
+                when status = 'skipped' then 'skipped'
+                when is_outside_window then 'expired'
+                when is_bad_pixel then 'invalid'
+                when not is_json then 'invalid'
+                when payload_type <> 'OBJECT' then 'invalid'
+                when payload_event_id is distinct from event_id then 'invalid'
+                when strlen(payload) > $max_event_bytes then 'invalid'
+                else 'send'
+            end as disposition,
+            case
+                when status in ('expired', 'skipped') then status_reason
+                when is_outside_window
+                    then 'event_time is outside Meta''s window at send time (Meta rejects the whole request)'
+                when is_bad_pixel then 'pixel_id is missing or not numeric'
+                when not is_json then 'payload is not valid JSON'
+                when payload_type <> 'OBJECT' then 'payload is not a JSON object'
+                when payload_event_id is distinct from event_id
+                    then 'payload event_id differs from the event_id column'
+                when strlen(payload) > $max_event_bytes
+                    then 'payload is larger than the request byte bound (' || strlen(payload) || ' bytes)'
+            end as reason
+        from parsed
     )
 
     select * from candidates
@@ -655,6 +702,7 @@ class _Sender:
         self.payload: list[bytes] = rows["payload_bytes"]
         self.attempts: list[int] = rows["last_attempt"]  # updated as requests are made
         self.had_unknown: list[bool] = rows["had_unknown"]
+        self.dropped: list[int] = rows["dropped_user_data_fields"]
         self.settled: set[int] = set()  # rows whose outcome in this run is counted in the summary
 
     def deliver(self, pixel_id: str, indices: Sequence[int], batch_id: str) -> None:
@@ -736,6 +784,7 @@ class _Sender:
                 log.warning("Meta reported events_received=%s for %d events", response.events_received, n)
             s.sent += n
             s.unknown_then_resent += sum(self.had_unknown[i] for i in indices)
+            s.dropped_user_data_fields += sum(self.dropped[i] for i in indices)
         elif response.outcome is Outcome.INVALID:
             if n == 1:
                 s.failed += 1
@@ -1054,6 +1103,9 @@ def _dry_run(
         events["event_id"] += [data["event_id"][i] for i in idx]
         events["payload"] += [data["payload"][i] for i in idx]
     summary.sent = len(events["batch_no"])
+    summary.dropped_user_data_fields = sum(
+        data["dropped_user_data_fields"][i] for _, idx in plan for i in idx
+    )
     summary.requests = len(bodies)
     summary.dry_run_files = _write_dry_run(out, bodies, events)
 

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from pipelines.dbt_runner import run_dbt
-from pipelines.generate import GeneratorConfig, generate_dataset
 from pipelines.ingest import ingest_paths
 
 pytestmark = pytest.mark.dbt
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("e2e")
-    landing, warehouse = root / "landing", root / "warehouse.duckdb"
-    config = GeneratorConfig(persons=400, seed=7, start=dt.date(2026, 3, 1), days=21, bad_rows_ratio=0.01)
-    written = generate_dataset(landing, config)
-    report = ingest_paths([landing], warehouse=warehouse, progress=False)
-    build = run_dbt(["build"], warehouse=warehouse, target_path=root / "target", capture=True)
-    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-2000:]
-    return {"root": root, "landing": landing, "warehouse": warehouse, "written": written, "report": report}
+def built(demo_run: dict) -> dict:
+    """generate -> ingest -> dbt build, done once per session by `convopt run` (tests/conftest.py)."""
+    return demo_run
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fake_graph_api import FakeGraphAPI, block, drop, error, ok, slow
+from rich.console import Console
 from typer.testing import CliRunner
 
 from pipelines.cli import app
@@ -36,6 +37,7 @@ from pipelines.export_meta import (
     export_meta,
     inflight_journal_path,
     plan_batches,
+    print_summary,
 )
 from pipelines.warehouse import PROJECT_DIR, ensure_raw_schema
 
@@ -477,6 +479,29 @@ def test_expired_and_skipped_rows_are_recorded_once(tmp_path: Path, fake: FakeGr
     reasons = {r["conversion_id"]: r["error_message"] for r in log_rows(warehouse)}
     assert reasons["conv-00002"] == "no user_data to match on"
     assert [r.event_ids for r in fake.requests] == [["evt-00000"]]
+
+
+def test_summary_totals_the_dropped_identity_fields_of_the_sent_events(
+    tmp_path: Path, fake: FakeGraphAPI
+) -> None:
+    rows = [event_row(0), event_row(1), event_row(2), event_row(3, status="skipped", status_reason="r")]
+    warehouse = make_warehouse(tmp_path / "wh.duckdb", rows)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table marts.meta_capi_events add column dropped_user_data_fields integer")
+        con.execute(
+            "update marts.meta_capi_events set dropped_user_data_fields = "
+            "case conversion_id when 'conv-00000' then 2 when 'conv-00001' then 0 "
+            "when 'conv-00002' then 1 else 5 end"
+        )
+
+    dry = run_export(warehouse, fake, dry_run=True, out=tmp_path / "dry")
+    sent = run_export(warehouse, fake)
+    printed = Console(record=True, width=200)
+    print_summary(sent, printed)
+
+    assert (dry.dropped_user_data_fields, dry.sent) == (3, 3)  # the skipped row's 5 are not sent
+    assert (sent.dropped_user_data_fields, sent.sent) == (3, 3)
+    assert "identity fields dropped (not normalizable, not sent) │ 3" in printed.export_text()
 
 
 def test_a_ready_event_past_metas_window_is_recorded_expired_not_sent(

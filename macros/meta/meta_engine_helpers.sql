@@ -30,13 +30,14 @@
     (length({{ expression }}) = 64 and regexp_full_match({{ expression }}, '[0-9a-f]{64}'))
 {%- endmacro %}
 
-{#- Trimmed, Unicode NFC-normalized (é as one code point), lower-cased text. -#}
+{#- Trimmed of all whitespace (`trim_whitespace`: tabs, line breaks, no-break spaces too), Unicode
+    NFC-normalized (é as one code point), lower-cased text. -#}
 {% macro meta_clean_lower(expression) -%}
     {{ return(adapter.dispatch('meta_clean_lower')(expression)) }}
 {%- endmacro %}
 {% macro default__meta_clean_lower(expression) -%}{{ meta_unsupported('meta_clean_lower') }}{%- endmacro %}
 {% macro duckdb__meta_clean_lower(expression) -%}
-    lower(nfc_normalize(trim({{ expression }})))
+    lower(nfc_normalize({{ trim_whitespace(expression) }}))
 {%- endmacro %}
 
 {#- The text with everything but letters removed (Unicode letters incl. accents, and combining marks). -#}
@@ -45,7 +46,7 @@
 {%- endmacro %}
 {% macro default__meta_letters_only(expression) -%}{{ meta_unsupported('meta_letters_only') }}{%- endmacro %}
 {% macro duckdb__meta_letters_only(expression) -%}
-    regexp_replace({{ expression }}, '[^\p{L}\p{M}]', '', 'g')
+    regexp_replace({{ expression }}, '[^\p{L}\p{M}]+', '', 'g')
 {%- endmacro %}
 
 {#- The text with everything but the ASCII digits 0-9 removed. -#}
@@ -54,7 +55,7 @@
 {%- endmacro %}
 {% macro default__meta_digits_only(expression) -%}{{ meta_unsupported('meta_digits_only') }}{%- endmacro %}
 {% macro duckdb__meta_digits_only(expression) -%}
-    regexp_replace({{ expression }}, '[^0-9]', '', 'g')
+    regexp_replace({{ expression }}, '[^0-9]+', '', 'g')
 {%- endmacro %}
 
 {#- True when the text contains at least one letter (any script). -#}

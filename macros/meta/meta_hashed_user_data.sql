@@ -36,7 +36,7 @@
 -#}
 {% macro meta_hash_normalized(expression, normalized_expression) -%}
     case
-        when {{ meta_is_sha256_hex('lower(trim(' ~ expression ~ '))') }} then lower(trim({{ expression }}))
+        when {{ meta_is_sha256_hex('lower(' ~ trim_whitespace(expression) ~ ')') }} then lower({{ trim_whitespace(expression) }})
         else {{ meta_sha256_hex(normalized_expression) }}
     end
 {%- endmacro %}

@@ -4,5 +4,5 @@
     does not exist, or the year is outside 1900-2099.
 -#}
 {% macro meta_normalize_dob(expression) -%}
-    {{ meta_parse_date_yyyymmdd('trim(' ~ expression ~ ')') }}
+    {{ meta_parse_date_yyyymmdd(trim_whitespace(expression)) }}
 {%- endmacro %}

@@ -4,5 +4,5 @@
     Null when empty.
 -#}
 {% macro meta_normalize_external_id(expression) -%}
-    nullif(trim({{ expression }}), '')
+    nullif({{ trim_whitespace(expression) }}, '')
 {%- endmacro %}

@@ -12,8 +12,9 @@
          (US `(202) 555-0123` → `12025550123`, Italy `06 1234 5678` → `390612345678`).
          With no known country the digits are kept as they are.
       4. The result must have 7 to 15 digits (E.164), otherwise null.
-    A model normalizing many rows can look up the country's codes once per row
-    (`meta_calling_code`, `meta_trunk_prefix`) and call `meta_phone_with_calling_code` directly.
+    A model normalizing many rows can normalize the country once per row, look up its codes with
+    `meta_calling_code_of_alpha2` / `meta_trunk_prefix_of_alpha2` and call
+    `meta_phone_with_calling_code` directly.
 -#}
 {% macro meta_normalize_phone(expression, country_expression) -%}
     {{ meta_phone_with_calling_code(
@@ -25,7 +26,7 @@
 
 {#- Steps 1, 2 and 4 above, and 3 with the calling code and trunk prefix given (either may be null). -#}
 {% macro meta_phone_with_calling_code(expression, calling_code_expression, trunk_prefix_expression) -%}
-    {%- set cleaned = "replace(trim(" ~ expression ~ "), '(0)', '')" -%}
+    {%- set cleaned = "replace(" ~ trim_whitespace(expression) ~ ", '(0)', '')" -%}
     {%- set digits = meta_digits_only(cleaned) -%}
     {%- set calling_code = calling_code_expression -%}
     {%- set trunk_prefix = "coalesce(" ~ trunk_prefix_expression ~ ", '')" -%}
@@ -48,6 +49,11 @@
 
 {#- International calling code (`1`, `44`) of a country (code or name); null when unknown. -#}
 {% macro meta_calling_code(country_expression) -%}
+    {{ meta_calling_code_of_alpha2(meta_normalize_country(country_expression)) }}
+{%- endmacro %}
+
+{#- The same for a country already normalized (`meta_normalize_country`: lower-case alpha-2). -#}
+{% macro meta_calling_code_of_alpha2(alpha2_expression) -%}
     {%- set calling_code_sql -%}
         select
             lower(country_codes_seed.alpha2) as lookup_key,
@@ -56,11 +62,16 @@
         where country_codes_seed.calling_code is not null
         group by 1
     {%- endset -%}
-    {{ meta_lookup(calling_code_sql, meta_normalize_country(country_expression)) }}
+    {{ meta_lookup(calling_code_sql, alpha2_expression) }}
 {%- endmacro %}
 
 {#- National trunk prefix (`0`, `1`, `8`, or '' for none) of a country (code or name); null when unknown. -#}
 {% macro meta_trunk_prefix(country_expression) -%}
+    {{ meta_trunk_prefix_of_alpha2(meta_normalize_country(country_expression)) }}
+{%- endmacro %}
+
+{#- The same for a country already normalized (lower-case alpha-2). -#}
+{% macro meta_trunk_prefix_of_alpha2(alpha2_expression) -%}
     {%- set trunk_prefix_sql -%}
         select
             lower(country_codes_seed.alpha2) as lookup_key,
@@ -68,5 +79,5 @@
         from {{ ref('country_codes') }} as country_codes_seed
         group by 1
     {%- endset -%}
-    {{ meta_lookup(trunk_prefix_sql, meta_normalize_country(country_expression)) }}
+    {{ meta_lookup(trunk_prefix_sql, alpha2_expression) }}
 {%- endmacro %}

@@ -11,15 +11,16 @@
 
 {#- The same, with the country already normalized (lower-case alpha-2 or null). -#}
 {% macro meta_zip_for_country(expression, alpha2_expression) -%}
+    {%- set trimmed = trim_whitespace(expression) -%}
     {%- set compact = "replace(replace(" ~ meta_clean_lower(expression) ~ ", ' ', ''), '-', '')" -%}
     case
         when
             coalesce({{ alpha2_expression }} = 'us', false)
             or (
                 {{ alpha2_expression }} is null
-                and length(trim({{ expression }})) = 10
-                and substring(trim({{ expression }}), 6, 1) = '-'
-                and length({{ meta_digits_only('trim(' ~ expression ~ ')') }}) = 9
+                and length({{ trimmed }}) = 10
+                and substring({{ trimmed }}, 6, 1) = '-'
+                and length({{ meta_digits_only(trimmed) }}) = 9
             )
             then case
                 when {{ meta_digits_only(compact) }} = {{ compact }} and length({{ compact }}) in (5, 9)

@@ -5,7 +5,7 @@
 -#}
 {% macro meta_sha256(expression) -%}
     case
-        when {{ meta_is_sha256_hex('lower(trim(' ~ expression ~ '))') }} then lower(trim({{ expression }}))
+        when {{ meta_is_sha256_hex('lower(' ~ trim_whitespace(expression) ~ ')') }} then lower({{ trim_whitespace(expression) }})
         else {{ meta_sha256_hex(expression) }}
     end
 {%- endmacro %}

@@ -146,6 +146,8 @@ conversions as (
         max(case when conversion_source = 'pixel' then 1 else 0 end) as has_pixel_copy,
         max(case when conversion_source = 'webhook' then 1 else 0 end) as has_webhook_copy,
         cast(count(*) as {{ dbt.type_int() }}) as copies_count,
+        -- Fields some copy had but could not be normalized (per-copy lists, joined; see final).
+        {{ dbt.listagg('dropped_user_data_field_names', "','") }} as dropped_in_copies,
         min(conversion_time) as conversion_time,
         min(_loaded_at) as created_at,
         max(_loaded_at) as last_loaded_at
@@ -206,8 +208,11 @@ final as (
         zp_sha256,
         country_sha256,
         external_id_sha256,
+        -- Dropped: a copy had the field but could not normalize it, and no copy could.
+        {{ meta_dropped_user_data_names(meta_fields_named_in('dropped_in_copies')) }} as dropped_user_data_field_names,
         value_cents,
         copies_count,
+        {{ meta_dropped_user_data_count(meta_fields_named_in('dropped_in_copies')) }} as dropped_user_data_fields,
         conversion_time,
         created_at,
         last_loaded_at

@@ -12,6 +12,10 @@ conversions as (
     select * from {{ ref('conversion_event') }}
 ),
 
+meta_events as (
+    select * from {{ ref('meta_capi_events') }}
+),
+
 touchpoints as (
     select * from {{ ref('int_touchpoints') }}
 ),
@@ -89,9 +93,8 @@ credited_conversion_facts as (
         conversions.person_id,
         conversions.conversion_type,
         conversions.is_optimized,
-        conversions.meta_pixel_id is not null
-        or conversions.fbclid is not null
-        or conversions.fbc is not null as is_meta_eligible,
+        -- Eligibility is defined once, by the optimization rules in meta_capi_events.
+        coalesce(meta_events.is_eligible, false) as is_meta_eligible,
         click_hours.last_click_to_conversion_hours,
         conversions.created_at,
         greatest(conversions.last_loaded_at, conversions.optimized_at) as changed_at
@@ -100,6 +103,8 @@ credited_conversion_facts as (
         on credited_conversions.conversion_id = conversions.id
     inner join click_hours
         on credited_conversions.conversion_id = click_hours.conversion_id
+    left join meta_events
+        on credited_conversions.conversion_id = meta_events.conversion_id
 ),
 
 conversion_counts as (

@@ -12,10 +12,10 @@
 {%- endif -%}
 {%- set max_age_seconds = 7 * 24 * 3600 -%}
 {%- set physical_store_max_age_seconds = 62 * 24 * 3600 -%}
-{%- set hashed_fields = ['em', 'ph', 'fn', 'ln', 'db', 'ge', 'ct', 'st', 'zp', 'country', 'external_id'] -%}
+{%- set hashed_fields = meta_user_data_fields() -%}
 {%- set hashed_members = [] -%}
 {%- for field in hashed_fields -%}
-    {%- do hashed_members.append(meta_json_array_member(field, 'prepared.' ~ field ~ '_sha256')) -%}
+    {%- do hashed_members.append(meta_json_array_member(field, 'classified.' ~ field ~ '_sha256')) -%}
 {%- endfor -%}
 
 with conversions as (
@@ -69,34 +69,36 @@ prepared as (
             when ruled.value_cents is not null
                 then cast(ruled.value_cents * ruled.value_multiplier / 100 as decimal(18, 2))
         end as value_sent,
-        case
-            when not ruled.is_rule_sent
-                then 'skipped'
-            when '|' || ruled.qualifying_sources || '|' not like '%|' || ruled.conversion_source || '|%'
-                then 'skipped'
-            when coalesce(ruled.value_cents, 0) < ruled.min_value_cents
-                then 'skipped'
-            when ruled.event_time > ruled.reference_time
-                then 'expired'
-            when
-                ruled.event_time < ruled.reference_time - case
-                    when ruled.action_source = 'physical_store' then {{ physical_store_max_age_seconds }}
-                    else {{ max_age_seconds }}
-                end
-                then 'expired'
-            else 'ready'
-        end as status,
+        -- Why the optimization rule does not select the conversion (null: it does, it is eligible).
         case
             when not ruled.is_rule_sent
                 then 'rule for ' || ruled.conversion_type || ' is not sent (is_sent = false)'
-            when '|' || ruled.qualifying_sources || '|' not like '%|' || ruled.conversion_source || '|%'
+            when
+                '|' || ruled.qualifying_sources || '|'
+                not like '%|' || coalesce(ruled.conversion_source, '') || '|%'
                 then
-                    'conversion_source ' || ruled.conversion_source
+                    'conversion_source ' || coalesce(ruled.conversion_source, 'null')
                     || ' does not qualify (qualifying_sources ' || ruled.qualifying_sources || ')'
             when coalesce(ruled.value_cents, 0) < ruled.min_value_cents
                 then
                     'value_cents ' || coalesce(cast(ruled.value_cents as {{ dbt.type_string() }}), 'null')
                     || ' is below min_value_cents ' || cast(ruled.min_value_cents as {{ dbt.type_string() }})
+        end as rule_skip_reason,
+        -- Meta rejects a website event without the browser's user agent and the page URL.
+        case
+            when
+                ruled.action_source = 'website'
+                and (ruled.client_user_agent is null or ruled.event_source_url is null)
+                then
+                    'website event without '
+                    || concat_ws(
+                        ' and ',
+                        case when ruled.client_user_agent is null then 'client_user_agent' end,
+                        case when ruled.event_source_url is null then 'event_source_url' end
+                    )
+                    || ' (Meta requires both for action_source website)'
+        end as missing_fields_reason,
+        case
             when ruled.event_time > ruled.reference_time
                 then 'event_time is in the future of the reference time'
             when
@@ -108,33 +110,50 @@ prepared as (
                     'event_time is more than '
                     || case when ruled.action_source = 'physical_store' then '62' else '7' end
                     || ' days before the reference time'
-        end as status_reason
+        end as window_reason
     from ruled
+),
+
+classified as (
+    -- Rule first, then the fields Meta requires (both permanent: skipped), then the time window.
+    select
+        prepared.*,
+        prepared.rule_skip_reason is null as is_eligible,
+        case
+            when prepared.rule_skip_reason is not null or prepared.missing_fields_reason is not null
+                then 'skipped'
+            when prepared.window_reason is not null
+                then 'expired'
+            else 'ready'
+        end as status,
+        coalesce(prepared.rule_skip_reason, prepared.missing_fields_reason, prepared.window_reason)
+            as status_reason
+    from prepared
 ),
 
 with_payload as (
     select
-        prepared.*,
+        classified.*,
         {{ meta_json_object(
             hashed_members
             + [
-                meta_json_member('client_ip_address', 'prepared.client_ip_address'),
-                meta_json_member('client_user_agent', 'prepared.client_user_agent'),
-                meta_json_member('fbc', 'prepared.fbc_sent'),
-                meta_json_member('fbp', 'prepared.fbp'),
+                meta_json_member('client_ip_address', 'classified.client_ip_address'),
+                meta_json_member('client_user_agent', 'classified.client_user_agent'),
+                meta_json_member('fbc', 'classified.fbc_sent'),
+                meta_json_member('fbp', 'classified.fbp'),
             ]
         ) }} as user_data_json,
         {{ meta_json_object([
-            meta_json_member('value', 'prepared.value_sent'),
-            meta_json_member('currency', 'prepared.currency'),
-            meta_json_member('order_id', 'prepared.order_id'),
+            meta_json_member('value', 'classified.value_sent'),
+            meta_json_member('currency', 'classified.currency'),
+            meta_json_member('order_id', 'classified.order_id'),
         ]) }} as custom_data_json,
         (
             {%- for f in hashed_fields %}
-                case when prepared.{{ f }}_sha256 is not null then 1 else 0 end{% if not loop.last %} +{% endif %}
+                case when classified.{{ f }}_sha256 is not null then 1 else 0 end{% if not loop.last %} +{% endif %}
             {%- endfor %}
         ) as hashed_user_data_fields
-    from prepared
+    from classified
 ),
 
 final as (
@@ -157,8 +176,11 @@ final as (
         ]) }} as payload,
         conversion_type,
         conversion_source,
+        dropped_user_data_field_names,
         event_time,
         hashed_user_data_fields,
+        dropped_user_data_fields,
+        is_eligible,
         conversion_time
     from with_payload
 )

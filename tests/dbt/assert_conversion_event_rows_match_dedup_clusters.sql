@@ -8,8 +8,8 @@
 
 with recursive raw_copies as (
     select
-        lower(trim(conversion_type)) as conversion_type,
-        trim(event_id) as event_id,
+        {{ clean_lower('conversion_type') }} as conversion_type,
+        {{ clean_string('event_id') }} as event_id,
         conversion_time
     from {{ source('raw', 'conversions') }}
 ),

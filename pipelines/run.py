@@ -1,0 +1,274 @@
+"""`convopt run`: ingest → dbt build → export-meta → report, for cron: one lock, one exit code.
+
+* A run holds an exclusive ``flock`` on ``<warehouse>.run.lock`` (beside the DuckDB file) for its whole
+  duration; a second run exits at once (exit 2) naming the holder's pid. The lock is released by the kernel
+  when the holder dies, so a killed run never blocks the next one. The file itself is never deleted.
+* Stages run in order; the first stage that fails stops the run (later stages are reported as not run) and
+  the exit code is 1. Exit 0 only when every stage that was asked for succeeded.
+* export-meta is a dry run (request bodies written under ``<out>/meta_dry_run``) unless
+  ``$META_ACCESS_TOKEN`` is set, exactly like ``convopt export-meta``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pipelines.warehouse import WarehouseLockedError, connect, warehouse_path
+
+EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE = 0, 1, 2
+STAGES = ("ingest", "dbt build", "export-meta", "report")
+
+
+class RunLockedError(RuntimeError):
+    """Another `convopt run` on the same warehouse holds the lock."""
+
+
+def lock_path(warehouse: str | os.PathLike[str]) -> Path:
+    path = Path(warehouse)
+    return path.with_name(path.name + ".run.lock")
+
+
+@contextmanager
+def run_lock(warehouse: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold the run lock of ``warehouse`` (non-blocking); RunLockedError names the holder."""
+    path = lock_path(warehouse)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "pid unknown"
+            raise RunLockedError(
+                f"another `convopt run` is running on {warehouse} ({holder}; lock file {path}); "
+                "not starting a second one — wait for it or let cron try again"
+            ) from None
+        os.ftruncate(fd, 0)
+        started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        os.pwrite(fd, f"pid {os.getpid()}, started {started}\n".encode(), 0)
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class RunOptions:
+    warehouse: Path
+    landing: list[Path]
+    out: Path = Path("reports")
+    period: str = "daily"
+    fmt: str = "both"
+    since: dt.date | None = None
+    until: dt.date | None = None
+    charts: bool = True
+    full_refresh: bool = False
+    skip_ingest: bool = False
+    skip_export: bool = False
+    skip_report: bool = False
+    target_path: Path | None = None  # dbt artifacts (default: $DBT_TARGET_PATH or target/)
+
+
+@dataclass
+class StageResult:
+    name: str
+    status: str  # ok | failed | skipped | not run
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class RunResult:
+    stages: list[StageResult] = field(default_factory=list)
+    ingest_report: object | None = None
+    export_summary: object | None = None
+    report: object | None = None
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_STAGE_FAILED if any(s.status == "failed" for s in self.stages) else EXIT_OK
+
+
+class StageFailed(Exception):
+    """A stage finished but did not succeed; the message is the summary's detail."""
+
+
+def _ingest(options: RunOptions, result: RunResult, console: Console) -> str:
+    from pipelines.ingest import ingest_paths
+
+    report = ingest_paths(options.landing, warehouse=options.warehouse, progress=False, console=console)
+    result.ingest_report = report
+    counts = {
+        status: sum(f.status == status for f in report.files) for status in ("loaded", "skipped", "failed")
+    }
+    detail = (
+        f"{counts['loaded']} file(s) loaded, {counts['skipped']} skipped, "
+        f"{sum(f.rows_loaded for f in report.files):,} rows, {sum(f.rows_rejected for f in report.files):,} rejected"
+    )
+    if not report.ok:
+        raise StageFailed(f"{counts['failed']} file(s) could not be read; {detail}")
+    return detail
+
+
+def _latest_build_detail(warehouse: Path, since: dt.datetime) -> str:
+    """Node counts of the build just run, from its audit.dbt_build_log row ("" if it left none)."""
+    from pipelines.report import latest_build
+
+    try:
+        with connect(warehouse, read_only=True) as con:
+            build = latest_build(con)
+    except (WarehouseLockedError, FileNotFoundError):
+        return ""
+    # An older row (this invocation crashed before its on-run-end hook) says nothing about this build.
+    if not build or build["finished_at"] < since.strftime("%Y-%m-%dT%H:%M:%S"):
+        return ""
+    return (
+        f"{build['ok_nodes']} ok, {build['warned_nodes']} warn, {build['failed_nodes']} failed, "
+        f"{build['skipped_nodes']} skipped (invocation {build['invocation_id']})"
+    )
+
+
+def _dbt_build(options: RunOptions, result: RunResult, console: Console) -> str:
+    from pipelines.dbt_runner import run_dbt
+
+    args = ["build"] + (["--full-refresh"] if options.full_refresh else [])
+    # Colour codes only on a terminal: cron logs stay plain text.
+    colors = {} if sys.stdout.isatty() else {"DBT_USE_COLORS": "false"}
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    completed = run_dbt(args, warehouse=options.warehouse, target_path=options.target_path, extra_env=colors)
+    detail = _latest_build_detail(options.warehouse, started) if completed.returncode in (0, 1) else ""
+    if completed.returncode != 0:
+        raise StageFailed(f"dbt build exited with {completed.returncode}" + (f": {detail}" if detail else ""))
+    return detail or "dbt build passed"
+
+
+def _export_meta(options: RunOptions, result: RunResult, console: Console) -> str:
+    from pipelines import export_meta as meta
+
+    token = os.environ.get(meta.TOKEN_ENV) or None
+    summary = meta.export_meta(
+        options.warehouse,
+        dry_run=token is None,
+        access_token=token,
+        test_event_code=os.environ.get("META_TEST_EVENT_CODE") or None,
+        out=options.out / "meta_dry_run",
+        graph_base_url=os.environ.get("META_GRAPH_BASE_URL") or meta.DEFAULT_GRAPH_BASE_URL,
+        api_version=os.environ.get("META_API_VERSION") or meta.DEFAULT_API_VERSION,
+        progress=False,
+        console=console,
+    )
+    result.export_summary = summary
+    meta.print_summary(summary, console)
+    if summary.dry_run:
+        detail = f"dry run ({meta.TOKEN_ENV} not set): would send {summary.sent:,} in {summary.requests} request(s)"
+    else:
+        detail = f"sent {summary.sent:,} in {summary.requests} request(s)"
+    detail += f", {summary.failed + summary.failed_retryable + summary.unknown:,} failed/unknown"
+    detail += f", {summary.expired:,} expired, {summary.skipped:,} skipped"
+    if summary.exit_code != 0:
+        raise StageFailed(detail)
+    return detail
+
+
+def _report(options: RunOptions, result: RunResult, console: Console) -> str:
+    from pipelines.report import print_report, write_report
+
+    report = write_report(
+        warehouse=options.warehouse,
+        out=options.out,
+        period=options.period,
+        fmt=options.fmt,
+        since=options.since,
+        until=options.until,
+        charts=options.charts,
+    )
+    result.report = report
+    print_report(report, console)
+    files = sum(len(d.files) for d in report.datasets) + len(report.charts)
+    return f"{report.folder} ({files} files, {sum(d.rows for d in report.datasets):,} rows)"
+
+
+_KNOWN_ERRORS: tuple[type[BaseException], ...] = (
+    StageFailed,
+    WarehouseLockedError,
+    FileNotFoundError,
+    ValueError,
+)
+
+
+def run_pipeline(
+    options: RunOptions,
+    *,
+    console: Console | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunResult:
+    """Run the stages under the run lock (RunLockedError if another run holds it); never raises on a stage."""
+    console = console or Console(stderr=True, soft_wrap=True)
+    options.warehouse = warehouse_path(options.warehouse)
+    steps: list[tuple[str, Callable[[RunOptions, RunResult, Console], str], bool]] = [
+        ("ingest", _ingest, options.skip_ingest),
+        ("dbt build", _dbt_build, False),
+        ("export-meta", _export_meta, options.skip_export),
+        ("report", _report, options.skip_report),
+    ]
+    result = RunResult()
+    started = clock()
+    with run_lock(options.warehouse):
+        failed = False
+        for name, stage, skip in steps:
+            if failed:
+                result.stages.append(StageResult(name, "not run", detail="an earlier stage failed"))
+                continue
+            if skip:
+                result.stages.append(StageResult(name, "skipped", detail="skipped by option"))
+                continue
+            console.rule(f"[bold]{name}")
+            t0 = clock()
+            try:
+                detail = stage(options, result, console)
+                result.stages.append(StageResult(name, "ok", clock() - t0, detail))
+            except _KNOWN_ERRORS as exc:
+                failed = True
+                result.stages.append(StageResult(name, "failed", clock() - t0, str(exc).splitlines()[0]))
+            except Exception as exc:  # an unexpected bug: keep the traceback for the log
+                failed = True
+                console.print(escape(traceback.format_exc()))
+                result.stages.append(
+                    StageResult(name, "failed", clock() - t0, f"{type(exc).__name__}: {exc}")
+                )
+    result.seconds = clock() - started
+    return result
+
+
+def print_run_summary(result: RunResult, console: Console) -> None:
+    table = Table(title="convopt run", title_justify="left")
+    table.add_column("stage")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    table.add_column("detail", overflow="fold")
+    colors = {"ok": "green", "failed": "red", "skipped": "yellow", "not run": "dim"}
+    for stage in result.stages:
+        seconds = f"{stage.seconds:.1f}" if stage.status in ("ok", "failed") else ""
+        color = colors.get(stage.status, "white")
+        table.add_row(stage.name, f"[{color}]{stage.status}[/{color}]", seconds, escape(stage.detail))
+    table.add_section()
+    status = "ok" if result.exit_code == EXIT_OK else "failed"
+    table.add_row("total", status, f"{result.seconds:.1f}", f"exit {result.exit_code}")
+    console.print(table)

@@ -1,0 +1,57 @@
+"""Shared fixtures. ``demo_run`` is the one built warehouse most end-to-end tests read: a small generated
+data set taken through `convopt run` (ingest → dbt build → export-meta dry run → report) once per session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from pipelines.generate import GeneratorConfig, generate_dataset
+from pipelines.run import RunOptions, run_pipeline
+
+DEMO_CONFIG = GeneratorConfig(persons=400, seed=7, start=dt.date(2026, 3, 1), days=21, bad_rows_ratio=0.01)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """root, landing, warehouse, written (generator files), report (ingest report), run (RunResult), out,
+    target (dbt artifacts), log (the run's console output). Tests must not modify the warehouse's data."""
+    root = tmp_path_factory.mktemp("demo_run")
+    landing, warehouse, out, target = (
+        root / "landing",
+        root / "warehouse.duckdb",
+        root / "reports",
+        root / "target",
+    )
+    written = generate_dataset(landing, DEMO_CONFIG)
+    log = io.StringIO()
+    result = run_pipeline(
+        RunOptions(warehouse=warehouse, landing=[landing], out=out, target_path=target),
+        console=Console(file=log, width=160),
+    )
+    summary = "\n".join(f"{s.name}: {s.status} {s.detail}" for s in result.stages)
+    assert result.exit_code == 0, summary + "\n" + log.getvalue()[-4000:]
+    return {
+        "root": root,
+        "landing": landing,
+        "warehouse": warehouse,
+        "written": written,
+        "report": result.ingest_report,
+        "run": result,
+        "out": out,
+        "target": target,
+        "log": log.getvalue(),
+    }
+
+
+def copy_of(path: Path, into: Path) -> Path:
+    """A private copy of a DuckDB file (for tests that write)."""
+    import shutil
+
+    target = into / path.name
+    shutil.copy2(path, target)
+    return target

@@ -1,0 +1,155 @@
+"""`convopt run`: stage order, timed summary, one exit code, the lock, and stopping after a failed stage."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.run import (
+    STAGES,
+    RunLockedError,
+    RunOptions,
+    lock_path,
+    print_run_summary,
+    run_lock,
+    run_pipeline,
+)
+
+runner = CliRunner()
+
+
+@pytest.mark.dbt
+def test_a_run_does_every_stage_in_order_and_says_how_long_each_took(demo_run: dict) -> None:
+    result = demo_run["run"]
+    assert [s.name for s in result.stages] == list(STAGES)
+    assert [s.status for s in result.stages] == ["ok"] * 4
+    assert all(s.seconds > 0 for s in result.stages)
+    assert result.seconds >= sum(s.seconds for s in result.stages)
+    ingest, build, export, report = result.stages
+    assert ingest.detail.startswith("3 file(s) loaded, 0 skipped")
+    assert "0 failed" in build.detail and "invocation" in build.detail
+    # No token in the environment: a dry run, its request bodies beside the reports.
+    assert export.detail.startswith("dry run (META_ACCESS_TOKEN not set)")
+    assert (demo_run["out"] / "meta_dry_run" / "requests.jsonl").exists()
+    assert str(result.report.folder) in report.detail
+    buffer = io.StringIO()
+    print_run_summary(result, Console(file=buffer, width=200))
+    table = buffer.getvalue()
+    for name in STAGES:
+        assert name in table
+    assert "exit 0" in table
+    # The lock was released and its file kept (never deleted: deleting would race with a waiting run).
+    assert lock_path(demo_run["warehouse"]).exists()
+    with run_lock(demo_run["warehouse"]):
+        pass
+
+
+def hold_lock(warehouse: Path) -> subprocess.Popen:
+    """Another process holding the run lock, as a running `convopt run` does."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, time
+                sys.path.insert(0, {os.getcwd()!r})
+                from pipelines.run import run_lock
+                with run_lock({str(warehouse)!r}):
+                    print("locked", flush=True)
+                    time.sleep(60)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_second_run_exits_at_once_naming_the_lock_holder(tmp_path: Path) -> None:
+    warehouse = tmp_path / "wh.duckdb"
+    holder = hold_lock(warehouse)
+    try:
+        result = runner.invoke(
+            app,
+            ["run", "--warehouse", str(warehouse), "--landing", str(tmp_path), "--out", str(tmp_path / "r")],
+        )
+        assert result.exit_code == 2
+        assert f"another `convopt run` is running on {warehouse} (pid {holder.pid}, started " in result.output
+        assert not warehouse.exists() and not (tmp_path / "r").exists()  # nothing was done
+        with pytest.raises(RunLockedError), run_lock(warehouse):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    # The kernel releases the lock of a dead holder: the next run is not blocked by a stale file.
+    with run_lock(warehouse):
+        assert lock_path(warehouse).read_text().startswith(f"pid {os.getpid()}, started ")
+
+
+def test_a_failed_ingest_stops_the_run(tmp_path: Path) -> None:
+    landing, warehouse, out = tmp_path / "landing", tmp_path / "wh.duckdb", tmp_path / "reports"
+    landing.mkdir()
+    (landing / "events.parquet").write_bytes(b"PAR1 this is not parquet")
+    log = io.StringIO()
+    result = run_pipeline(
+        RunOptions(warehouse=warehouse, landing=[landing], out=out), console=Console(file=log, width=200)
+    )
+    assert result.exit_code == 1
+    assert [(s.name, s.status) for s in result.stages] == [
+        ("ingest", "failed"),
+        ("dbt build", "not run"),
+        ("export-meta", "not run"),
+        ("report", "not run"),
+    ]
+    assert result.stages[0].detail.startswith("1 file(s) could not be read")
+    with duckdb.connect(str(warehouse), read_only=True) as con:  # dbt never touched it
+        schemas = {
+            r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()
+        }
+    assert "audit" not in schemas and "marts" not in schemas
+    assert not out.exists()
+
+
+def test_a_failed_dbt_build_stops_export_and_report(tmp_path: Path, monkeypatch) -> None:
+    warehouse, out = tmp_path / "wh.duckdb", tmp_path / "reports"
+    monkeypatch.setenv("CONVOPT_TARGET", "no_such_target")  # dbt fails fast: the profile has no such target
+    result = runner.invoke(
+        app, ["run", "--skip-ingest", "--warehouse", str(warehouse), "--out", str(out), "--no-charts"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "dbt build exited with 2" in result.output
+    assert "an earlier stage failed" in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--since", "2026-03-10", "--until", "2026-03-01"],
+            "--since 2026-03-10 is after --until 2026-03-01",
+        ),
+        (["--period", "yearly"], "--period must be one of daily, weekly, monthly, not 'yearly'"),
+        (["--format", "json"], "--format must be one of csv, parquet, both, not 'json'"),
+        (["--until", "2026-3-1x"], "--until must be a date as YYYY-MM-DD"),
+    ],
+)
+def test_bad_arguments_fail_before_anything_runs(tmp_path: Path, args: list[str], message: str) -> None:
+    warehouse = tmp_path / "wh.duckdb"
+    result = runner.invoke(app, ["run", *args, "--warehouse", str(warehouse), "--landing", str(tmp_path)])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not warehouse.exists() and not lock_path(warehouse).exists()

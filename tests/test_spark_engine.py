@@ -1,0 +1,219 @@
+"""The Spark engine: cluster script, raw load into Spark, and dbt seed + staging on the `spark` target.
+
+Needs the `.[spark]` extra and Java. Uses the cluster named by CONVOPT_SPARK_HOST / CONVOPT_SPARK_PORT
+when both are set (its `raw`, `reference` and `staging` databases are replaced), else starts a private
+one with scripts/spark_cluster.sh in a temp folder for the session and stops it at the end.
+Slow: cluster start 25 s idle (93 s on a busy 2-core machine), seed + staging build 1.5-2.5 min;
+the file takes 5 min on a busy machine. Deselect with -m "not spark".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.dbt_runner import run_dbt
+from pipelines.generate import GeneratorConfig, generate_dataset
+from pipelines.ingest import ingest_paths
+from pipelines.warehouse import PROJECT_DIR
+
+pytestmark = pytest.mark.spark
+
+SCRIPT = PROJECT_DIR / "scripts" / "spark_cluster.sh"
+_MISSING = [m for m in ("pyspark", "pyhive", "dbt.adapters.spark") if importlib.util.find_spec(m) is None]
+_EXTERNAL = bool(os.environ.get("CONVOPT_SPARK_HOST") and os.environ.get("CONVOPT_SPARK_PORT"))
+
+if _MISSING:
+    pytest.skip(
+        f"Spark tests need the `.[spark]` extra ({', '.join(_MISSING)} not importable): pip install -e '.[spark]'",
+        allow_module_level=True,
+    )
+if not _EXTERNAL and shutil.which("java") is None:
+    pytest.skip(
+        "Spark tests need Java 17 on PATH to start a cluster (or CONVOPT_SPARK_HOST/PORT of a running one)",
+        allow_module_level=True,
+    )
+
+from pipelines.engines.spark import RAW_TABLES, load_raw_to_spark, spark_type, thrift_executor  # noqa: E402
+
+
+def _script(state_dir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CONVOPT_SPARK_DIR": str(state_dir), "PYTHON": sys.executable}
+    return subprocess.run(
+        [str(SCRIPT), *args], env=env, text=True, capture_output=True, timeout=timeout, check=False
+    )
+
+
+def _exports(stdout: str) -> dict[str, str]:
+    pairs = (
+        line.removeprefix("export ").split("=", 1)
+        for line in stdout.splitlines()
+        if line.startswith("export ")
+    )
+    return dict(pairs)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Host, port and (when started here) the state folder and start time of a Spark cluster."""
+    if _EXTERNAL:
+        yield {"host": os.environ["CONVOPT_SPARK_HOST"], "port": int(os.environ["CONVOPT_SPARK_PORT"])}
+        return
+    state_dir = tmp_path_factory.mktemp("spark_cluster")
+    started = time.perf_counter()
+    start = _script(state_dir, "start")
+    seconds = time.perf_counter() - started
+    if start.returncode != 0:
+        _script(state_dir, "stop")
+        pytest.fail(f"spark_cluster.sh start failed:\n{start.stderr[-3000:]}")
+    exported = _exports(start.stdout)
+    pids = [int((state_dir / "run" / f"{role}.pid").read_text()) for role in ("master", "worker", "thrift")]
+    try:
+        yield {
+            "host": exported["CONVOPT_SPARK_HOST"],
+            "port": int(exported["CONVOPT_SPARK_PORT"]),
+            "state_dir": state_dir,
+            "start_seconds": seconds,
+            "pids": pids,
+        }
+    finally:
+        stop = _script(state_dir, "stop")
+        assert stop.returncode == 0, stop.stderr
+        assert not [pid for pid in pids if _alive(pid)], f"processes left after stop: {pids}"
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small validated DuckDB warehouse (with rejected rows, so raw.rejected_rows is not empty)."""
+    root = tmp_path_factory.mktemp("spark_raw")
+    landing, path = root / "landing", root / "warehouse.duckdb"
+    generate_dataset(
+        landing, GeneratorConfig(persons=120, seed=11, start=dt.date(2026, 3, 1), days=7, bad_rows_ratio=0.02)
+    )
+    report = ingest_paths([landing], warehouse=path, progress=False)
+    assert report.ok
+    return path
+
+
+@pytest.fixture(scope="session")
+def loaded(spark: dict, warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    started = time.perf_counter()
+    tables = load_raw_to_spark(
+        warehouse,
+        host=spark["host"],
+        port=spark["port"],
+        parquet_dir=tmp_path_factory.mktemp("spark_parquet"),
+    )
+    return {"tables": {t.name: t for t in tables}, "seconds": time.perf_counter() - started}
+
+
+def test_cluster_script_without_a_cluster(tmp_path: Path) -> None:
+    status = _script(tmp_path, "status")
+    assert status.returncode == 1
+    assert status.stdout.splitlines() == ["master: stopped", "worker: stopped", "thrift: stopped"]
+    assert _script(tmp_path, "stop").returncode == 0
+    usage = _script(tmp_path, "restart")
+    assert usage.returncode == 2
+    assert "usage:" in usage.stderr
+
+
+def test_cluster_script_status_and_state_folder(spark: dict) -> None:
+    if "state_dir" not in spark:
+        pytest.skip("uses an external cluster (CONVOPT_SPARK_HOST/PORT): the script did not start it")
+    status = _script(spark["state_dir"], "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert [line.split(":")[0] for line in status.stdout.splitlines()[:3]] == ["master", "worker", "thrift"]
+    assert _exports(status.stdout)["CONVOPT_SPARK_PORT"] == str(spark["port"])
+    # Starting again is a no-op that prints the same settings.
+    again = _script(spark["state_dir"], "start")
+    assert again.returncode == 0 and _exports(again.stdout) == _exports(status.stdout)
+    # The metastore and derby.log live in the state folder, not in the working directory.
+    assert (spark["state_dir"] / "metastore_db").is_dir()
+    assert not (PROJECT_DIR / "metastore_db").exists()
+    print(f"\nspark cluster start: {spark['start_seconds']:.1f} s")
+
+
+def test_raw_load_round_trips_counts_and_types(spark: dict, warehouse: Path, loaded: dict) -> None:
+    execute = thrift_executor(spark["host"], spark["port"])
+    assert set(loaded["tables"]) == {f"raw.{t}" for t in RAW_TABLES}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for table in RAW_TABLES:
+            (expected,) = con.execute(f"select count(*) from raw.{table}").fetchone()
+            assert loaded["tables"][f"raw.{table}"].rows == expected
+            assert execute(f"select count(*) from raw.{table}") == [(expected,)]
+            duck_types = con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'raw' and table_name = ? order by ordinal_position",
+                [table],
+            ).fetchall()
+            spark_types = [(name, typ) for name, typ, *_ in execute(f"describe raw.{table}")]
+            assert spark_types == [(name, spark_type(typ)) for name, typ in duck_types], table
+        assert loaded["tables"]["raw.rejected_rows"].rows > 0
+        # Instants survive as the same UTC microsecond; dates and bigints as the same values.
+        duck = con.execute(
+            "select epoch_us(min(event_time)), epoch_us(max(event_time)), count(distinct event_id) from raw.events"
+        ).fetchone()
+        duck_spend = con.execute("select min(date), max(date), sum(spend_cents) from raw.ad_spend").fetchone()
+    assert execute(
+        "select unix_micros(min(event_time)), unix_micros(max(event_time)), count(distinct event_id) from raw.events"
+    ) == [duck]
+    ((first_day, last_day, spend),) = execute(
+        "select min(date), max(date), sum(spend_cents) from raw.ad_spend"
+    )
+    assert (dt.date.fromisoformat(first_day), dt.date.fromisoformat(last_day), spend) == duck_spend
+    print(f"\nraw load into Spark: {loaded['seconds']:.1f} s")
+
+
+def test_load_again_replaces_tables_and_old_files(spark: dict, warehouse: Path, tmp_path: Path) -> None:
+    first = load_raw_to_spark(
+        warehouse, host=spark["host"], port=spark["port"], parquet_dir=tmp_path, tables=["ad_spend"]
+    )
+    second = load_raw_to_spark(
+        warehouse, host=spark["host"], port=spark["port"], parquet_dir=tmp_path, tables=["ad_spend"]
+    )
+    assert first[0].rows == second[0].rows
+    assert [p for p in (tmp_path / "ad_spend").iterdir()] == [second[0].location]
+    assert thrift_executor(spark["host"], spark["port"])("select count(*) from raw.ad_spend") == [
+        (second[0].rows,)
+    ]
+
+
+def test_dbt_seed_and_staging_build_on_spark(spark: dict, loaded: dict, tmp_path: Path) -> None:
+    env = {"CONVOPT_SPARK_HOST": spark["host"], "CONVOPT_SPARK_PORT": str(spark["port"])}
+    started = time.perf_counter()
+    seed = run_dbt(["seed", "--target", "spark"], target_path=tmp_path, extra_env=env, capture=True)
+    assert seed.returncode == 0, seed.stdout[-4000:]
+    seeded = time.perf_counter()
+    build = run_dbt(
+        ["build", "--target", "spark", "--select", "staging", "--indirect-selection", "cautious"],
+        target_path=tmp_path,
+        extra_env=env,
+        capture=True,
+    )
+    assert build.returncode == 0, build.stdout[-4000:]
+    built = time.perf_counter()
+    execute = thrift_executor(spark["host"], spark["port"])
+    for model, table in (("stg_events", "events"), ("stg_conversions", "conversions")):
+        assert execute(f"select count(*) from staging.{model}") == [(loaded["tables"][f"raw.{table}"].rows,)]
+    assert execute("select count(*) from reference.country_codes") == [(249,)]
+    print(
+        f"\ndbt seed on Spark: {seeded - started:.1f} s; dbt build --select staging: {built - seeded:.1f} s"
+    )
