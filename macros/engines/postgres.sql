@@ -48,7 +48,7 @@
 {%- endmacro %}
 
 {% macro postgres__meta_clean_lower(expression) -%}
-    lower(normalize(trim({{ expression }}), nfc))
+    lower(normalize({{ trim_whitespace(expression) }}, nfc))
 {%- endmacro %}
 
 {#- Letters and combining marks: [[:alpha:]] in a UTF-8 database with a C.UTF-8 / ICU collation. -#}
