@@ -8,7 +8,7 @@ export CONVOPT_LANDING ?= data/landing
 DEMO_PERSONS ?= 3000
 DEMO_DAYS ?= 60
 
-.PHONY: demo test venv dev build lint format bench clean
+.PHONY: demo test venv dev build lint format bench bench-engines clean
 
 ## demo: set up, generate demo data (once), then `convopt run`: ingest, dbt build, export-meta (dry run), report
 demo: $(BIN)/convopt $(CONVOPT_LANDING)/.generated
@@ -54,6 +54,10 @@ format: dev
 
 bench: venv
 	$(BIN)/python benchmarks/generate_ingest.py
+
+# DuckDB vs PostgreSQL (a throwaway server from the Debian binaries), 1M events; see BENCHMARKS.md.
+bench-engines: dev
+	$(BIN)/python benchmarks/engines.py --events 1000000 --write
 
 clean:
 	rm -rf target logs dbt_packages warehouse data reports .pytest_cache

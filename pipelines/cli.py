@@ -86,10 +86,18 @@ def ingest(
         help="Force the stream (events, conversions, ad_spend) instead of the file-name prefix.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    target: str = typer.Option(
+        "dev",
+        "--target",
+        help="dev (DuckDB only) or postgres: then also copy the raw tables there (as `convopt load-target`).",
+    ),
 ) -> None:
     """Validate landing files and append them to raw.*; bad rows go to raw.rejected_rows."""
     from pipelines.ingest import IngestUsageError, ingest_paths
+    from pipelines.load_target import TARGETS
 
+    if target != "dev" and target not in TARGETS:
+        _fail_usage(f"--target must be dev or one of {', '.join(TARGETS)}, not {target!r}")
     try:
         report = ingest_paths(
             list(paths or [landing_path()]),
@@ -100,7 +108,34 @@ def ingest(
         )
     except (IngestUsageError, WarehouseLockedError) as exc:
         _fail_usage(str(exc))
+    if target != "dev":
+        load_target_command(target=target, warehouse=warehouse)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FILE_FAILED)
+
+
+@app.command("load-target")
+def load_target_command(
+    target: str = typer.Option(..., "--target", help="Engine to copy the raw tables into: postgres."),
+    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+) -> None:
+    """Copy the validated raw tables (raw.*) from the DuckDB warehouse into another engine's raw schema.
+
+    PostgreSQL: connection from CONVOPT_PG_HOST/PORT/USER/PASSWORD/DBNAME (as profiles.yml target
+    `postgres`); COPY per ingest load, each load exactly once (see pipelines/load_target.py).
+    """
+    from pipelines.load_target import TARGETS, LoadTargetError, load_postgres
+    from pipelines.pg_server import conninfo_from_env
+
+    if target not in TARGETS:
+        _fail_usage(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
+    try:
+        report = load_postgres(warehouse_path(warehouse), conninfo_from_env())
+    except (LoadTargetError, WarehouseLockedError, FileNotFoundError) as exc:
+        _fail_usage(str(exc))
+    for copy in report.copies:
+        loads = "" if copy.loads is None else f" from {copy.loads} new load(s)"
+        console.print(f"{copy.table}: {copy.rows} row(s){loads} in {copy.seconds:.2f} s")
+    console.print(f"[green]{report.rows} row(s) copied to {target}[/green]")
 
 
 @app.command()

@@ -117,9 +117,13 @@
     The `lookup_value` of the row of `lookup_sql` whose `lookup_key` equals `lookup_expression`
     (null when none): a correlated scalar subquery on an equality, which engines decorrelate into
     a hash join on the distinct lookup values. `lookup_sql` is a query returning unique, non-null
-    `lookup_key`s (a small reference table such as a seed). Portable SQL; not dispatched.
+    `lookup_key`s (a small reference table such as a seed). Portable SQL; dispatched only because
+    PostgreSQL does not decorrelate it (postgres__meta_lookup in macros/engines/postgres.sql).
 -#}
 {% macro meta_lookup(lookup_sql, lookup_expression) -%}
+    {{ return(adapter.dispatch('meta_lookup')(lookup_sql, lookup_expression)) }}
+{%- endmacro %}
+{% macro default__meta_lookup(lookup_sql, lookup_expression) -%}
     (
         select min(meta_lookup_table.lookup_value)
         from ({{ lookup_sql }}) as meta_lookup_table

@@ -125,10 +125,15 @@ paths as (
 path_summaries as (
     select
         conversions_to_compute.id as conversion_id,
+        -- Millionths of an hour rounded half up in integers ((2m + 3600) div 7200, m >= 0), so every
+        -- engine rounds the frequent exact halves alike (a double would round them either way).
         cast(
-            min(
-                case when paths.is_ad_click then paths.microseconds_before_conversion end
-            ) / 3600000000.0 as decimal(18, 6)
+            cast(
+                floor(
+                    (2 * min(case when paths.is_ad_click then paths.microseconds_before_conversion end) + 3600)
+                    / 7200.0
+                ) as {{ dbt.type_bigint() }}
+            ) / 1000000.0 as decimal(18, 6)
         ) as last_click_to_conversion_hours,
         -- The latest load of any input of the conversion's credits: the incremental watermark.
         greatest(max(conversions_to_compute.conversion_loaded_at), max(paths.touchpoint_loaded_at))

@@ -194,12 +194,12 @@ final as (
         {{ percentage('persons_reached', 'persons_reached_previous_step') }} as conversion_rate_from_previous_step,
         cast(persons_converted as {{ dbt.type_bigint() }}) as persons_converted,
         {{ percentage('persons_converted', 'persons_entered') }} as conversion_rate,
-        cast(round(average_seconds_from_previous_step, 2) as decimal(18, 2)) as average_seconds_from_previous_step,
-        cast(round(median_seconds_from_previous_step, 2) as decimal(18, 2)) as median_seconds_from_previous_step,
-        cast(round(average_seconds_from_start, 2) as decimal(18, 2)) as average_seconds_from_start,
-        cast(round(median_seconds_from_start, 2) as decimal(18, 2)) as median_seconds_from_start,
-        cast(round(average_time_to_convert_seconds, 2) as decimal(18, 2)) as average_time_to_convert_seconds,
-        cast(round(median_time_to_convert_seconds, 2) as decimal(18, 2)) as median_time_to_convert_seconds,
+        {{ round_decimal('average_seconds_from_previous_step', 2) }} as average_seconds_from_previous_step,
+        {{ round_decimal('median_seconds_from_previous_step', 2) }} as median_seconds_from_previous_step,
+        {{ round_decimal('average_seconds_from_start', 2) }} as average_seconds_from_start,
+        {{ round_decimal('median_seconds_from_start', 2) }} as median_seconds_from_start,
+        {{ round_decimal('average_time_to_convert_seconds', 2) }} as average_time_to_convert_seconds,
+        {{ round_decimal('median_time_to_convert_seconds', 2) }} as median_time_to_convert_seconds,
         period_date
     from with_previous
 )

@@ -24,13 +24,35 @@ renamed as (
     from source
 ),
 
-latest_restatement as (
-    select *
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by spend_date, campaign_id, ad_set_id, ad_id
+            order by _loaded_at desc, _source_file desc, _source_row desc
+        ) as restatement_rank
     from renamed
-    qualify row_number() over (
-        partition by spend_date, campaign_id, ad_set_id, ad_id
-        order by _loaded_at desc, _source_file desc, _source_row desc
-    ) = 1
+),
+
+latest_restatement as (
+    select
+        campaign_id,
+        ad_set_id,
+        ad_id,
+        campaign_name,
+        ad_set_name,
+        ad_name,
+        currency,
+        spend_cents,
+        impressions,
+        clicks,
+        spend_date,
+        _load_id,
+        _source_file,
+        _source_row,
+        _loaded_at
+    from ranked
+    where restatement_rank = 1
 )
 
 select * from latest_restatement

@@ -10,10 +10,8 @@ hashed_values as (
         select
             events.conversion_id,
             '{{ field }}' as field,
-            json_type(events.payload, '$.user_data.{{ field }}') as value_type,
-            unnest(
-                coalesce(json_extract_string(events.payload, '$.user_data.{{ field }}[*]'), ['absent'])
-            ) as hashed_value
+            {{ json_type_name('events.payload', ['user_data', field]) }} as value_type,
+            {{ json_unnest_array_strings('events.payload', ['user_data', field], 'absent') }} as hashed_value
         from events
         {%- if not loop.last %}
             union all
@@ -25,4 +23,4 @@ select *
 from hashed_values
 where
     value_type is not null
-    and (value_type <> 'ARRAY' or not regexp_full_match(hashed_value, '[0-9a-f]{64}'))
+    and (value_type <> 'ARRAY' or not {{ meta_is_sha256_hex('hashed_value') }})

@@ -1,0 +1,44 @@
+{#-
+    Reading JSON text (e.g. the meta_capi_events payload) the same way on every engine. `keys` is the
+    path as a list of object keys (['user_data', 'em']). DuckDB versions here; the PostgreSQL ones
+    are in macros/engines/postgres.sql.
+-#}
+
+{#- The value at `keys` as text (a string unquoted, a number or boolean as written); null when absent. -#}
+{% macro json_text(json_expression, keys) -%}
+    {{ return(adapter.dispatch('json_text')(json_expression, keys)) }}
+{%- endmacro %}
+
+{% macro default__json_text(json_expression, keys) -%}
+    json_extract_string({{ json_expression }}, '$.{{ keys | join(".") }}')
+{%- endmacro %}
+
+{#- True when the text is valid JSON. -#}
+{% macro json_is_valid(json_expression) -%}
+    {{ return(adapter.dispatch('json_is_valid')(json_expression)) }}
+{%- endmacro %}
+
+{% macro default__json_is_valid(json_expression) -%}
+    json_valid({{ json_expression }})
+{%- endmacro %}
+
+{#- JSON type of the value at `keys`, upper-case DuckDB names ('ARRAY', 'OBJECT', …); null when absent. -#}
+{% macro json_type_name(json_expression, keys) -%}
+    {{ return(adapter.dispatch('json_type_name')(json_expression, keys)) }}
+{%- endmacro %}
+
+{% macro default__json_type_name(json_expression, keys) -%}
+    json_type({{ json_expression }}, '$.{{ keys | join(".") }}')
+{%- endmacro %}
+
+{#-
+    Set-returning select-list expression: one row per element (as text) of the array at `keys`,
+    or a single row `otherwise` (a string) when the value there is absent or not an array.
+-#}
+{% macro json_unnest_array_strings(json_expression, keys, otherwise) -%}
+    {{ return(adapter.dispatch('json_unnest_array_strings')(json_expression, keys, otherwise)) }}
+{%- endmacro %}
+
+{% macro default__json_unnest_array_strings(json_expression, keys, otherwise) -%}
+    unnest(coalesce(json_extract_string({{ json_expression }}, '$.{{ keys | join(".") }}[*]'), ['{{ otherwise }}']))
+{%- endmacro %}
