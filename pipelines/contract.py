@@ -135,6 +135,15 @@ AD_SPEND: tuple[Column, ...] = (
     Column("clicks", kind="int", required=True, min_value=0),  # also: clicks <= impressions
 )
 
+# Identity fields for Meta matching: kept in clear in raw and staging only; marts carry their SHA-256
+# hashes (`*_sha256`) instead. person_id is the producer's pseudonym, not one of them.
+IDENTITY_FIELDS: frozenset[str] = frozenset(
+    {"email", "phone", "first_name", "last_name", "date_of_birth", "gender", "state", "zip", "external_id"}
+)
+# Personal data a report never exports in clear: the identity fields plus the client's city and IP
+# address (conversion_event keeps those two for Meta's user_data and geography; reports do not).
+PII_FIELDS: frozenset[str] = IDENTITY_FIELDS | {"city", "client_ip_address"}
+
 CONTRACT: dict[str, tuple[Column, ...]] = {
     "events": EVENTS,
     "conversions": CONVERSIONS,

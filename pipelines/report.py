@@ -42,6 +42,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from pipelines.contract import PII_FIELDS
 from pipelines.warehouse import connect, warehouse_path
 
 PERIODS = ("daily", "weekly", "monthly")
@@ -49,23 +50,8 @@ FORMATS = ("csv", "parquet", "both")
 DEFAULT_OUT = Path("reports")
 BUILD_LOG = "audit.dbt_build_log"
 
-# Identity fields of the raw contract. A report never carries them in clear: a dataset that has a column
-# of one of these names is refused (hashed `*_sha256` columns and the producer's person_id are allowed).
-PII_COLUMNS = frozenset(
-    {
-        "email",
-        "phone",
-        "first_name",
-        "last_name",
-        "date_of_birth",
-        "gender",
-        "city",
-        "state",
-        "zip",
-        "external_id",
-        "client_ip_address",
-    }
-)
+# A report never carries personal data in clear (see pipelines.contract.PII_FIELDS).
+PII_COLUMNS = PII_FIELDS
 
 
 class ReportUsageError(ValueError):

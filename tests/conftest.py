@@ -3,8 +3,12 @@ data set taken through `convopt run` (ingest → dbt build → export-meta dry r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,3 +59,34 @@ def copy_of(path: Path, into: Path) -> Path:
     target = into / path.name
     shutil.copy2(path, target)
     return target
+
+
+@contextlib.contextmanager
+def _another_process(setup: str) -> Iterator[subprocess.Popen]:
+    """A second Python process that runs ``setup`` (which takes some lock), says so, and waits to be killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"{setup}\nprint('locked', flush=True)\nimport time\ntime.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,  # `pipelines` importable from this checkout
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.fixture()
+def warehouse_held_open() -> Callable[[Path], contextlib.AbstractContextManager[subprocess.Popen]]:
+    """``with warehouse_held_open(path) as holder:`` another process has the DuckDB file open for writing."""
+    return lambda path: _another_process(f"import duckdb\ncon = duckdb.connect({str(path)!r})")
+
+
+@pytest.fixture()
+def run_lock_held() -> Callable[[Path], contextlib.AbstractContextManager[subprocess.Popen]]:
+    """``with run_lock_held(warehouse) as holder:`` another process holds `convopt run`'s lock, as a run does."""
+    return lambda path: _another_process(
+        f"import sys\nsys.path.insert(0, '.')\nfrom pipelines.run import run_lock\nlock = run_lock({str(path)!r})\nlock.__enter__()"
+    )

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import duckdb
@@ -97,28 +94,8 @@ def test_missing_warehouse_says_how_to_create_it(tmp_path: Path) -> None:
     assert "does not exist yet" in result.output
 
 
-def test_locked_warehouse_gets_a_clear_message(warehouse: Path) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import duckdb, sys, time
-                con = duckdb.connect({str(warehouse)!r})
-                print("locked", flush=True)
-                time.sleep(60)
-                """
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+def test_locked_warehouse_gets_a_clear_message(warehouse: Path, warehouse_held_open) -> None:
+    with warehouse_held_open(warehouse):
         result = invoke("select 1", "--warehouse", str(warehouse))
         assert result.exit_code == 2
         assert "is locked by another process" in result.output
-    finally:
-        holder.kill()
-        holder.wait()

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.contract import column_names
+from pipelines.contract import IDENTITY_FIELDS, column_names
 from pipelines.warehouse import connect, ensure_raw_schema
 
 pytestmark = pytest.mark.dbt
@@ -226,13 +226,4 @@ def test_no_clear_pii_in_the_mart(builds: dict) -> None:
             "select column_name from information_schema.columns where table_name = 'conversion_event'",
         )
     }
-    assert not columns & {
-        "email",
-        "phone",
-        "first_name",
-        "last_name",
-        "date_of_birth",
-        "gender",
-        "zip",
-        "state",
-    }
+    assert not columns & IDENTITY_FIELDS

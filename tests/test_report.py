@@ -8,9 +8,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import duckdb
@@ -349,34 +346,16 @@ def test_cli_prints_the_files_and_where_to_look(demo_run: dict, tmp_path: Path) 
     assert "conversion_metrics" in result.output and "daily_2026-03-05_2026-03-06" in result.output
 
 
-def test_empty_or_locked_warehouse_gets_a_clear_message(tmp_path: Path) -> None:
+def test_empty_or_locked_warehouse_gets_a_clear_message(tmp_path: Path, warehouse_held_open) -> None:
     empty = tmp_path / "empty.duckdb"
     duckdb.connect(str(empty)).close()
     result = runner.invoke(app, ["report", "--warehouse", str(empty), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "has no marts.conversion_metrics, marts.conversion_event: run `dbt build`" in result.output
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-            import duckdb, time
-            con = duckdb.connect({str(empty)!r})
-            print("locked", flush=True)
-            time.sleep(60)
-            """),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with warehouse_held_open(empty):
         result = runner.invoke(app, ["report", "--warehouse", str(empty), "--out", str(tmp_path / "r")])
         assert result.exit_code == 2
         assert "is locked by another process" in result.output
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_every_report_source_has_an_exposure(demo_run: dict) -> None:

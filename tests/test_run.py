@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import duckdb
@@ -54,34 +51,9 @@ def test_a_run_does_every_stage_in_order_and_says_how_long_each_took(demo_run: d
         pass
 
 
-def hold_lock(warehouse: Path) -> subprocess.Popen:
-    """Another process holding the run lock, as a running `convopt run` does."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import sys, time
-                sys.path.insert(0, {os.getcwd()!r})
-                from pipelines.run import run_lock
-                with run_lock({str(warehouse)!r}):
-                    print("locked", flush=True)
-                    time.sleep(60)
-                """
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "locked"
-    return holder
-
-
-def test_a_second_run_exits_at_once_naming_the_lock_holder(tmp_path: Path) -> None:
+def test_a_second_run_exits_at_once_naming_the_lock_holder(tmp_path: Path, run_lock_held) -> None:
     warehouse = tmp_path / "wh.duckdb"
-    holder = hold_lock(warehouse)
-    try:
+    with run_lock_held(warehouse) as holder:
         result = runner.invoke(
             app,
             ["run", "--warehouse", str(warehouse), "--landing", str(tmp_path), "--out", str(tmp_path / "r")],
@@ -91,9 +63,6 @@ def test_a_second_run_exits_at_once_naming_the_lock_holder(tmp_path: Path) -> No
         assert not warehouse.exists() and not (tmp_path / "r").exists()  # nothing was done
         with pytest.raises(RunLockedError), run_lock(warehouse):
             pass
-    finally:
-        holder.kill()
-        holder.wait()
     # The kernel releases the lock of a dead holder: the next run is not blocked by a stale file.
     with run_lock(warehouse):
         assert lock_path(warehouse).read_text().startswith(f"pid {os.getpid()}, started ")
