@@ -12,7 +12,6 @@
 -- of a value that could not be normalized only the field's name is kept (dropped_user_data_*).
 -- Incremental: the copies of every (conversion_type, event_id) with a copy loaded since the last
 -- run are recomputed (a new copy can bring the country the others lack) and replace that key's rows.
-{%- set long_ago = "cast('1970-01-01 00:00:00+00' as " ~ dbt.type_timestamp() ~ ")" %}
 {#- When each Meta field's clear value was there (the hash being null then means it was dropped). #}
 {%- set present = {
     'em': 'hashed.email is not null',
@@ -32,31 +31,9 @@ with staged_conversions as (
     select * from {{ ref('stg_conversions') }}
 ),
 
-{% if is_incremental() %}
-    changed_keys as (
-        select distinct
-            conversion_type,
-            event_id
-        from staged_conversions
-        where _loaded_at >= (
-            select coalesce(max(previous_run._loaded_at), {{ long_ago }})
-            from {{ this }} as previous_run
-        )
-    ),
-
-    conversions as (
-        select staged_conversions.*
-        from staged_conversions
-        inner join changed_keys
-            on
-                staged_conversions.conversion_type = changed_keys.conversion_type
-                and staged_conversions.event_id = changed_keys.event_id
-    ),
-{% else %}
-    conversions as (
-        select * from staged_conversions
-    ),
-{% endif %}
+conversions as (
+    {{ rows_of_changed_keys('staged_conversions', ['conversion_type', 'event_id'], '_loaded_at') }}
+),
 
 key_countries as (
     -- A country reported by a copy of each (conversion_type, event_id): copies of one conversion

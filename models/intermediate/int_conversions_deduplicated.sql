@@ -16,7 +16,6 @@
     refresh gives the same rows.
 -#}
 {%- set window_hours = var('dedup_window_hours') -%}
-{%- set long_ago = "cast('1970-01-01 00:00:00+00' as " ~ dbt.type_timestamp() ~ ")" -%}
 {%- set attribute_columns = [
     'person_id', 'campaign_id', 'ad_set_id', 'ad_id', 'order_id', 'meta_pixel_id',
     'utm_source', 'utm_medium', 'utm_campaign', 'utm_content', 'utm_term',
@@ -30,32 +29,10 @@ with recursive copies as (
     select * from {{ ref('int_conversion_identities') }}
 ),
 
-{% if is_incremental() %}
-    changed_keys as (
-        -- Keys with a copy loaded since the last run (>=: reprocessing the boundary is harmless).
-        select distinct
-            conversion_type,
-            event_id
-        from copies
-        where _loaded_at >= (
-            select coalesce(max(previous_run.last_loaded_at), {{ long_ago }})
-            from {{ this }} as previous_run
-        )
-    ),
-
-    keyed_copies as (
-        select copies.*
-        from copies
-        inner join changed_keys
-            on
-                copies.conversion_type = changed_keys.conversion_type
-                and copies.event_id = changed_keys.event_id
-    ),
-{% else %}
-    keyed_copies as (
-        select * from copies
-    ),
-{% endif %}
+keyed_copies as (
+    -- Keys with a copy loaded since the last run: all their copies are re-clustered.
+    {{ rows_of_changed_keys('copies', ['conversion_type', 'event_id'], 'last_loaded_at') }}
+),
 
 ordered_copies as (
     -- Copy order within a key: time of the conversion, then load order, then source; the first

@@ -27,10 +27,7 @@ with new_events as (
     {% if is_incremental() -%}
         -- `>=`: a load committed at the same instant as the latest kept one is read again; its copies
         -- are ranked against the kept ones below, so nothing is lost or doubled.
-        where _loaded_at >= (
-            select coalesce(max(kept_events._loaded_at), cast('1970-01-01' as {{ dbt.type_timestamp() }}))
-            from {{ this }} as kept_events
-        )
+        where _loaded_at >= {{ last_run_watermark('_loaded_at') }}
     {%- endif %}
 ),
 

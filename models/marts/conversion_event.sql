@@ -14,7 +14,6 @@
     (a new `sent` row in the delivery log) are recomputed and replace their rows.
 -#}
 {%- set reporting_currency = var('reporting_currency') -%}
-{%- set long_ago = "cast('1970-01-01 00:00:00+00' as " ~ dbt.type_timestamp() ~ ")" -%}
 
 with deduplicated as (
     select * from {{ ref('int_conversions_deduplicated') }}
@@ -33,11 +32,7 @@ delivery_log as (
         select conversion_key
         from deduplicated
         where
-            last_loaded_at >= (
-                select
-                    coalesce(max(previous_run.last_loaded_at), {{ long_ago }})
-                from {{ this }} as previous_run
-            )
+            last_loaded_at >= {{ last_run_watermark('last_loaded_at') }}
 
         union
 
@@ -47,11 +42,7 @@ delivery_log as (
             on deduplicated.id = delivery_log.conversion_id
         where
             delivery_log.status = 'sent'
-            and delivery_log.recorded_at >= (
-                select
-                    coalesce(max(previous_run.optimized_at), {{ long_ago }})
-                from {{ this }} as previous_run
-            )
+            and delivery_log.recorded_at >= {{ last_run_watermark('optimized_at') }}
     ),
 
     changed_conversions as (
