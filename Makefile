@@ -7,6 +7,9 @@ export CONVOPT_WAREHOUSE ?= warehouse/convopt.duckdb
 export CONVOPT_LANDING ?= data/landing
 DEMO_PERSONS ?= 3000
 DEMO_DAYS ?= 60
+# pytest workers for `make test` (pytest-xdist); each test module runs whole on one worker
+# (tests/conftest.py keeps the modules that share the demo_run warehouse together).
+TEST_WORKERS ?= 2
 
 .PHONY: demo test venv dev build lint format bench bench-engines clean
 
@@ -16,7 +19,7 @@ demo: $(BIN)/convopt $(CONVOPT_LANDING)/.generated
 
 ## test: set up with dev tools, lint (ruff + sqlfluff), run the whole suite
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 venv: $(BIN)/convopt
 dev: $(VENV)/.dev-installed

@@ -22,6 +22,27 @@ console = Console(stderr=True, soft_wrap=True)
 EXIT_OK, EXIT_FILE_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+# Options several commands share: defined once, so their names, defaults and help agree.
+WAREHOUSE_OPTION = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE).")
+REPORT_OUT_OPTION = typer.Option(
+    Path("reports"),
+    "--out",
+    envvar="CONVOPT_REPORTS",
+    help="Report folder (default: $CONVOPT_REPORTS or reports).",
+)
+REPORT_FORMAT_OPTION = typer.Option("both", "--format", help="Report files: csv, parquet or both.")
+REPORT_PERIOD_OPTION = typer.Option("daily", "--period", help="Report period: daily, weekly or monthly.")
+REPORT_SINCE_OPTION = typer.Option(
+    None, "--since", help="Report from this day YYYY-MM-DD (default: the data's first day)."
+)
+REPORT_UNTIL_OPTION = typer.Option(
+    None, "--until", help="Report until this day YYYY-MM-DD, inclusive (default: the data's last day)."
+)
+REPORT_CHARTS_OPTION = typer.Option(
+    True, "--charts/--no-charts", help="Also draw the PNG charts and index.html."
+)
+
+
 def _fail_usage(message: str) -> None:
     console.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(EXIT_USAGE)
@@ -79,7 +100,7 @@ def ingest(
     paths: list[Path] = typer.Argument(
         None, help="Files or folders to load (default: the landing folder, $CONVOPT_LANDING or data/landing)."
     ),
-    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+    warehouse: Path = WAREHOUSE_OPTION,
     stream: str = typer.Option(
         None,
         "--stream",
@@ -116,7 +137,7 @@ def ingest(
 @app.command("load-target")
 def load_target_command(
     target: str = typer.Option(..., "--target", help="Engine to copy the raw tables into: postgres."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+    warehouse: Path = WAREHOUSE_OPTION,
 ) -> None:
     """Copy the validated raw tables (raw.*) from the DuckDB warehouse into another engine's raw schema.
 
@@ -146,7 +167,7 @@ def sql(
     file: Path = typer.Option(None, "--file", "-f", help="Read the SQL from this file instead."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
     max_rows: int = typer.Option(100, "--max-rows", min=1, help="Rows shown in table format."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+    warehouse: Path = WAREHOUSE_OPTION,
 ) -> None:
     """Answer an ad-hoc question on a read-only connection (never modifies the warehouse)."""
     from pipelines.adhoc import FORMATS, QueryError, read_sql_argument, render, run_query
@@ -167,7 +188,7 @@ _META_TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%
 
 @app.command("export-meta")
 def export_meta_command(
-    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+    warehouse: Path = WAREHOUSE_OPTION,
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Write the exact request bodies under --out; send nothing, record nothing."
     ),
@@ -267,7 +288,7 @@ def conversions(
     until: str = typer.Option(None, "--until", help="Last day YYYY-MM-DD, inclusive."),
     limit: int = typer.Option(50, "--limit", help="At most N conversions, latest first."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json (csv/json: every column)."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+    warehouse: Path = WAREHOUSE_OPTION,
 ) -> None:
     """List conversions (the seed's listConversions), latest first, from marts.conversion_event."""
     from pipelines.adhoc import FORMATS, QueryError
@@ -301,7 +322,7 @@ def conversions(
 def summary(
     person: str = typer.Option(None, "--person", help="One person's summary (default: everybody)."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+    warehouse: Path = WAREHOUSE_OPTION,
 ) -> None:
     """Conversion summary (the seed's getConversionSummary) for one person or overall. Exit 1: unknown person."""
     from pipelines.adhoc import FORMATS, QueryError
@@ -321,20 +342,13 @@ def summary(
 
 @app.command()
 def report(
-    out: Path = typer.Option(
-        Path("reports"),
-        "--out",
-        envvar="CONVOPT_REPORTS",
-        help="Output folder (default: $CONVOPT_REPORTS or reports).",
-    ),
-    fmt: str = typer.Option("both", "--format", help="csv, parquet or both."),
-    period: str = typer.Option("daily", "--period", help="daily, weekly or monthly."),
-    since: str = typer.Option(None, "--since", help="First day YYYY-MM-DD (default: the data's first day)."),
-    until: str = typer.Option(None, "--until", help="Last day YYYY-MM-DD (default: the data's last day)."),
-    charts: bool = typer.Option(
-        True, "--charts/--no-charts", help="Also draw the PNG charts and index.html."
-    ),
-    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
+    out: Path = REPORT_OUT_OPTION,
+    fmt: str = REPORT_FORMAT_OPTION,
+    period: str = REPORT_PERIOD_OPTION,
+    since: str = REPORT_SINCE_OPTION,
+    until: str = REPORT_UNTIL_OPTION,
+    charts: bool = REPORT_CHARTS_OPTION,
+    warehouse: Path = WAREHOUSE_OPTION,
 ) -> None:
     """Export metrics, rollups, funnels, attribution and person summaries as CSV/Parquet, with charts.
 
@@ -365,20 +379,13 @@ def run(
         "--landing",
         help="Files or folders to ingest (default: $CONVOPT_LANDING or data/landing); repeatable.",
     ),
-    warehouse: Path = typer.Option(None, "--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)."),
-    out: Path = typer.Option(
-        Path("reports"),
-        "--out",
-        envvar="CONVOPT_REPORTS",
-        help="Report folder (default: $CONVOPT_REPORTS or reports).",
-    ),
-    period: str = typer.Option("daily", "--period", help="Report period: daily, weekly or monthly."),
-    fmt: str = typer.Option("both", "--format", help="Report files: csv, parquet or both."),
-    since: str = typer.Option(None, "--since", help="Report from this day YYYY-MM-DD (default: all data)."),
-    until: str = typer.Option(None, "--until", help="Report until this day YYYY-MM-DD (default: all data)."),
-    charts: bool = typer.Option(
-        True, "--charts/--no-charts", help="Draw the report's charts and index.html."
-    ),
+    warehouse: Path = WAREHOUSE_OPTION,
+    out: Path = REPORT_OUT_OPTION,
+    period: str = REPORT_PERIOD_OPTION,
+    fmt: str = REPORT_FORMAT_OPTION,
+    since: str = REPORT_SINCE_OPTION,
+    until: str = REPORT_UNTIL_OPTION,
+    charts: bool = REPORT_CHARTS_OPTION,
     full_refresh: bool = typer.Option(False, "--full-refresh", help="dbt build --full-refresh."),
     skip_ingest: bool = typer.Option(
         False, "--skip-ingest", help="Do not ingest (build from what is loaded)."

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import importlib.util
 import io
 import subprocess
 import sys
@@ -16,6 +18,36 @@ from rich.console import Console
 
 from pipelines.generate import GeneratorConfig, generate_dataset
 from pipelines.run import RunOptions, run_pipeline
+
+
+def _test_module_scheduling():
+    """`make test` runs on pytest-xdist workers with ``--dist loadfile``: each module whole on one
+    worker, so its module-scoped fixture (most build the dbt project) is built once. This keeps, in
+    addition, every module that reads the session's ``demo_run`` warehouse on one worker, so that
+    warehouse is built once. (xdist's own ``xdist_group`` marks do not group on pytest 9.2:
+    pytest-dev/pytest-xdist#1386.)"""
+    from xdist.scheduler import LoadFileScheduling
+
+    @functools.cache
+    def reads_demo_run(path: Path) -> bool:
+        return path.is_file() and "demo_run" in path.read_text()
+
+    class ModuleScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "demo_run" if reads_demo_run(Path(self.config.rootpath) / module) else module
+
+    return ModuleScheduling
+
+
+if importlib.util.find_spec("xdist") is not None:
+
+    @pytest.hookimpl(tryfirst=True)  # before xdist's own, which would answer first
+    def pytest_xdist_make_scheduler(config: pytest.Config, log):
+        if config.getvalue("dist") == "loadfile":
+            return _test_module_scheduling()(config, log)
+        return None
+
 
 DEMO_CONFIG = GeneratorConfig(persons=400, seed=7, start=dt.date(2026, 3, 1), days=21, bad_rows_ratio=0.01)
 
