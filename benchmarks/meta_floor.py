@@ -194,7 +194,9 @@ copy (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("dir", type=Path, help="the --keep folder of benchmarks/meta_payloads.py")
     parser.add_argument("--seeds-schema", default="reference")
     parser.add_argument("--default-pixel", default="1234567890")
@@ -203,7 +205,9 @@ def main() -> None:
     con.execute("set TimeZone = 'UTC'")
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    con.execute(PAYLOADS_SQL.replace("{seeds}", args.seeds_schema).replace("{default_pixel}", args.default_pixel))
+    con.execute(
+        PAYLOADS_SQL.replace("{seeds}", args.seeds_schema).replace("{default_pixel}", args.default_pixel)
+    )
     t1 = time.perf_counter()
     con.execute(
         "create or replace temp view numbered as select *, (row_number() over "
@@ -216,7 +220,9 @@ def main() -> None:
         t2 = time.perf_counter()
         request_bytes = (Path(out) / "requests.jsonl").stat().st_size
     load_after = os.getloadavg()[0]
-    events, ready = con.execute("select count(*), count(*) filter (status = 'ready') from floor_payloads").fetchone()
+    events, ready = con.execute(
+        "select count(*), count(*) filter (status = 'ready') from floor_payloads"
+    ).fetchone()
     same = differ = None
     if con.execute(
         "select count(*) from information_schema.tables where table_schema = 'marts' "
