@@ -90,6 +90,7 @@ country_rules as (
     from normalized_country
 ),
 
+-- noqa: disable=LT02
 {%- for field, column_name in value_fields.items() %}
 
 {{ field }}_hashes as (
@@ -103,6 +104,7 @@ country_rules as (
     ) as distinct_values
 ),
 {%- endfor %}
+-- noqa: enable=LT02
 
 ph_hashes as (
     -- The phone's hash depends on the conversion country's codes too: once per distinct triple.
@@ -218,10 +220,22 @@ hashed as (
         country_rules.zip,
         country_rules.external_id
     from country_rules
-    {%- for field, column_name in value_fields.items() %}
-    left join {{ field }}_hashes
-        on country_rules.{{ column_name }} = {{ field }}_hashes.{{ field }}_value
-    {%- endfor %}
+    left join em_hashes
+        on country_rules.email = em_hashes.em_value
+    left join fn_hashes
+        on country_rules.first_name = fn_hashes.fn_value
+    left join ln_hashes
+        on country_rules.last_name = ln_hashes.ln_value
+    left join db_hashes
+        on country_rules.date_of_birth = db_hashes.db_value
+    left join ge_hashes
+        on country_rules.gender = ge_hashes.ge_value
+    left join ct_hashes
+        on country_rules.city = ct_hashes.ct_value
+    left join st_hashes
+        on country_rules.state = st_hashes.st_value
+    left join external_id_hashes
+        on country_rules.external_id = external_id_hashes.external_id_value
     -- Codes are never empty ('' is a trunk prefix: '-' stands for null there).
     left join ph_hashes
         on
