@@ -161,6 +161,7 @@ class Stage:
     seconds: float
     peak_mib: float
     output: str
+    cpu_seconds: float = 0.0  # user + system of the child and its children: robust to a shared machine
 
 
 def run_stage(name: str, command: list[str], env: dict[str, str]) -> Stage:
@@ -176,7 +177,7 @@ def run_stage(name: str, command: list[str], env: dict[str, str]) -> Stage:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         sys.exit(f"stage {name} failed (exit {proc.returncode}):\n{output[-4000:]}")
-    return Stage(name, seconds, usage.ru_maxrss / 1024, output)
+    return Stage(name, seconds, usage.ru_maxrss / 1024, output, usage.ru_utime + usage.ru_stime)
 
 
 def model_times(target: Path) -> dict[str, float]:
@@ -284,6 +285,10 @@ def main() -> None:
     facts_seconds = per_model["int_conversions_deduplicated"] + per_model["conversion_event"]
     line("**payload building** (identities + meta_capi_events + export)", raw_rows, payload_seconds)
     line("fact building (dedup + conversion_event)", raw_rows, facts_seconds)
+    print(
+        f"\nCPU seconds (user + system, all threads; load-independent): dbt run {build.cpu_seconds:.1f}, "
+        f"export-meta --dry-run {export.cpu_seconds:.1f}, both {build.cpu_seconds + export.cpu_seconds:.1f}"
+    )
 
 
 if __name__ == "__main__":
