@@ -170,7 +170,7 @@ select
         '"db":["' || db || '"]', '"ge":["' || ge || '"]', '"ct":["' || ct || '"]', '"st":["' || st || '"]',
         '"zp":["' || zp || '"]', '"country":["' || country_h || '"]', '"external_id":["' || external_id_h || '"]',
         '"client_ip_address":' || to_json(client_ip_address), '"client_user_agent":' || to_json(client_user_agent),
-        '"fbc":' || to_json(coalesce(fbc, 'fb.1.' || epoch_ms(conversion_time) || '.' || fbclid)),
+        '"fbc":' || to_json(coalesce(fbc, 'fb.1.' || (epoch_us(conversion_time) // 1000) || '.' || fbclid)),
         '"fbp":' || to_json(fbp))
     || '},"custom_data":{' || concat_ws(',',
         '"value":' || to_json(cast(value_cents * r.value_multiplier / 100 as decimal(18, 2))),
