@@ -14,7 +14,9 @@ Stages, each in its own child process (so its peak RSS is its own, from ``wait4`
 4. ``convopt export-meta --dry-run``: reads the ready rows, batches them, writes requests.jsonl + events.parquet.
 
 End to end = stage 3 + stage 4 wall time (dbt's start-up and project parsing included), and also
-"SQL + export" = the models' execution times + stage 4, which is what grows with N.
+"SQL + export" = the models' execution times + stage 4, which is what grows with N. "Payload building"
+is int_conversion_identities (normalize + hash) + meta_capi_events (serialize) + stage 4; the dedup and
+conversion_event build the conversion facts (shared with every other mart) and are reported apart.
 
 Usage: .venv/bin/python benchmarks/meta_payloads.py [--conversions 1000000] [--keep DIR]
 Prints a Markdown table; scratch data goes to a temp dir removed at the end (unless --keep).
@@ -159,6 +161,7 @@ class Stage:
     seconds: float
     peak_mib: float
     output: str
+    cpu_seconds: float = 0.0  # user + system of the child and its children: robust to a shared machine
 
 
 def run_stage(name: str, command: list[str], env: dict[str, str]) -> Stage:
@@ -174,7 +177,7 @@ def run_stage(name: str, command: list[str], env: dict[str, str]) -> Stage:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         sys.exit(f"stage {name} failed (exit {proc.returncode}):\n{output[-4000:]}")
-    return Stage(name, seconds, usage.ru_maxrss / 1024, output)
+    return Stage(name, seconds, usage.ru_maxrss / 1024, output, usage.ru_utime + usage.ru_stime)
 
 
 def model_times(target: Path) -> dict[str, float]:
@@ -276,6 +279,16 @@ def main() -> None:
     line("export-meta --dry-run (wall)", events, export.seconds, f"{export.peak_mib:,.0f}")
     line("**end to end** (dbt run + export, wall)", raw_rows, build.seconds + export.seconds)
     line("SQL of the models + export", raw_rows, sql_seconds + export.seconds)
+    # Payload building proper: normalize + hash (int_conversion_identities), serialize
+    # (meta_capi_events) and the dry-run files; the dedup and conversion_event build the facts.
+    payload_seconds = per_model["int_conversion_identities"] + per_model["meta_capi_events"] + export.seconds
+    facts_seconds = per_model["int_conversions_deduplicated"] + per_model["conversion_event"]
+    line("**payload building** (identities + meta_capi_events + export)", raw_rows, payload_seconds)
+    line("fact building (dedup + conversion_event)", raw_rows, facts_seconds)
+    print(
+        f"\nCPU seconds (user + system, all threads; load-independent): dbt run {build.cpu_seconds:.1f}, "
+        f"export-meta --dry-run {export.cpu_seconds:.1f}, both {build.cpu_seconds + export.cpu_seconds:.1f}"
+    )
 
 
 if __name__ == "__main__":

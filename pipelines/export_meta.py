@@ -55,7 +55,7 @@ import random
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -64,6 +64,7 @@ from typing import Any
 import duckdb
 import httpx
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -413,6 +414,15 @@ def inflight_journal_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + INFLIGHT_SUFFIX)
 
 
+DRY_RUN_EVENTS_SCHEMA = pa.schema(
+    [
+        ("batch_no", pa.int32()),
+        ("pixel_id", pa.string()),
+        ("conversion_id", pa.string()),
+        ("event_id", pa.string()),
+        ("payload", pa.string()),
+    ]
+)
 LOG_SCHEMA = pa.schema(
     [
         ("conversion_id", pa.string()),
@@ -604,10 +614,12 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
     ),
 
     checked as (
-        -- Each check once per row: parsing a payload is the costly part of this query.
+        -- Each check once per row: parsing a payload is the costly part of this query. A payload
+        -- whose event_id can be read is valid JSON and an object: parsed once; only the others are
+        -- parsed again to tell why not (try() gives null for invalid JSON instead of an error).
         select
             *,
-            coalesce(json_valid(payload), false) as is_json,
+            try(json_extract_string(payload, '$.event_id')) as payload_event_id,
             event_time < $now + $margin - case
                 when action_source = 'physical_store' then {PHYSICAL_STORE_MAX_AGE_SECONDS}
                 else {EVENT_MAX_AGE_SECONDS}
@@ -616,12 +628,24 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
         from pending
     ),
 
+    validated as (
+        select
+            *,
+            case
+                when payload_event_id is not null then true
+                else coalesce(json_valid(payload), false)
+            end as is_json
+        from checked
+    ),
+
     parsed as (
         select
             *,
-            case when is_json then json_type(payload) end as payload_type,
-            case when is_json then json_extract_string(payload, '$.event_id') end as payload_event_id
-        from checked
+            case
+                when payload_event_id is not null then 'OBJECT'
+                when is_json then json_type(payload)
+            end as payload_type
+        from validated
     ),
 
     candidates as (
@@ -864,27 +888,17 @@ class _Sender:
         os.replace(tmp, self.journal)
 
 
-def _write_dry_run(out: Path, bodies: list[bytes], events: dict[str, list[Any]]) -> list[Path]:
+def _write_dry_run(out: Path, bodies: Iterable[bytes], events: pa.Table) -> list[Path]:
     """requests.jsonl (one body per line, no token) and events.parquet (one row per event)."""
     out.mkdir(parents=True, exist_ok=True)
     requests_path, events_path = out / DRY_RUN_REQUESTS_FILE, out / DRY_RUN_EVENTS_FILE
     tmp = requests_path.with_name(requests_path.name + ".tmp")
-    tmp.write_bytes(b"".join(body + b"\n" for body in bodies))
+    with tmp.open("wb") as fh:
+        for body in bodies:
+            fh.write(body + b"\n")
     os.replace(tmp, requests_path)
-    table = pa.table(
-        events,
-        schema=pa.schema(
-            [
-                ("batch_no", pa.int32()),
-                ("pixel_id", pa.string()),
-                ("conversion_id", pa.string()),
-                ("event_id", pa.string()),
-                ("payload", pa.string()),
-            ]
-        ),
-    )
     tmp = events_path.with_name(events_path.name + ".tmp")
-    pq.write_table(table, tmp)
+    pq.write_table(events.cast(DRY_RUN_EVENTS_SCHEMA), tmp)
     os.replace(tmp, events_path)
     return [requests_path, events_path]
 
@@ -978,16 +992,23 @@ def export_meta(
         _check_unique(rows)
         if ids:
             _explain_requested(con, ids, summary)
-        data = {name: rows.column(name).to_pylist() for name in rows.column_names}
+        # A dry run never turns the payloads into Python objects: its files are written from Arrow.
+        data = {
+            name: rows.column(name).to_pylist()
+            for name in rows.column_names
+            if not (dry_run and name == "payload")
+        }
         _record_unsendable(con, data, summary)
         send_idx = [i for i, d in enumerate(data["disposition"]) if d == "send"]
-        data["payload_bytes"] = [p.encode() if p is not None else b"" for p in data["payload"]]
+        data["payload_size"] = pc.fill_null(pc.binary_length(rows.column("payload")), 0).to_pylist()
+        if not dry_run:
+            data["payload_bytes"] = [p.encode() if p is not None else b"" for p in data["payload"]]
         plan = _plan(
             data, send_idx, batch_size=batch_size, max_request_bytes=max_request_bytes, overhead=overhead
         )
         summary.pixels = len({pixel for pixel, _ in plan})
         if dry_run:
-            _dry_run(out, data, plan, summary)
+            _dry_run(out, rows, data, plan, summary)
             return summary
         assert client is not None
         _send_all(
@@ -1073,7 +1094,7 @@ def _plan(
         while end < len(send_idx) and data["pixel_id"][send_idx[end]] == pixel:
             end += 1
         group = send_idx[start:end]
-        sizes = [len(data["payload_bytes"][i]) for i in group]
+        sizes = [data["payload_size"][i] for i in group]
         for r in plan_batches(
             sizes, batch_size=batch_size, max_request_bytes=max_request_bytes, overhead=overhead
         ):
@@ -1083,30 +1104,43 @@ def _plan(
 
 
 def _dry_run(
-    out: Path, data: dict[str, list[Any]], plan: list[tuple[str, list[int]]], summary: ExportSummary
+    out: Path,
+    rows: pa.Table,
+    data: dict[str, list[Any]],
+    plan: list[tuple[str, list[int]]],
+    summary: ExportSummary,
 ) -> None:
-    bodies = [
-        build_request_body([data["payload_bytes"][i] for i in idx], summary.test_event_code)
-        for _, idx in plan
-    ]
-    events: dict[str, list[Any]] = {
-        "batch_no": [],
-        "pixel_id": [],
-        "conversion_id": [],
-        "event_id": [],
-        "payload": [],
-    }
-    for batch_no, (pixel, idx) in enumerate(plan, start=1):
-        events["batch_no"] += [batch_no] * len(idx)
-        events["pixel_id"] += [pixel] * len(idx)
-        events["conversion_id"] += [data["conversion_id"][i] for i in idx]
-        events["event_id"] += [data["event_id"][i] for i in idx]
-        events["payload"] += [data["payload"][i] for i in idx]
-    summary.sent = len(events["batch_no"])
+    """The request bodies and events the plan would send, built from the Arrow rows (same bytes as sent)."""
+    order = pa.array([i for _, idx in plan for i in idx], type=pa.int64())
+    events = pa.table(
+        {
+            "batch_no": pa.array(
+                [batch_no for batch_no, (_, idx) in enumerate(plan, start=1) for _ in idx], type=pa.int32()
+            ),
+            **{
+                name: rows.column(name).take(order).cast(pa.string())
+                for name in ("pixel_id", "conversion_id", "event_id", "payload")
+            },
+        }
+    )
+    # Each body is build_request_body(payloads): its envelope around the payloads joined by commas,
+    # here joined by Arrow (a list per request over the payloads in plan order).
+    envelope = build_request_body([], summary.test_event_code)
+    prefix, suffix = envelope[: len(b'{"data":[')], envelope[len(b'{"data":[') :]
+    offsets = [0]
+    for _, idx in plan:
+        offsets.append(offsets[-1] + len(idx))
+    payloads = events.column("payload").combine_chunks().cast(pa.large_string())
+    joined = pc.binary_join(
+        pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), payloads),
+        pa.scalar(",", pa.large_string()),
+    )
+    bodies = (prefix + body.as_buffer().to_pybytes() + suffix for body in joined)
+    summary.sent = len(events)
     summary.dropped_user_data_fields = sum(
         data["dropped_user_data_fields"][i] for _, idx in plan for i in idx
     )
-    summary.requests = len(bodies)
+    summary.requests = len(plan)
     summary.dry_run_files = _write_dry_run(out, bodies, events)
 
 

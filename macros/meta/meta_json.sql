@@ -23,6 +23,16 @@
     case when {{ expression }} is not null then '"{{ key }}":[' || {{ meta_to_json(expression) }} || ']' end
 {%- endmacro %}
 
+{#-
+    `"key":["<hash>"]` for a user_data hash, or null when it is null: the same text as
+    `meta_json_array_member`, without serializing the value, which is always 64 lower-case hex
+    digits (meta_hash_normalized; test assert_meta_capi_user_data_hashes_are_sha256) and so needs
+    no escaping. Serializing 11 hashes per event was a tenth of meta_capi_events' time.
+-#}
+{% macro meta_json_hash_member(key, expression) -%}
+    case when {{ expression }} is not null then '"{{ key }}":["' || {{ expression }} || '"]' end
+{%- endmacro %}
+
 {#- `"key":<json_expression>` for a value that already is JSON text, or null when it is null. -#}
 {% macro meta_json_raw_member(key, json_expression) -%}
     case when {{ json_expression }} is not null then '"{{ key }}":' || {{ json_expression }} end

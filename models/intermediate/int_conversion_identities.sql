@@ -12,6 +12,21 @@
 -- of a value that could not be normalized only the field's name is kept (dropped_user_data_*).
 -- Incremental: the copies of every (conversion_type, event_id) with a copy loaded since the last
 -- run are recomputed (a new copy can bring the country the others lack) and replace that key's rows.
+{#-
+    Fields whose hash depends on the value alone: each distinct value is normalized and hashed once
+    (in `<field>_hashes`) and joined back, instead of once per copy (a person's values repeat across
+    conversions and copies; names, cities, dates and genders take few values).
+-#}
+{%- set value_fields = {
+    'em': 'email',
+    'fn': 'first_name',
+    'ln': 'last_name',
+    'db': 'date_of_birth',
+    'ge': 'gender',
+    'ct': 'city',
+    'st': 'state',
+    'external_id': 'external_id',
+} %}
 {#- When each Meta field's clear value was there (the hash being null then means it was dropped). #}
 {%- set present = {
     'em': 'hashed.email is not null',
@@ -75,70 +90,166 @@ country_rules as (
     from normalized_country
 ),
 
+-- noqa: disable=LT02
+{%- for field, column_name in value_fields.items() %}
+
+{{ field }}_hashes as (
+    select
+        distinct_values.{{ field }}_value,
+        {{ meta_hashed_user_data(field, 'distinct_values.' ~ field ~ '_value') }} as {{ field }}_sha256
+    from (
+        select distinct {{ column_name }} as {{ field }}_value
+        from country_rules
+        where {{ column_name }} is not null
+    ) as distinct_values
+),
+{%- endfor %}
+-- noqa: enable=LT02
+
+ph_hashes as (
+    -- The phone's hash depends on the conversion country's codes too: once per distinct triple.
+    select
+        distinct_values.ph_value,
+        distinct_values.ph_calling_code,
+        distinct_values.ph_trunk_prefix,
+        {{ meta_hash_normalized(
+            'distinct_values.ph_value',
+            meta_phone_with_calling_code(
+                'distinct_values.ph_value', 'distinct_values.ph_calling_code', 'distinct_values.ph_trunk_prefix'
+            )
+        ) }} as ph_sha256
+    from (
+        select distinct
+            phone as ph_value,
+            matching_calling_code as ph_calling_code,
+            matching_trunk_prefix as ph_trunk_prefix
+        from country_rules
+        where phone is not null
+    ) as distinct_values
+),
+
+zp_hashes as (
+    -- The ZIP's hash depends on the conversion country: once per distinct pair.
+    select
+        distinct_values.zp_value,
+        distinct_values.zp_country_code,
+        {{ meta_hash_normalized(
+            'distinct_values.zp_value',
+            meta_zip_for_country('distinct_values.zp_value', 'distinct_values.zp_country_code')
+        ) }} as zp_sha256
+    from (
+        select distinct
+            zip as zp_value,
+            matching_country_code as zp_country_code
+        from country_rules
+        where zip is not null
+    ) as distinct_values
+),
+
+country_hashes as (
+    -- This copy's own country, normalized above as the matching country (not again).
+    select
+        distinct_values.country_value,
+        distinct_values.country_code,
+        {{ meta_hash_normalized('distinct_values.country_value', 'distinct_values.country_code') }}
+            as country_sha256
+    from (
+        select distinct
+            country as country_value,
+            matching_country_code as country_code
+        from country_rules
+        where country is not null
+    ) as distinct_values
+),
+
 hashed as (
     select
         {{ uuid_from_columns(['conversion_type', 'event_id']) }} as conversion_key,
-        event_id,
-        person_id,
-        campaign_id,
-        ad_set_id,
-        ad_id,
-        order_id,
-        meta_pixel_id,
-        conversion_type,
-        conversion_source,
-        currency,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        utm_content,
-        utm_term,
-        fbclid,
-        fbc,
-        fbp,
-        client_ip_address,
-        client_user_agent,
-        event_source_url,
-        device_type,
-        browser,
-        os,
-        country,
-        city,
-        properties,
-        {{ meta_hashed_user_data('em', 'email') }} as em_sha256,
-        {{ meta_hash_normalized(
-            'phone',
-            meta_phone_with_calling_code('phone', 'matching_calling_code', 'matching_trunk_prefix')
-        ) }} as ph_sha256,
-        {{ meta_hashed_user_data('fn', 'first_name') }} as fn_sha256,
-        {{ meta_hashed_user_data('ln', 'last_name') }} as ln_sha256,
-        {{ meta_hashed_user_data('db', 'date_of_birth') }} as db_sha256,
-        {{ meta_hashed_user_data('ge', 'gender') }} as ge_sha256,
-        {{ meta_hashed_user_data('ct', 'city') }} as ct_sha256,
-        {{ meta_hashed_user_data('st', 'state') }} as st_sha256,
-        {{ meta_hash_normalized('zip', meta_zip_for_country('zip', 'matching_country_code')) }} as zp_sha256,
-        -- This copy's own country, normalized above when it is the matching country (not again).
-        {{ meta_hash_normalized(
-            'country', 'case when country is not null then matching_country_code end'
-        ) }} as country_sha256,
-        {{ meta_hashed_user_data('external_id', 'external_id') }} as external_id_sha256,
-        value_cents,
-        conversion_time,
-        _load_id,
-        _source_file,
-        _source_row,
-        _loaded_at,
+        country_rules.event_id,
+        country_rules.person_id,
+        country_rules.campaign_id,
+        country_rules.ad_set_id,
+        country_rules.ad_id,
+        country_rules.order_id,
+        country_rules.meta_pixel_id,
+        country_rules.conversion_type,
+        country_rules.conversion_source,
+        country_rules.currency,
+        country_rules.utm_source,
+        country_rules.utm_medium,
+        country_rules.utm_campaign,
+        country_rules.utm_content,
+        country_rules.utm_term,
+        country_rules.fbclid,
+        country_rules.fbc,
+        country_rules.fbp,
+        country_rules.client_ip_address,
+        country_rules.client_user_agent,
+        country_rules.event_source_url,
+        country_rules.device_type,
+        country_rules.browser,
+        country_rules.os,
+        country_rules.country,
+        country_rules.city,
+        country_rules.properties,
+        em_hashes.em_sha256,
+        ph_hashes.ph_sha256,
+        fn_hashes.fn_sha256,
+        ln_hashes.ln_sha256,
+        db_hashes.db_sha256,
+        ge_hashes.ge_sha256,
+        ct_hashes.ct_sha256,
+        st_hashes.st_sha256,
+        zp_hashes.zp_sha256,
+        country_hashes.country_sha256,
+        external_id_hashes.external_id_sha256,
+        country_rules.value_cents,
+        country_rules.conversion_time,
+        country_rules._load_id,
+        country_rules._source_file,
+        country_rules._source_row,
+        country_rules._loaded_at,
         -- The clear values, only to tell which could not be normalized (not selected below).
-        email,
-        phone,
-        first_name,
-        last_name,
-        date_of_birth,
-        gender,
-        state,
-        zip,
-        external_id
+        country_rules.email,
+        country_rules.phone,
+        country_rules.first_name,
+        country_rules.last_name,
+        country_rules.date_of_birth,
+        country_rules.gender,
+        country_rules.state,
+        country_rules.zip,
+        country_rules.external_id
     from country_rules
+    left join em_hashes
+        on country_rules.email = em_hashes.em_value
+    left join fn_hashes
+        on country_rules.first_name = fn_hashes.fn_value
+    left join ln_hashes
+        on country_rules.last_name = ln_hashes.ln_value
+    left join db_hashes
+        on country_rules.date_of_birth = db_hashes.db_value
+    left join ge_hashes
+        on country_rules.gender = ge_hashes.ge_value
+    left join ct_hashes
+        on country_rules.city = ct_hashes.ct_value
+    left join st_hashes
+        on country_rules.state = st_hashes.st_value
+    left join external_id_hashes
+        on country_rules.external_id = external_id_hashes.external_id_value
+    -- Codes are never empty ('' is a trunk prefix: '-' stands for null there).
+    left join ph_hashes
+        on
+            country_rules.phone = ph_hashes.ph_value
+            and coalesce(country_rules.matching_calling_code, '') = coalesce(ph_hashes.ph_calling_code, '')
+            and coalesce(country_rules.matching_trunk_prefix, '-') = coalesce(ph_hashes.ph_trunk_prefix, '-')
+    left join zp_hashes
+        on
+            country_rules.zip = zp_hashes.zp_value
+            and coalesce(country_rules.matching_country_code, '') = coalesce(zp_hashes.zp_country_code, '')
+    left join country_hashes
+        on
+            country_rules.country = country_hashes.country_value
+            and coalesce(country_rules.matching_country_code, '') = coalesce(country_hashes.country_code, '')
 ),
 
 final as (

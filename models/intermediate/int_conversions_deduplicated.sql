@@ -34,6 +34,27 @@ keyed_copies as (
     {{ rows_of_changed_keys('copies', ['conversion_type', 'event_id'], 'last_loaded_at') }}
 ),
 
+key_copies as (
+    -- Copies per key: most keys have one copy, which is its conversion as it is (see
+    -- single_copy_conversions); only keys with several copies are ordered, clustered and aggregated.
+    select
+        conversion_type,
+        event_id,
+        count(*) as key_copies_count
+    from keyed_copies
+    group by conversion_type, event_id
+),
+
+multi_copies as (
+    select keyed_copies.*
+    from keyed_copies
+    inner join key_copies
+        on
+            keyed_copies.conversion_type = key_copies.conversion_type
+            and keyed_copies.event_id = key_copies.event_id
+            and key_copies.key_copies_count > 1
+),
+
 ordered_copies as (
     -- Copy order within a key: time of the conversion, then load order, then source; the first
     -- copy of a cluster is the one kept.
@@ -45,7 +66,7 @@ ordered_copies as (
         ) as copy_number,
         min(conversion_time) over (partition by conversion_type, event_id) as first_conversion_time,
         max(conversion_time) over (partition by conversion_type, event_id) as last_conversion_time
-    from keyed_copies
+    from multi_copies
 ),
 
 spanning_copies as (
@@ -132,6 +153,41 @@ conversions as (
     group by conversion_type, event_id, anchor_time
 ),
 
+single_copy_conversions as (
+    -- A key with one copy: the same columns as `conversions` above, for a group of that one copy.
+    select
+        keyed_copies.conversion_type,
+        keyed_copies.event_id,
+        keyed_copies.conversion_time as anchor_time,
+        keyed_copies.conversion_time as first_conversion_time,
+        keyed_copies.conversion_source,
+        {%- for column_name in attribute_columns %}
+            keyed_copies.{{ column_name }},
+        {%- endfor %}
+        coalesce(case when keyed_copies.value_cents > 0 then keyed_copies.value_cents end, 0) as value_cents,
+        case when keyed_copies.value_cents >= 0 then keyed_copies.currency end as currency,
+        case when keyed_copies.conversion_source = 'capi' then 1 else 0 end as has_capi_copy,
+        case when keyed_copies.conversion_source = 'pixel' then 1 else 0 end as has_pixel_copy,
+        case when keyed_copies.conversion_source = 'webhook' then 1 else 0 end as has_webhook_copy,
+        cast(1 as {{ dbt.type_int() }}) as copies_count,
+        keyed_copies.dropped_user_data_field_names as dropped_in_copies,
+        keyed_copies.conversion_time,
+        keyed_copies._loaded_at as created_at,
+        keyed_copies._loaded_at as last_loaded_at
+    from keyed_copies
+    inner join key_copies
+        on
+            keyed_copies.conversion_type = key_copies.conversion_type
+            and keyed_copies.event_id = key_copies.event_id
+            and key_copies.key_copies_count = 1
+),
+
+all_conversions as (
+    select * from conversions
+    union all
+    select * from single_copy_conversions
+),
+
 final as (
     select
         case
@@ -193,7 +249,7 @@ final as (
         conversion_time,
         created_at,
         last_loaded_at
-    from conversions
+    from all_conversions
 )
 
 select * from final

@@ -15,7 +15,7 @@
 {%- set hashed_fields = meta_user_data_fields() -%}
 {%- set hashed_members = [] -%}
 {%- for field in hashed_fields -%}
-    {%- do hashed_members.append(meta_json_array_member(field, 'classified.' ~ field ~ '_sha256')) -%}
+    {%- do hashed_members.append(meta_json_hash_member(field, 'classified.' ~ field ~ '_sha256')) -%}
 {%- endfor -%}
 
 with conversions as (
