@@ -295,3 +295,11 @@
 {% macro spark__regexp_full_match(expression, pattern) -%}
     ({{ expression }} rlike '^(?:{{ pattern | replace("\\", "\\\\") | replace("'", "\\'") }})$')
 {%- endmacro %}
+
+{#- macros/hook_statements.sql: one statement per Thrift call; the last is the hook's own text. -#}
+{% macro spark__hook_statements(statements) -%}
+    {%- for statement in statements[:-1] -%}
+        {%- do run_query(statement) -%}
+    {%- endfor -%}
+    {{ statements[-1] }}
+{%- endmacro %}
