@@ -50,6 +50,8 @@ def _spark_engine(host: str, port: int) -> Engine:
             tables[schema] = {row[1] for row in execute(f"show tables in {schema}")}
         if table not in tables[schema]:
             return {}
+        # This session may have listed the relation's files before dbt rewrote it.
+        execute(f"refresh table {schema}.{table}")
         described: dict[str, str] = {}
         for name, data_type, *_ in execute(f"describe {schema}.{table}"):
             if not name or name.startswith("#"):  # "# Partition Information" and what follows
@@ -105,18 +107,16 @@ def engines(tmp_path_factory: pytest.TempPathFactory, spark: dict) -> dict:
     ingest_paths(first, warehouse=warehouse, progress=False)
     _build_both(root, warehouse, spark, "build", ["seed", "run"])
     seconds["full build"] = time.perf_counter() - started
-    other = _spark_engine(spark["host"], spark["port"])
-    after_full_build = differences(warehouse, other, quote="`")
+    after_full_build = differences(warehouse, _spark_engine(spark["host"], spark["port"]), quote="`")
 
     started = time.perf_counter()
     ingest_paths(second, warehouse=warehouse, progress=False)
     _build_both(root, warehouse, spark, "run", ["run"])
     seconds["incremental run"] = time.perf_counter() - started
-    after_incremental_run = differences(warehouse, other, quote="`")
+    after_incremental_run = differences(warehouse, _spark_engine(spark["host"], spark["port"]), quote="`")
     print(f"\nDuckDB + Spark: {', '.join(f'{k} {v:.0f} s' for k, v in seconds.items())}")
     return {
         "warehouse": warehouse,
-        "other": other,
         "after_full_build": after_full_build,
         "after_incremental_run": after_incremental_run,
     }
