@@ -1,16 +1,19 @@
-"""The same dbt project on DuckDB and PostgreSQL: load, full build, incremental build, peak memory.
+"""The same dbt project on DuckDB, PostgreSQL and Spark: load, full build, incremental build, peak memory.
 
-    .venv/bin/python benchmarks/engines.py --events 1000000 [--engines duckdb,postgres] [--write]
+    .venv/bin/python benchmarks/engines.py --events 1000000 [--engines duckdb,postgres,spark] [--write]
 
 One generated data set (Parquet, 100 files per stream) is landed in two parts: 99 files per stream,
 then the last one (1 % more events). Steps, each a child process (as a user runs them):
 
 * ingest: `convopt ingest` of the 99 % into DuckDB (the landing zone of every engine);
-* load (PostgreSQL only): `convopt load-target --target postgres` (COPY of the raw tables);
+* load: PostgreSQL `convopt load-target --target postgres` (COPY of the raw tables); Spark
+  `python -m pipelines.engines.spark` (Parquet files registered as tables of database `raw`);
 * full build: `dbt build` (models, seeds and every data test) on an empty target;
 * incremental: ingest (+ load) of the 1 %, then `dbt build` again;
 * peak memory: the largest sum of proportional set sizes (PSS, so shared pages count once) of
-  the step's process tree plus, for PostgreSQL, the server's processes, sampled every 0.2 s.
+  the step's process tree plus the server's processes, sampled every 0.2 s: for PostgreSQL the
+  postmaster's tree, for Spark the trees of the master, the worker (with its executor JVM) and the
+  Thrift server (the driver), all started for the run by scripts/spark_cluster.sh in the work folder.
 
 DuckDB's floor: one hand-written query (`FLOOR_SQL`) that computes the final daily rollup
 (conversion_rollup_daily's dimensions and measures) straight from the raw tables and the seeds,
@@ -116,12 +119,12 @@ class Step:
     peak_mib: float
 
 
-def run_step(engine: str, step: str, command: list[str], env: dict[str, str], server_pid: int | None) -> Step:
+def run_step(engine: str, step: str, command: list[str], env: dict[str, str], server_pids: list[int]) -> Step:
     started = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    roots = [process.pid] + ([server_pid] if server_pid else [])
+    roots = [process.pid, *server_pids]
     with PeakMemory(roots) as memory:
         output, _ = process.communicate()
     seconds = time.perf_counter() - started
@@ -265,6 +268,30 @@ def floor(warehouse: Path) -> tuple[float, int, int, int]:
     return seconds, rows, only_floor, only_mart
 
 
+# --- Spark cluster ----------------------------------------------------------------------------------
+
+SPARK_SCRIPT = ROOT / "scripts" / "spark_cluster.sh"
+
+
+def spark_cluster(action: str, state_dir: Path) -> dict[str, str]:
+    """Run scripts/spark_cluster.sh start|stop with its state in `state_dir`; the exported variables."""
+    env = {**os.environ, "CONVOPT_SPARK_DIR": str(state_dir), "PYTHON": sys.executable}
+    result = subprocess.run(
+        [str(SPARK_SCRIPT), action], env=env, text=True, capture_output=True, check=False, timeout=300
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"spark_cluster.sh {action} failed:\n{result.stderr[-3000:]}")
+    return dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in result.stdout.splitlines()
+        if line.startswith("export ")
+    )
+
+
+def spark_pids(state_dir: Path) -> list[int]:
+    return [int((state_dir / "run" / f"{role}.pid").read_text()) for role in ("master", "worker", "thrift")]
+
+
 # --- the run ----------------------------------------------------------------------------------------
 
 
@@ -308,13 +335,27 @@ def main() -> None:
     )
 
     server = None
+    spark_dir = work / "spark"
     steps: list[Step] = []
     try:
         pg_env: dict[str, str] = {}
         if "postgres" in engines:
             server = pg_server.start(base_dir=work)
             pg_env = {**base_env, **server.env}
-        server_pid = pg_server._postmaster_pid(server.data_dir / "cluster") if server else None
+        server_pids = [pg_server._postmaster_pid(server.data_dir / "cluster")] if server else []
+        spark_env: dict[str, str] = {}
+        cluster_pids: list[int] = []
+        if "spark" in engines:
+            started_cluster = time.perf_counter()
+            spark_env = {
+                **base_env,
+                **spark_cluster("start", spark_dir),
+                "CONVOPT_SPARK_PARQUET_DIR": str(work / "spark_raw"),
+                "DBT_TARGET_PATH": str(work / "target-spark"),
+                "DBT_LOG_PATH": str(work / "logs-s"),
+            }
+            cluster_pids = spark_pids(spark_dir)
+            print(f"spark cluster started in {time.perf_counter() - started_cluster:.1f} s", flush=True)
         convopt, dbt = str(BIN / "convopt"), str(BIN / "dbt")
         duck_env = {
             **base_env,
@@ -333,12 +374,12 @@ def main() -> None:
                 f"ingest ({part})",
                 [convopt, "ingest", "--no-progress", *map(str, files)],
                 duck_env,
-                None,
+                [],
             )
             if "duckdb" in engines:
                 steps.append(ingest)
                 steps.append(
-                    run_step("duckdb", f"dbt build ({part})", [dbt, "build", "--vars", VARS], duck_env, None)
+                    run_step("duckdb", f"dbt build ({part})", [dbt, "build", "--vars", VARS], duck_env, [])
                 )
             if "postgres" in engines:
                 steps.append(
@@ -347,7 +388,7 @@ def main() -> None:
                         f"load ({part})",
                         [convopt, "load-target", "--target", "postgres"],
                         pg_env,
-                        server_pid,
+                        server_pids,
                     )
                 )
                 steps.append(
@@ -356,7 +397,26 @@ def main() -> None:
                         f"dbt build ({part})",
                         [dbt, "build", "--target", "postgres", "--vars", VARS],
                         pg_dbt_env,
-                        server_pid,
+                        server_pids,
+                    )
+                )
+            if "spark" in engines:
+                steps.append(
+                    run_step(
+                        "spark",
+                        f"load ({part})",
+                        [sys.executable, "-m", "pipelines.engines.spark"],
+                        spark_env,
+                        cluster_pids,
+                    )
+                )
+                steps.append(
+                    run_step(
+                        "spark",
+                        f"dbt build ({part})",
+                        [dbt, "build", "--target", "spark", "--vars", VARS],
+                        spark_env,
+                        cluster_pids,
                     )
                 )
             if part == "full" and "duckdb" in engines:
@@ -368,6 +428,8 @@ def main() -> None:
     finally:
         if server is not None:
             pg_server.stop(server.data_dir, remove=False)
+        if (spark_dir / "run").is_dir():
+            spark_cluster("stop", spark_dir)
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -380,8 +442,8 @@ def main() -> None:
 def render(events: int, counts: dict[str, int], steps: list[Step], floor_result) -> str:
     """Markdown: every step, then the pipeline totals per engine with their ratio to DuckDB.
 
-    PostgreSQL's raw data comes through DuckDB (ingest, then load-target), so its totals include
-    the DuckDB ingest of the same files.
+    PostgreSQL's and Spark's raw data come through DuckDB (ingest, then load-target / the Parquet
+    load), so their totals include the DuckDB ingest of the same files.
     """
     by = {(s.engine, s.step): s for s in steps}
     lines = [
@@ -396,7 +458,11 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
     totals: dict[tuple[str, str], tuple[float, float]] = {}
     for part in ("full", "incremental"):
         ingest = by.get(("duckdb", f"ingest ({part})"))
-        for engine, names in (("duckdb", ["dbt build"]), ("postgres", ["load", "dbt build"])):
+        for engine, names in (
+            ("duckdb", ["dbt build"]),
+            ("postgres", ["load", "dbt build"]),
+            ("spark", ["load", "dbt build"]),
+        ):
             parts = [by.get((engine, f"{name} ({part})")) for name in names]
             if ingest is None or None in parts:
                 continue
@@ -405,7 +471,11 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
     for (engine, part), (seconds, peak) in totals.items():
         reference = totals.get(("duckdb", part))
         ratio = f"{seconds / reference[0]:.1f}" if reference else ""
-        what = "ingest + dbt build" if engine == "duckdb" else "ingest + load-target + dbt build"
+        what = {
+            "duckdb": "ingest + dbt build",
+            "postgres": "ingest + load-target + dbt build",
+            "spark": "ingest + Parquet load + dbt build",
+        }[engine]
         lines.append(f"| {engine} | {part}: {what} | {seconds:.1f} | {ratio} | {peak:,.0f} |")
     text = "\n".join(lines)
     if floor_result:
@@ -427,7 +497,9 @@ def write_section(table: str, started: dt.datetime, load_at_start: float) -> Non
     machine = (
         f"Command: `.venv/bin/python benchmarks/engines.py --events N --write`. Machine: {os.cpu_count()} cores, "
         f"{platform.machine()}, Python {platform.python_version()}, duckdb {duckdb.__version__}, PostgreSQL 15 "
-        f"(Debian binaries; server started by `pipelines/pg_server.py`: fsync off, jit off). Run started "
+        f"(Debian binaries; server started by `pipelines/pg_server.py`: fsync off, jit off), Spark 4.3 "
+        f"(pyspark's standalone cluster from `scripts/spark_cluster.sh`: one worker with 2 cores, 3 GiB, "
+        f"Thrift server; dbt-spark). Run started "
         f"{started:%Y-%m-%d %H:%M} UTC, 1-minute load average then {load_at_start:.1f}."
     )
     section = f"{header}\n\n{machine}\n\n{table}\n"

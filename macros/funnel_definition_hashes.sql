@@ -29,6 +29,11 @@
     step-1 event of a funnel that has no rows.
 -#}
 {% macro delete_outdated_funnel_rows(relation) -%}
+    {{ return(adapter.dispatch('delete_outdated_funnel_rows')(relation)) }}
+{%- endmacro %}
+
+{#- A DELETE statement; Spark's Parquet tables have none (spark__ version in macros/engines/spark.sql). -#}
+{% macro default__delete_outdated_funnel_rows(relation) -%}
     delete from {{ relation }}
     where funnel_definition_hash not in (
         select current_definitions.funnel_definition_hash

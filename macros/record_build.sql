@@ -20,7 +20,10 @@
             {%- set counts.ok = counts.ok + 1 -%}
         {%- endif -%}
     {%- endfor -%}
-    create schema if not exists audit;
+    {%- set create_schema -%}
+        create schema if not exists audit
+    {%- endset -%}
+    {%- set create_table -%}
     create table if not exists audit.dbt_build_log (
         invocation_id {{ dbt.type_string() }},
         command {{ dbt.type_string() }},
@@ -34,7 +37,9 @@
         warned_nodes {{ dbt.type_int() }},
         failed_nodes {{ dbt.type_int() }},
         skipped_nodes {{ dbt.type_int() }}
-    );
+    )
+    {%- endset -%}
+    {%- set insert_row -%}
     insert into audit.dbt_build_log values (
         '{{ invocation_id }}',
         '{{ flags.WHICH }}',
@@ -50,4 +55,6 @@
         {{ counts.failed }},
         {{ counts.skipped }}
     )
+    {%- endset -%}
+    {{ hook_statements([create_schema, create_table, insert_row]) }}
 {%- endmacro %}

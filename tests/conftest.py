@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from spark_fixture import spark  # noqa: F401 - the session fixture `spark`, one cluster for every Spark test file
 
 from pipelines.generate import GeneratorConfig, generate_dataset
 from pipelines.run import RunOptions, run_pipeline

@@ -4,10 +4,10 @@ One small generated data set (two files per stream) is landed in two batches. Af
 is ingested into DuckDB, copied to PostgreSQL (`convopt load-target`, i.e. `load_postgres`), and
 the project is built on both engines: a full `dbt build` (tests included) after the first batch, an
 incremental `dbt run` after the second. Then every relation the project builds (staging views,
-intermediate and mart tables, seeds) is compared: the same columns, compatible types (a DuckDB
-HUGEINT against a PostgreSQL numeric means a `sum(bigint)` without its cast), and the same rows,
-checked with EXCEPT ALL both ways after normalizing types (both sides are read into DuckDB;
-floating-point values rounded to 6 decimals).
+intermediate and mart tables, seeds) is compared (tests/engine_compare.py, shared with the Spark
+test): the same columns, compatible types (a DuckDB HUGEINT against a PostgreSQL numeric means a
+`sum(bigint)` without its cast), and the same rows, checked with EXCEPT ALL both ways after
+normalizing types (both sides are read into DuckDB; floating-point values rounded to 6 decimals).
 
 Needs a PostgreSQL server: see tests/pg_fixture.py (CI starts one; locally the Debian binaries are
 enough).
@@ -20,8 +20,8 @@ import json
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pytest
+from engine_compare import Engine, differences, pg_family
 from pg_fixture import postgres_env  # noqa: F401 - the session fixture
 
 from pipelines.dbt_runner import run_dbt
@@ -32,52 +32,8 @@ from pipelines.pg_server import conninfo_from_env
 
 pytestmark = [pytest.mark.dbt, pytest.mark.postgres]
 
-SCHEMAS = ("reference", "staging", "intermediate", "marts")
 # A fixed reference time for meta_capi_events' 7-day window, so both builds agree.
 DBT_VARS = json.dumps({"meta_export_as_of": "2026-03-13 00:00:00+00"})
-
-# Type families: the engines spell types differently, but a column must land in the same family.
-_DUCK_FAMILIES = {
-    "VARCHAR": "text",
-    "BIGINT": "integer",
-    "INTEGER": "integer",
-    "SMALLINT": "integer",
-    "BOOLEAN": "boolean",
-    "DATE": "date",
-    "TIMESTAMP WITH TIME ZONE": "timestamptz",
-    "TIMESTAMP": "timestamp",
-    "DOUBLE": "float",
-    "FLOAT": "float",
-}
-_PG_FAMILIES = {
-    "text": "text",
-    "character varying": "text",
-    "bigint": "integer",
-    "integer": "integer",
-    "smallint": "integer",
-    "boolean": "boolean",
-    "date": "date",
-    "timestamp with time zone": "timestamptz",
-    "timestamp without time zone": "timestamp",
-    "double precision": "float",
-    "real": "float",
-    "numeric": "decimal",
-}
-
-
-def _duck_family(duck_type: str) -> str:
-    return "decimal" if duck_type.startswith("DECIMAL") else _DUCK_FAMILIES.get(duck_type, duck_type)
-
-
-def _normalized(alias: str, duck_columns: list[tuple[str, str]]) -> str:
-    """Select list reading `alias` with DuckDB's column types; floating values rounded to 6 decimals."""
-    parts = []
-    for column, duck_type in duck_columns:
-        value = f'cast({alias}."{column}" as {duck_type})'
-        if _duck_family(duck_type) in ("float", "decimal"):
-            value = f'round(cast({alias}."{column}" as double), 6)'
-        parts.append(f'{value} as "{column}"')
-    return ", ".join(parts)
 
 
 def _build_both(root: Path, warehouse: Path, pg_env: dict[str, str], command: list[str]) -> None:
@@ -100,74 +56,20 @@ def _differences(warehouse: Path, pg_env: dict[str, str]) -> list[str]:
     """One line per relation whose columns, types or rows differ between the engines."""
     import psycopg
 
-    problems: list[str] = []
-    with (
-        duckdb.connect(str(warehouse), read_only=True) as duck,
-        psycopg.connect(conninfo_from_env(pg_env)) as pg,
-    ):
-        duck.execute("set TimeZone = 'UTC'")
+    with psycopg.connect(conninfo_from_env(pg_env)) as pg:
         pg.execute("set time zone 'UTC'")
-        relations = duck.execute(
-            "select table_schema, table_name from information_schema.tables "
-            f"where table_schema in {SCHEMAS} order by 1, 2"
-        ).fetchall()
-        assert len(relations) > 20, relations
-        scratch = duckdb.connect(":memory:")
-        scratch.execute("set TimeZone = 'UTC'")
-        for schema, table in relations:
-            name = f"{schema}.{table}"
-            duck_columns = duck.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = ? and table_name = ? order by ordinal_position",
-                [schema, table],
-            ).fetchall()
-            pg_columns = dict(
+
+        def columns(schema: str, table: str) -> dict[str, str]:
+            return dict(
                 pg.execute(
                     "select column_name, data_type from information_schema.columns "
                     "where table_schema = %s and table_name = %s",
                     [schema, table],
                 ).fetchall()
             )
-            if not pg_columns:
-                problems.append(f"{name}: missing on PostgreSQL")
-                continue
-            if {c for c, _ in duck_columns} != set(pg_columns):
-                problems.append(
-                    f"{name}: columns differ: duckdb {[c for c, _ in duck_columns]} vs {list(pg_columns)}"
-                )
-                continue
-            mismatched = [
-                f"{column} ({duck_type} vs {pg_columns[column]})"
-                for column, duck_type in duck_columns
-                if _duck_family(duck_type) != _PG_FAMILIES.get(pg_columns[column], pg_columns[column])
-            ]
-            if mismatched:
-                problems.append(f"{name}: types differ: {', '.join(mismatched)}")
 
-            names = [c for c, _ in duck_columns]
-            quoted = ", ".join(f'"{c}"' for c in names)
-            scratch.register("duck_rows", duck.sql(f"select {quoted} from {name}").to_arrow_table())
-            cursor = pg.execute(f"select {quoted} from {name}")
-            pg_rows = cursor.fetchall()
-            scratch.register(
-                "pg_rows",
-                pa.table({c: pa.array([row[i] for row in pg_rows]) for i, c in enumerate(names)})
-                if pg_rows
-                else pa.table({c: pa.array([], type=pa.string()) for c in names}),
-            )
-
-            left = f"select {_normalized('d', duck_columns)} from duck_rows as d"
-            right = f"select {_normalized('p', duck_columns)} from pg_rows as p"
-            only_duck = scratch.execute(f"{left} except all {right}").fetchall()
-            only_pg = scratch.execute(f"{right} except all {left}").fetchall()
-            if only_duck or only_pg:
-                problems.append(
-                    f"{name}: {len(only_duck)} row(s) only on DuckDB, {len(only_pg)} only on PostgreSQL; "
-                    f"first DuckDB-only {only_duck[:2]}; first PostgreSQL-only {only_pg[:2]}"
-                )
-            scratch.unregister("duck_rows")
-            scratch.unregister("pg_rows")
-    return problems
+        postgres = Engine("PostgreSQL", columns, lambda sql: pg.execute(sql).fetchall(), pg_family)
+        return differences(warehouse, postgres)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,7 @@
 """The Spark engine: cluster script, raw load into Spark, and dbt seed + staging on the `spark` target.
 
-Needs the `.[spark]` extra and Java. Uses the cluster named by CONVOPT_SPARK_HOST / CONVOPT_SPARK_PORT
-when both are set (its `raw`, `reference` and `staging` databases are replaced), else starts a private
-one with scripts/spark_cluster.sh in a temp folder for the session and stops it at the end.
+Needs the `.[spark]` extra and Java. The cluster is the session fixture `spark` (tests/spark_fixture.py):
+the one named by CONVOPT_SPARK_HOST / CONVOPT_SPARK_PORT, else a private one started for the session.
 Slow: cluster start 25 s idle (93 s on a busy 2-core machine), seed + staging build 1.5-2.5 min;
 the file takes 5 min on a busy machine. Deselect with -m "not spark".
 """
@@ -10,17 +9,12 @@ the file takes 5 min on a busy machine. Deselect with -m "not spark".
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import os
-import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
+from spark_fixture import cluster_script, exports, skip_unless_spark_available
 
 from pipelines.dbt_runner import run_dbt
 from pipelines.generate import GeneratorConfig, generate_dataset
@@ -29,75 +23,9 @@ from pipelines.warehouse import PROJECT_DIR
 
 pytestmark = pytest.mark.spark
 
-SCRIPT = PROJECT_DIR / "scripts" / "spark_cluster.sh"
-_MISSING = [m for m in ("pyspark", "pyhive", "dbt.adapters.spark") if importlib.util.find_spec(m) is None]
-_EXTERNAL = bool(os.environ.get("CONVOPT_SPARK_HOST") and os.environ.get("CONVOPT_SPARK_PORT"))
-
-if _MISSING:
-    pytest.skip(
-        f"Spark tests need the `.[spark]` extra ({', '.join(_MISSING)} not importable): pip install -e '.[spark]'",
-        allow_module_level=True,
-    )
-if not _EXTERNAL and shutil.which("java") is None:
-    pytest.skip(
-        "Spark tests need Java 17 on PATH to start a cluster (or CONVOPT_SPARK_HOST/PORT of a running one)",
-        allow_module_level=True,
-    )
+skip_unless_spark_available()
 
 from pipelines.engines.spark import RAW_TABLES, load_raw_to_spark, spark_type, thrift_executor  # noqa: E402
-
-
-def _script(state_dir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CONVOPT_SPARK_DIR": str(state_dir), "PYTHON": sys.executable}
-    return subprocess.run(
-        [str(SCRIPT), *args], env=env, text=True, capture_output=True, timeout=timeout, check=False
-    )
-
-
-def _exports(stdout: str) -> dict[str, str]:
-    pairs = (
-        line.removeprefix("export ").split("=", 1)
-        for line in stdout.splitlines()
-        if line.startswith("export ")
-    )
-    return dict(pairs)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Host, port and (when started here) the state folder and start time of a Spark cluster."""
-    if _EXTERNAL:
-        yield {"host": os.environ["CONVOPT_SPARK_HOST"], "port": int(os.environ["CONVOPT_SPARK_PORT"])}
-        return
-    state_dir = tmp_path_factory.mktemp("spark_cluster")
-    started = time.perf_counter()
-    start = _script(state_dir, "start")
-    seconds = time.perf_counter() - started
-    if start.returncode != 0:
-        _script(state_dir, "stop")
-        pytest.fail(f"spark_cluster.sh start failed:\n{start.stderr[-3000:]}")
-    exported = _exports(start.stdout)
-    pids = [int((state_dir / "run" / f"{role}.pid").read_text()) for role in ("master", "worker", "thrift")]
-    try:
-        yield {
-            "host": exported["CONVOPT_SPARK_HOST"],
-            "port": int(exported["CONVOPT_SPARK_PORT"]),
-            "state_dir": state_dir,
-            "start_seconds": seconds,
-            "pids": pids,
-        }
-    finally:
-        stop = _script(state_dir, "stop")
-        assert stop.returncode == 0, stop.stderr
-        assert not [pid for pid in pids if _alive(pid)], f"processes left after stop: {pids}"
 
 
 @pytest.fixture(scope="session")
@@ -126,11 +54,11 @@ def loaded(spark: dict, warehouse: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 def test_cluster_script_without_a_cluster(tmp_path: Path) -> None:
-    status = _script(tmp_path, "status")
+    status = cluster_script(tmp_path, "status")
     assert status.returncode == 1
     assert status.stdout.splitlines() == ["master: stopped", "worker: stopped", "thrift: stopped"]
-    assert _script(tmp_path, "stop").returncode == 0
-    usage = _script(tmp_path, "restart")
+    assert cluster_script(tmp_path, "stop").returncode == 0
+    usage = cluster_script(tmp_path, "restart")
     assert usage.returncode == 2
     assert "usage:" in usage.stderr
 
@@ -138,13 +66,13 @@ def test_cluster_script_without_a_cluster(tmp_path: Path) -> None:
 def test_cluster_script_status_and_state_folder(spark: dict) -> None:
     if "state_dir" not in spark:
         pytest.skip("uses an external cluster (CONVOPT_SPARK_HOST/PORT): the script did not start it")
-    status = _script(spark["state_dir"], "status")
+    status = cluster_script(spark["state_dir"], "status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert [line.split(":")[0] for line in status.stdout.splitlines()[:3]] == ["master", "worker", "thrift"]
-    assert _exports(status.stdout)["CONVOPT_SPARK_PORT"] == str(spark["port"])
+    assert exports(status.stdout)["CONVOPT_SPARK_PORT"] == str(spark["port"])
     # Starting again is a no-op that prints the same settings.
-    again = _script(spark["state_dir"], "start")
-    assert again.returncode == 0 and _exports(again.stdout) == _exports(status.stdout)
+    again = cluster_script(spark["state_dir"], "start")
+    assert again.returncode == 0 and exports(again.stdout) == exports(status.stdout)
     # The metastore and derby.log live in the state folder, not in the working directory.
     assert (spark["state_dir"] / "metastore_db").is_dir()
     assert not (PROJECT_DIR / "metastore_db").exists()

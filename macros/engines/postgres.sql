@@ -147,3 +147,8 @@
         end
     )
 {%- endmacro %}
+
+{#- macros/regexp_full_match.sql: POSIX regex, anchored (standard_conforming_strings: backslashes as is). -#}
+{% macro postgres__regexp_full_match(expression, pattern) -%}
+    ({{ expression }} ~ '^(?:{{ pattern | replace("'", "''") }})$')
+{%- endmacro %}

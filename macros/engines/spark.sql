@@ -43,14 +43,41 @@
     (length({{ expression }}) = 64 and {{ expression }} rlike '^[0-9a-f]{64}$')
 {%- endmacro %}
 
-{#- Spark has no Unicode normalization function, so no NFC here: text already in NFC (what
-    browsers and our generator send) gives the same result as on DuckDB; decomposed text (e + U+0301)
-    keeps its combining mark and hashes differently. ICU4J's static Normalizer.compose (shipped with
-    Spark 4) works through `reflect`, but `reflect` is nondeterministic and fails inside the
-    decorrelated lookup subqueries ("Nondeterministic expression CallMethodViaReflection should be
-    initialized before eval"). Portable fix proposed in docs/engines-spark.md: NFC-normalize at ingest. -#}
+{#- Spark has no SQL function for Unicode normalization; ICU4J (shipped with Spark 4) has a static
+    one, called through `reflect` (null-guarded: reflect passes a null on and ICU throws). `reflect`
+    is nondeterministic, which Spark refuses inside join conditions and does not initialize inside
+    decorrelated subqueries: spark__meta_lookup below therefore looks values up in a map built by an
+    uncorrelated subquery, never by correlation. -#}
 {% macro spark__meta_clean_lower(expression) -%}
-    lower(trim({{ expression }}))
+    {%- set trimmed = trim_whitespace(expression) -%}
+    lower(case when {{ trimmed }} is not null then reflect('com.ibm.icu.text.Normalizer', 'compose', {{ trimmed }}, false) end)
+{%- endmacro %}
+
+{#- macros/clean_string.sql: Spark's two-argument trim takes the characters first (trim(chars, text))
+    and its chr(n) is chr(n % 256), so the default would trim the wrong string with the wrong
+    characters; btrim(text, characters) with \uXXXX escapes in the literal is the Spark spelling. -#}
+{% macro spark__trim_whitespace(expression) -%}
+    {%- set code_points = [9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 133, 160, 5760]
+        + range(8192, 8203) | list + [8232, 8233, 8239, 8287, 12288] -%}
+    case
+        when ascii({{ expression }}) between 33 and 126 and ascii(right({{ expression }}, 1)) between 33 and 126
+            then {{ expression }}
+        else btrim({{ expression }}, '{% for code_point in code_points %}\u{{ '%04x' % code_point }}{% endfor %}')
+    end
+{%- endmacro %}
+
+{#- macros/meta/meta_engine_helpers.sql, meta_lookup: the lookup table as one map, built once by an
+    uncorrelated scalar subquery, then probed per row. Spark resolves outer references one subquery
+    level deep only, so the default correlated form fails when the probe is itself a lookup
+    (meta_calling_code(country) = a lookup on meta_normalize_country(country), another lookup). -#}
+{% macro spark__meta_lookup(lookup_sql, lookup_expression) -%}
+    try_element_at(
+        (
+            select map_from_entries(collect_list(struct(meta_lookup_table.lookup_key, meta_lookup_table.lookup_value)))
+            from ({{ lookup_sql }}) as meta_lookup_table
+        ),
+        {{ lookup_expression }}
+    )
 {%- endmacro %}
 
 {% macro spark__meta_letters_only(expression) -%}
@@ -236,4 +263,43 @@
         {{ return(dbt.spark__listagg(measure, delimiter_text, order_by_clause, limit_num)) }}
     {%- endif -%}
     listagg({{ measure }}, {{ delimiter_text }}){% if order_by_clause %} within group ({{ order_by_clause }}){% endif %}
+{%- endmacro %}
+
+{#- macros/json_access.sql on Spark 4: get_json_object for text, the VARIANT type for types and arrays. -#}
+{% macro spark__json_text(json_expression, keys) -%}
+    get_json_object({{ json_expression }}, '$.{{ keys | join(".") }}')
+{%- endmacro %}
+
+{#- Null in, null out, as DuckDB's json_valid. -#}
+{% macro spark__json_is_valid(json_expression) -%}
+    (case when {{ json_expression }} is not null then try_parse_json({{ json_expression }}) is not null end)
+{%- endmacro %}
+
+{#- 'ARRAY', 'OBJECT' as on DuckDB; scalars by Spark's variant type names (STRING, BIGINT, …). -#}
+{% macro spark__json_type_name(json_expression, keys) -%}
+    regexp_extract(
+        schema_of_variant(variant_get(try_parse_json({{ json_expression }}), '$.{{ keys | join(".") }}')),
+        '^[A-Z]+',
+        0
+    )
+{%- endmacro %}
+
+{% macro spark__json_unnest_array_strings(json_expression, keys, otherwise) -%}
+    explode(coalesce(
+        try_variant_get(try_parse_json({{ json_expression }}), '$.{{ keys | join(".") }}', 'array<string>'),
+        array('{{ otherwise }}')
+    ))
+{%- endmacro %}
+
+{#- macros/regexp_full_match.sql: Java regex anchored; backslashes doubled for the Spark literal. -#}
+{% macro spark__regexp_full_match(expression, pattern) -%}
+    ({{ expression }} rlike '^(?:{{ pattern | replace("\\", "\\\\") | replace("'", "\\'") }})$')
+{%- endmacro %}
+
+{#- macros/hook_statements.sql: one statement per Thrift call; the last is the hook's own text. -#}
+{% macro spark__hook_statements(statements) -%}
+    {%- for statement in statements[:-1] -%}
+        {%- do run_query(statement) -%}
+    {%- endfor -%}
+    {{ statements[-1] }}
 {%- endmacro %}
