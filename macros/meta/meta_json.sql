@@ -18,14 +18,9 @@
     case when {{ expression }} is not null then '"{{ key }}":' || {{ meta_to_json(expression) }} end
 {%- endmacro %}
 
-{#- `"key":["<value>"]` (a one-element array of strings, as user_data hashes), or null when the value is null. -#}
-{% macro meta_json_array_member(key, expression) -%}
-    case when {{ expression }} is not null then '"{{ key }}":[' || {{ meta_to_json(expression) }} || ']' end
-{%- endmacro %}
-
 {#-
-    `"key":["<hash>"]` for a user_data hash, or null when it is null: the same text as
-    `meta_json_array_member`, without serializing the value, which is always 64 lower-case hex
+    `"key":["<hash>"]` for a user_data hash (a one-element array of strings), or null when it is null.
+    The value is not serialized: it is always 64 lower-case hex
     digits (meta_hash_normalized; test assert_meta_capi_user_data_hashes_are_sha256) and so needs
     no escaping. Serializing 11 hashes per event was a tenth of meta_capi_events' time.
 -#}
