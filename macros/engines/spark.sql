@@ -303,3 +303,18 @@
     {%- endfor -%}
     {{ statements[-1] }}
 {%- endmacro %}
+
+{#-
+    dbt.dateadd for hours, minutes, seconds and smaller: dbt-spark's goes through
+    to_unix_timestamp(), which drops the fraction of a second (conversion_funnel.window_closes_at
+    lost the microseconds of every event time, and the dedup window compared whole seconds), and
+    raises on a null timestamp. timestampadd adds exact microseconds and passes nulls through, as
+    DuckDB and PostgreSQL do. Days, weeks, months: dbt-spark's own macro.
+-#}
+{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    {%- if datepart | lower in ('hour', 'minute', 'second', 'millisecond', 'microsecond') -%}
+        timestampadd({{ datepart | upper }}, cast({{ interval }} as bigint), {{ from_date_or_timestamp }})
+    {%- else -%}
+        {{ dbt_spark.spark__dateadd(datepart, interval, from_date_or_timestamp) }}
+    {%- endif -%}
+{%- endmacro %}
