@@ -153,16 +153,16 @@ hashed as (
 select
     coalesce(meta_pixel_id, '{default_pixel}') as pixel_id,
     event_id,
-    epoch(conversion_time)::bigint as event_time,
+    (epoch_us(conversion_time) // 1000000) as event_time,
     case
         when not r.is_sent or coalesce(value_cents, 0) < r.min_value_cents
             or '|' || r.qualifying_sources || '|' not like '%|capi|%' then 'skipped'
         when r.action_source = 'website' and (client_user_agent is null or event_source_url is null) then 'skipped'
-        when epoch(conversion_time)::bigint > epoch(now())::bigint
-            or epoch(conversion_time)::bigint < epoch(now())::bigint - 7 * 86400 then 'expired'
+        when (epoch_us(conversion_time) // 1000000) > (epoch_us(now()) // 1000000)
+            or (epoch_us(conversion_time) // 1000000) < (epoch_us(now()) // 1000000) - 7 * 86400 then 'expired'
         else 'ready'
     end as status,
-    '{"event_name":' || to_json(r.meta_event_name) || ',"event_time":' || epoch(conversion_time)::bigint
+    '{"event_name":' || to_json(r.meta_event_name) || ',"event_time":' || (epoch_us(conversion_time) // 1000000)
     || ',"event_id":' || to_json(event_id) || ',"action_source":' || to_json(r.action_source)
     || coalesce(',"event_source_url":' || to_json(event_source_url), '')
     || ',"user_data":{' || concat_ws(',',
