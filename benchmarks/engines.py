@@ -436,7 +436,7 @@ def main() -> None:
     table = render(args.events, counts, steps, floor_result if "duckdb" in engines else None)
     print(table)
     if args.write:
-        write_section(table, started, load_at_start)
+        write_section(table, started, load_at_start, args.events)
 
 
 def render(events: int, counts: dict[str, int], steps: list[Step], floor_result) -> str:
@@ -490,26 +490,39 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
     return text
 
 
-def write_section(table: str, started: dt.datetime, load_at_start: float) -> None:
+def write_section(table: str, started: dt.datetime, load_at_start: float, events: int) -> None:
+    """Put the run's table into BENCHMARKS.md's "Engines" section, under a subsection per `--events`
+    value: a 10M run replaces the previous 10M figures and leaves the 1M ones alone."""
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text()
     header = "## Engines (issue: one set of models, three engines)"
     machine = (
-        f"Command: `.venv/bin/python benchmarks/engines.py --events N --write`. Machine: {os.cpu_count()} cores, "
-        f"{platform.machine()}, Python {platform.python_version()}, duckdb {duckdb.__version__}, PostgreSQL 15 "
-        f"(Debian binaries; server started by `pipelines/pg_server.py`: fsync off, jit off), Spark 4.3 "
+        f"Command: `.venv/bin/python benchmarks/engines.py --events {events} --write`. Machine: {os.cpu_count()} "
+        f"cores, {platform.machine()}, Python {platform.python_version()}, duckdb {duckdb.__version__}, PostgreSQL "
+        f"15 (Debian binaries; server started by `pipelines/pg_server.py`: fsync off, jit off), Spark 4.3 "
         f"(pyspark's standalone cluster from `scripts/spark_cluster.sh`: one worker with 2 cores, 3 GiB, "
         f"Thrift server; dbt-spark). Run started "
         f"{started:%Y-%m-%d %H:%M} UTC, 1-minute load average then {load_at_start:.1f}."
     )
-    section = f"{header}\n\n{machine}\n\n{table}\n"
-    if header in text:
-        start = text.index(header)
-        end = text.find("\n## ", start + len(header))
-        text = text[:start] + section + (text[end:] if end != -1 else "")
+    subsection = f"### {events:,} events"
+    block = f"{subsection}\n\n{machine}\n\n{table}\n"
+    if header not in text:
+        path.write_text(text.rstrip("\n") + f"\n\n{header}\n\n{block}")
+        return
+    start = text.index(header)
+    end = text.find("\n## ", start + len(header))
+    end = len(text) if end == -1 else end + 1
+    section = text[start:end]
+    if subsection + "\n" in section:
+        sub_start = section.index(subsection + "\n")
+        sub_end = section.find("\n### ", sub_start + len(subsection))
+        sub_end = len(section) if sub_end == -1 else sub_end + 1
+        section = section[:sub_start] + block + ("\n" if sub_end < len(section) else "") + section[sub_end:]
     else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+        section = section.rstrip("\n") + f"\n\n{block}"
+    if not section.endswith("\n\n") and end < len(text):
+        section = section.rstrip("\n") + "\n\n"
+    path.write_text(text[:start] + section + text[end:])
 
 
 if __name__ == "__main__":
