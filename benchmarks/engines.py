@@ -18,8 +18,14 @@ then the last one (1 % more events). Steps, each a child process (as a user runs
 DuckDB's floor: one hand-written query (`FLOOR_SQL`) that computes the final daily rollup
 (conversion_rollup_daily's dimensions and measures) straight from the raw tables and the seeds,
 with the same dedup, currency and channel rules, checked row for row against the mart (EXCEPT
-both ways), against the time of the full build. `--write` replaces the "Engines" section of
-BENCHMARKS.md with the table.
+both ways), against the time of the full build.
+
+Every finished step is appended at once to `--results` (JSON lines, default
+benchmarks/results/engines-<events>.jsonl), so the engines can be measured in separate runs
+(`--engines spark` after `--engines duckdb,postgres`, on the same generated data: the generator is
+seeded) and a run that is stopped keeps the steps it finished. `--write` renders the latest record
+of every step in that file into the "Engines" section of BENCHMARKS.md, under a subsection per
+`--events` value; `--write-only` does that without running anything.
 """
 
 from __future__ import annotations
@@ -117,6 +123,84 @@ class Step:
     step: str
     seconds: float
     peak_mib: float
+
+
+class Results:
+    """The JSON-lines file of one `--events` value: a `run` record per run, then its `step` and
+    `floor` records, each appended (and flushed) as soon as it is measured."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.run_id = ""
+
+    def _append(self, record: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as out:
+            out.write(json.dumps(record) + "\n")
+
+    def run(self, started: dt.datetime, load: float, engines: list[str], counts: dict[str, int]) -> None:
+        self.run_id = started.isoformat(timespec="seconds")
+        self._append(
+            {
+                "type": "run",
+                "run": self.run_id,
+                "load_at_start": round(load, 2),
+                "engines": engines,
+                "counts": counts,
+            }
+        )
+
+    def step(self, step: Step) -> Step:
+        self._append({"type": "step", "run": self.run_id, **step.__dict__})
+        return step
+
+    def floor(self, result: tuple[float, int, int, int]) -> None:
+        self._append({"type": "floor", "run": self.run_id, "result": list(result)})
+
+    def latest(self) -> tuple[list[dict], dict[str, int], list[Step], tuple | None]:
+        """(runs that contributed a kept record, counts, the latest record of every step, the latest floor)."""
+        if not self.path.exists():
+            raise SystemExit(f"{self.path}: no results yet; run the benchmark first")
+        runs: dict[str, dict] = {}
+        steps: dict[tuple[str, str], dict] = {}
+        floor_record = None
+        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+            try:
+                record = json.loads(line)
+                kind = record["type"]
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise SystemExit(f"{self.path}:{number}: not a results record ({error})") from error
+            if kind == "run":
+                runs[record["run"]] = record
+            elif kind == "step":
+                steps[(record["engine"], record["step"])] = record
+            elif kind == "floor":
+                floor_record = record
+        if not steps:
+            raise SystemExit(f"{self.path}: no step recorded yet")
+        used = {record["run"] for record in steps.values()} | (
+            {floor_record["run"]} if floor_record else set()
+        )
+        kept = [runs[run] for run in sorted(used) if run in runs]
+        counts = kept[-1]["counts"]
+        if any(run["counts"] != counts for run in kept):
+            raise SystemExit(f"{self.path}: runs with different generated data; delete the file and rerun")
+        fields = ("engine", "step", "seconds", "peak_mib")
+        ordered = [Step(**{k: record[k] for k in fields}) for record in steps.values()]
+        ordered.sort(key=_step_order)
+        return kept, counts, ordered, tuple(floor_record["result"]) if floor_record else None
+
+
+def _step_order(step: Step) -> tuple[int, int, int]:
+    name, _, part = step.step.partition(" (")
+    return (
+        ["full)", "incremental)"].index(part),
+        ENGINES.index(step.engine),
+        ["ingest", "load", "dbt build"].index(name),
+    )
+
+
+ENGINES = ("duckdb", "postgres", "spark")
 
 
 def run_step(engine: str, step: str, command: list[str], env: dict[str, str], server_pids: list[int]) -> Step:
@@ -301,8 +385,25 @@ def main() -> None:
     parser.add_argument("--engines", default="duckdb,postgres")
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temp dir, deleted at the end")
     parser.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
+    parser.add_argument(
+        "--results", type=Path, default=None, help="default: benchmarks/results/engines-<events>.jsonl"
+    )
+    parser.add_argument(
+        "--write-only",
+        action="store_true",
+        help="render the recorded results into BENCHMARKS.md, run nothing",
+    )
     args = parser.parse_args()
     engines = args.engines.split(",")
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown:
+        parser.error(
+            f"--engines: unknown {', '.join(unknown)}; expected a comma-separated subset of {ENGINES}"
+        )
+    results = Results(args.results or ROOT / "benchmarks" / "results" / f"engines-{args.events}.jsonl")
+    if args.write_only:
+        write_results(results, args.events)
+        return
     started, load_at_start = dt.datetime.now(dt.UTC), os.getloadavg()[0]
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="convopt-bench-engines-"))
@@ -333,6 +434,7 @@ def main() -> None:
     print(
         f"events: {counts['first']:,} first, {counts['last']:,} added ({counts['last'] / counts['first']:.1%})"
     )
+    results.run(started, load_at_start, engines, counts)
 
     server = None
     spark_dir = work / "spark"
@@ -368,8 +470,11 @@ def main() -> None:
             "DBT_LOG_PATH": str(work / "logs-p"),
         }
 
+        def measure(engine: str, step: str, command: list[str], env: dict[str, str], pids: list[int]) -> Step:
+            return results.step(run_step(engine, step, command, env, pids))
+
         for part, files in (("full", first), ("incremental", last)):
-            ingest = run_step(
+            ingest = measure(
                 "duckdb",
                 f"ingest ({part})",
                 [convopt, "ingest", "--no-progress", *map(str, files)],
@@ -379,52 +484,25 @@ def main() -> None:
             if "duckdb" in engines:
                 steps.append(ingest)
                 steps.append(
-                    run_step("duckdb", f"dbt build ({part})", [dbt, "build", "--vars", VARS], duck_env, [])
+                    measure("duckdb", f"dbt build ({part})", [dbt, "build", "--vars", VARS], duck_env, [])
                 )
             if "postgres" in engines:
-                steps.append(
-                    run_step(
-                        "postgres",
-                        f"load ({part})",
-                        [convopt, "load-target", "--target", "postgres"],
-                        pg_env,
-                        server_pids,
-                    )
-                )
-                steps.append(
-                    run_step(
-                        "postgres",
-                        f"dbt build ({part})",
-                        [dbt, "build", "--target", "postgres", "--vars", VARS],
-                        pg_dbt_env,
-                        server_pids,
-                    )
-                )
+                load = [convopt, "load-target", "--target", "postgres"]
+                steps.append(measure("postgres", f"load ({part})", load, pg_env, server_pids))
+                build = [dbt, "build", "--target", "postgres", "--vars", VARS]
+                steps.append(measure("postgres", f"dbt build ({part})", build, pg_dbt_env, server_pids))
             if "spark" in engines:
-                steps.append(
-                    run_step(
-                        "spark",
-                        f"load ({part})",
-                        [sys.executable, "-m", "pipelines.engines.spark"],
-                        spark_env,
-                        cluster_pids,
-                    )
-                )
-                steps.append(
-                    run_step(
-                        "spark",
-                        f"dbt build ({part})",
-                        [dbt, "build", "--target", "spark", "--vars", VARS],
-                        spark_env,
-                        cluster_pids,
-                    )
-                )
+                load = [sys.executable, "-m", "pipelines.engines.spark"]
+                steps.append(measure("spark", f"load ({part})", load, spark_env, cluster_pids))
+                build = [dbt, "build", "--target", "spark", "--vars", VARS]
+                steps.append(measure("spark", f"dbt build ({part})", build, spark_env, cluster_pids))
             if part == "full" and "duckdb" in engines:
                 seconds, rows, only_floor, only_mart = floor(warehouse)
                 print(
                     f"floor: {seconds:.2f} s, {rows:,} rows, {only_floor} only in floor, {only_mart} only in mart"
                 )
                 floor_result = (seconds, rows, only_floor, only_mart)
+                results.floor(floor_result)
     finally:
         if server is not None:
             pg_server.stop(server.data_dir, remove=False)
@@ -433,10 +511,18 @@ def main() -> None:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    table = render(args.events, counts, steps, floor_result if "duckdb" in engines else None)
-    print(table)
+    print(render(args.events, counts, steps, floor_result if "duckdb" in engines else None))
+    print(f"recorded in {results.path}")
     if args.write:
-        write_section(table, started, load_at_start, args.events)
+        write_results(results, args.events)
+
+
+def write_results(results: Results, events: int) -> None:
+    """Render the latest record of every step into BENCHMARKS.md."""
+    runs, counts, steps, floor_result = results.latest()
+    table = render(events, counts, steps, floor_result)
+    write_section(table, runs, events)
+    print(f"BENCHMARKS.md: {events:,} events written from {len(runs)} run(s) in {results.path}")
 
 
 def render(events: int, counts: dict[str, int], steps: list[Step], floor_result) -> str:
@@ -490,10 +576,9 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
     return text
 
 
-def write_section(table: str, started: dt.datetime, load_at_start: float, events: int) -> None:
+def write_section(table: str, runs: list[dict], events: int, path: Path = ROOT / "BENCHMARKS.md") -> None:
     """Put the run's table into BENCHMARKS.md's "Engines" section, under a subsection per `--events`
     value: a 10M run replaces the previous 10M figures and leaves the 1M ones alone."""
-    path = ROOT / "BENCHMARKS.md"
     text = path.read_text()
     header = "## Engines (issue: one set of models, three engines)"
     machine = (
@@ -501,8 +586,13 @@ def write_section(table: str, started: dt.datetime, load_at_start: float, events
         f"cores, {platform.machine()}, Python {platform.python_version()}, duckdb {duckdb.__version__}, PostgreSQL "
         f"15 (Debian binaries; server started by `pipelines/pg_server.py`: fsync off, jit off), Spark 4.3 "
         f"(pyspark's standalone cluster from `scripts/spark_cluster.sh`: one worker with 2 cores, 3 GiB, "
-        f"Thrift server; dbt-spark). Run started "
-        f"{started:%Y-%m-%d %H:%M} UTC, 1-minute load average then {load_at_start:.1f}."
+        f"Thrift server; dbt-spark). "
+        + "; ".join(
+            f"`--engines {','.join(run['engines'])}` started {run['run'][:16].replace('T', ' ')} UTC, "
+            f"1-minute load average then {run['load_at_start']:.1f}"
+            for run in runs
+        )
+        + "."
     )
     subsection = f"### {events:,} events"
     block = f"{subsection}\n\n{machine}\n\n{table}\n"

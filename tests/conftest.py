@@ -43,7 +43,7 @@ def _test_module_scheduling():
 
 if importlib.util.find_spec("xdist") is not None:
 
-    @pytest.hookimpl(tryfirst=True)  # before xdist's own, which would answer first
+    @pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own; optional for -p no:xdist
     def pytest_xdist_make_scheduler(config: pytest.Config, log):
         if config.getvalue("dist") == "loadfile":
             return _test_module_scheduling()(config, log)

@@ -1,0 +1,157 @@
+"""benchmarks/engines.py keeps every measured step in a JSON-lines file, so engines measured in
+separate runs end up in one table, and a stopped run keeps what it finished."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def engines():
+    spec = importlib.util.spec_from_file_location("bench_engines", ROOT / "benchmarks" / "engines.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+COUNTS = {"first": 990, "last": 10}
+
+
+def _run(engines, path: Path, minute: int, names: list[str], steps: list[tuple[str, str, float]]):
+    results = engines.Results(path)
+    results.run(dt.datetime(2026, 11, 25, 4, minute, tzinfo=dt.UTC), 0.5, names, COUNTS)
+    for engine, step, seconds in steps:
+        results.step(engines.Step(engine, step, seconds, 100.0))
+    return results
+
+
+def test_separate_runs_merge_with_the_latest_record_of_each_step(engines, tmp_path):
+    path = tmp_path / "engines-1000.jsonl"
+    first = _run(
+        engines,
+        path,
+        0,
+        ["duckdb", "postgres"],
+        [
+            ("duckdb", "ingest (full)", 10.0),
+            ("duckdb", "dbt build (full)", 20.0),
+            ("postgres", "load (full)", 2.0),
+            ("postgres", "dbt build (full)", 30.0),
+        ],
+    )
+    first.floor((0.5, 12, 0, 0))
+    _run(
+        engines,
+        path,
+        30,
+        ["spark"],
+        [
+            ("duckdb", "ingest (full)", 12.0),
+            ("spark", "load (full)", 3.0),
+            ("spark", "dbt build (full)", 85.0),
+        ],
+    )
+
+    runs, counts, steps, floor = engines.Results(path).latest()
+
+    assert [run["engines"] for run in runs] == [["duckdb", "postgres"], ["spark"]]
+    assert counts == COUNTS
+    assert floor == (0.5, 12, 0, 0)
+    assert [(s.engine, s.step, s.seconds) for s in steps] == [
+        ("duckdb", "ingest (full)", 12.0),
+        ("duckdb", "dbt build (full)", 20.0),
+        ("postgres", "load (full)", 2.0),
+        ("postgres", "dbt build (full)", 30.0),
+        ("spark", "load (full)", 3.0),
+        ("spark", "dbt build (full)", 85.0),
+    ]
+    table = engines.render(1000, counts, steps, floor)
+    assert "| duckdb | full: ingest + dbt build | 32.0 | 1.0 | 100 |" in table
+    assert "| postgres | full: ingest + load-target + dbt build | 44.0 | 1.4 | 100 |" in table
+    assert "| spark | full: ingest + Parquet load + dbt build | 100.0 | 3.1 | 100 |" in table
+
+
+def test_a_stopped_run_keeps_its_finished_steps(engines, tmp_path):
+    path = tmp_path / "engines-1000.jsonl"
+    _run(engines, path, 0, ["duckdb"], [("duckdb", "ingest (full)", 10.0)])
+
+    _, _, steps, floor = engines.Results(path).latest()
+
+    assert [(s.engine, s.step) for s in steps] == [("duckdb", "ingest (full)")]
+    assert floor is None
+
+
+def test_bad_results_files_are_rejected_with_the_line(engines, tmp_path):
+    missing = tmp_path / "none.jsonl"
+    with pytest.raises(SystemExit, match="no results yet"):
+        engines.Results(missing).latest()
+
+    broken = tmp_path / "broken.jsonl"
+    _run(engines, broken, 0, ["duckdb"], [("duckdb", "ingest (full)", 10.0)])
+    with broken.open("a") as out:
+        out.write("{not json\n")
+    with pytest.raises(SystemExit, match=r"broken.jsonl:3: not a results record"):
+        engines.Results(broken).latest()
+
+    mixed = tmp_path / "mixed.jsonl"
+    _run(engines, mixed, 0, ["duckdb"], [("duckdb", "ingest (full)", 10.0)])
+    with mixed.open("a") as out:
+        out.write(
+            json.dumps(
+                {
+                    "type": "run",
+                    "run": "later",
+                    "load_at_start": 0,
+                    "engines": ["spark"],
+                    "counts": {"first": 5, "last": 1},
+                }
+            )
+            + "\n"
+        )
+        out.write(
+            json.dumps(
+                {
+                    "type": "step",
+                    "run": "later",
+                    "engine": "spark",
+                    "step": "load (full)",
+                    "seconds": 1.0,
+                    "peak_mib": 1.0,
+                }
+            )
+            + "\n"
+        )
+    with pytest.raises(SystemExit, match="different generated data"):
+        engines.Results(mixed).latest()
+
+
+def test_write_section_replaces_only_its_own_events_subsection(engines, tmp_path):
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    benchmarks.write_text(
+        "# Benchmarks\n\n## Engines (issue: one set of models, three engines)\n\n"
+        "### 1,000,000 events\n\nold 1M table\n\n## Meta payloads\n\nuntouched\n"
+    )
+    runs = [{"run": "2026-11-25T04:00:00+00:00", "engines": ["duckdb", "spark"], "load_at_start": 0.4}]
+
+    engines.write_section("new 10M table", runs, 10_000_000, benchmarks)
+    engines.write_section("newer 1M table", runs, 1_000_000, benchmarks)
+
+    text = benchmarks.read_text()
+    assert "old 1M table" not in text
+    assert (
+        text.index("### 1,000,000 events")
+        < text.index("newer 1M table")
+        < text.index("### 10,000,000 events")
+    )
+    assert text.index("new 10M table") < text.index("## Meta payloads")
+    assert text.endswith("## Meta payloads\n\nuntouched\n")
+    assert "`--engines duckdb,spark` started 2026-11-25 04:00 UTC, 1-minute load average then 0.4" in text
