@@ -585,8 +585,8 @@ def write_section(table: str, runs: list[dict], events: int, path: Path = ROOT /
         f"Command: `.venv/bin/python benchmarks/engines.py --events {events} --write`. Machine: {os.cpu_count()} "
         f"cores, {platform.machine()}, Python {platform.python_version()}, duckdb {duckdb.__version__}, PostgreSQL "
         f"15 (Debian binaries; server started by `pipelines/pg_server.py`: fsync off, jit off), Spark 4.3 "
-        f"(pyspark's standalone cluster from `scripts/spark_cluster.sh`: one worker with 2 cores, 3 GiB, "
-        f"Thrift server; dbt-spark). "
+        f"(pyspark's standalone cluster from `scripts/spark_cluster.sh`: one worker with 2 cores and 3 GiB, "
+        f"the Thrift server with a 2 GiB driver; dbt-spark). "
         + "; ".join(
             f"`--engines {','.join(run['engines'])}` started {run['run'][:16].replace('T', ' ')} UTC, "
             f"1-minute load average then {run['load_at_start']:.1f}"

@@ -13,7 +13,8 @@
 # survive a stop/start with the same folder; delete the folder to start from scratch.
 #
 # Settings (environment): CONVOPT_SPARK_DIR, CONVOPT_SPARK_WORKER_MEMORY (3g), CONVOPT_SPARK_WORKER_CORES
-# (2), CONVOPT_SPARK_DRIVER_MEMORY (1g, the Thrift server's driver), CONVOPT_SPARK_EXECUTOR_MEMORY (2g),
+# (2), CONVOPT_SPARK_DRIVER_MEMORY (2g, the Thrift server's driver, which builds the broadcast side of
+# joins: with 1g a relationships test failed at 1M events), CONVOPT_SPARK_EXECUTOR_MEMORY (2g),
 # CONVOPT_SPARK_START_TIMEOUT (180 s), PYTHON (an interpreter with pyspark), SPARK_HOME.
 set -euo pipefail
 
@@ -22,7 +23,7 @@ STATE_DIR="${CONVOPT_SPARK_DIR:-${TMPDIR:-/tmp}/convopt-spark-$(id -un)}"
 [[ "$STATE_DIR" == /* ]] || STATE_DIR="$PWD/$STATE_DIR"
 WORKER_MEMORY="${CONVOPT_SPARK_WORKER_MEMORY:-3g}"
 WORKER_CORES="${CONVOPT_SPARK_WORKER_CORES:-2}"
-DRIVER_MEMORY="${CONVOPT_SPARK_DRIVER_MEMORY:-1g}"
+DRIVER_MEMORY="${CONVOPT_SPARK_DRIVER_MEMORY:-2g}"
 EXECUTOR_MEMORY="${CONVOPT_SPARK_EXECUTOR_MEMORY:-2g}"
 START_TIMEOUT="${CONVOPT_SPARK_START_TIMEOUT:-180}"
 ROLES=(master worker thrift)
