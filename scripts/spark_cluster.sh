@@ -14,7 +14,7 @@
 #
 # Settings (environment): CONVOPT_SPARK_DIR, CONVOPT_SPARK_WORKER_MEMORY (3g), CONVOPT_SPARK_WORKER_CORES
 # (2), CONVOPT_SPARK_DRIVER_MEMORY (2g, the Thrift server's driver, which builds the broadcast side of
-# joins: with 1g a relationships test failed at 1M events), CONVOPT_SPARK_EXECUTOR_MEMORY (2g),
+# joins: with 512m a relationships test failed at 1M events), CONVOPT_SPARK_EXECUTOR_MEMORY (2g),
 # CONVOPT_SPARK_START_TIMEOUT (180 s), PYTHON (an interpreter with pyspark), SPARK_HOME.
 set -euo pipefail
 
@@ -153,7 +153,9 @@ start() {
     wait_for_port worker "$WORKER_PORT" "worker"
 
     log "starting Thrift server on $HOST:$THRIFT_PORT (ready after about 25 s)"
-    nohup "$spark_home/bin/spark-submit" \
+    # For the Thrift server spark-submit's launcher takes the driver heap from SPARK_DAEMON_MEMORY
+    # before --driver-memory (SparkSubmitCommandBuilder), so the daemons' 512m would win.
+    SPARK_DAEMON_MEMORY="$DRIVER_MEMORY" nohup "$spark_home/bin/spark-submit" \
         --master "spark://$HOST:$MASTER_PORT" \
         --class org.apache.spark.sql.hive.thriftserver.HiveThriftServer2 \
         --name convopt-thrift \
