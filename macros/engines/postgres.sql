@@ -152,3 +152,8 @@
 {% macro postgres__regexp_full_match(expression, pattern) -%}
     ({{ expression }} ~ '^(?:{{ pattern | replace("'", "''") }})$')
 {%- endmacro %}
+
+{#- macros/planner_settings.sql: no nested loops in a model's transaction (estimates over CTEs are poor). -#}
+{% macro postgres__planner_settings() -%}
+    set local enable_nestloop = off
+{%- endmacro %}

@@ -245,7 +245,14 @@ unattributed_conversions as (
             cast(null as {{ dbt.type_timestamp() }}) as touchpoint_time,
             conversions_to_compute.conversion_time
         from conversions_to_compute
-        where conversions_to_compute.id not in (select paths.conversion_id from paths)
+        -- not exists, not `not in`: PostgreSQL runs `not in (subquery)` as a subplan rescanned for every
+        -- row once the subquery outgrows work_mem (quadratic at 10M events), Spark as a nested-loop
+        -- null-aware anti join; `not exists` is a hash anti join everywhere.
+        where
+            not exists (
+                select 1 from paths as conversion_paths
+                where conversion_paths.conversion_id = conversions_to_compute.id
+            )
         {%- if not loop.last %}
             union all
         {%- endif %}
