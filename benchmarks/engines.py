@@ -406,11 +406,14 @@ def main() -> None:
         return
     started, load_at_start = dt.datetime.now(dt.UTC), os.getloadavg()[0]
 
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="convopt-bench-engines-"))
-    # mkdtemp makes the dir 0700; run as root, pg_server starts PostgreSQL as the `postgres` user, who
-    # must be able to enter it to reach its own cluster dir inside.
-    work.chmod(0o755)
-    work.mkdir(parents=True, exist_ok=True)
+    if args.workdir is None:
+        work = Path(tempfile.mkdtemp(prefix="convopt-bench-engines-"))
+        # mkdtemp makes the dir 0700; run as root, pg_server starts PostgreSQL as the `postgres` user,
+        # who must be able to enter it to reach its own cluster dir inside.
+        work.chmod(0o755)
+    else:
+        work = Path(args.workdir)
+        work.mkdir(parents=True, exist_ok=True)
     landing, warehouse = work / "landing", work / "warehouse.duckdb"
     base_env = {
         **os.environ,

@@ -223,12 +223,29 @@ credited_touches as (
     where credit_units > 0
 ),
 
--- Conversions without any touchpoint in the window: the whole credit to (unattributed) / direct.
+-- Conversions without any touchpoint in the window, found once for all attribution models.
+-- not exists, not `not in`: PostgreSQL runs `not in (subquery)` as a subplan rescanned for every row
+-- once the subquery outgrows work_mem (quadratic at 10M events), Spark as a nested-loop null-aware
+-- anti join; `not exists` is a hash anti join everywhere.
+conversions_without_touches as (
+    select
+        conversions_to_compute.id,
+        conversions_to_compute.person_id,
+        conversions_to_compute.conversion_time
+    from conversions_to_compute
+    where
+        not exists (
+            select 1 from paths as conversion_paths
+            where conversion_paths.conversion_id = conversions_to_compute.id
+        )
+),
+
+-- Their whole credit goes to (unattributed) / direct in every attribution model.
 unattributed_conversions as (
     {%- for model_name in attribution_models() if model_name != 'reported' %}
         select
-            conversions_to_compute.id as conversion_id,
-            conversions_to_compute.person_id,
+            conversions_without_touches.id as conversion_id,
+            conversions_without_touches.person_id,
             '{{ model_name }}' as attribution_model,
             cast(null as {{ dbt.type_string() }}) as touchpoint_event_id,
             '(unattributed)' as campaign_id,
@@ -243,16 +260,8 @@ unattributed_conversions as (
             cast(0 as {{ dbt.type_bigint() }}) as touches_in_path,
             cast(1000000000 as {{ dbt.type_bigint() }}) as credit_units,
             cast(null as {{ dbt.type_timestamp() }}) as touchpoint_time,
-            conversions_to_compute.conversion_time
-        from conversions_to_compute
-        -- not exists, not `not in`: PostgreSQL runs `not in (subquery)` as a subplan rescanned for every
-        -- row once the subquery outgrows work_mem (quadratic at 10M events), Spark as a nested-loop
-        -- null-aware anti join; `not exists` is a hash anti join everywhere.
-        where
-            not exists (
-                select 1 from paths as conversion_paths
-                where conversion_paths.conversion_id = conversions_to_compute.id
-            )
+            conversions_without_touches.conversion_time
+        from conversions_without_touches
         {%- if not loop.last %}
             union all
         {%- endif %}
