@@ -25,7 +25,9 @@ benchmarks/results/engines-<events>.jsonl), so the engines can be measured in se
 (`--engines spark` after `--engines duckdb,postgres`, on the same generated data: the generator is
 seeded) and a run that is stopped keeps the steps it finished. `--write` renders the latest record
 of every step in that file into the "Engines" section of BENCHMARKS.md, under a subsection per
-`--events` value; `--write-only` does that without running anything.
+`--events` value; `--write-only` does that without running anything. Every run ingests into DuckDB
+first, so an engine's pipeline total takes the ingest measured in the same run as its build: a
+later `--engines spark` run does not change DuckDB's or PostgreSQL's totals.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -123,6 +125,7 @@ class Step:
     step: str
     seconds: float
     peak_mib: float
+    run: str = ""  # the run that measured it ("" inside a run that is still going)
 
 
 class Results:
@@ -151,19 +154,27 @@ class Results:
         )
 
     def step(self, step: Step) -> Step:
-        self._append({"type": "step", "run": self.run_id, **step.__dict__})
+        step = replace(step, run=self.run_id)
+        self._append({"type": "step", **step.__dict__})
         return step
 
     def floor(self, result: tuple[float, int, int, int]) -> None:
         self._append({"type": "floor", "run": self.run_id, "result": list(result)})
 
     def latest(self) -> tuple[list[dict], dict[str, int], list[Step], tuple | None]:
-        """(runs that contributed a kept record, counts, the latest record of every step, the latest floor)."""
+        """(runs that contributed a kept record, counts, steps, the latest floor).
+
+        Steps: the latest record of every load and build step; the ingest records of the runs those
+        came from (each engine's total uses its own run's ingest), or, for a part no run has got
+        past the ingest of, the latest ingest.
+        """
         if not self.path.exists():
             raise SystemExit(f"{self.path}: no results yet; run the benchmark first")
         runs: dict[str, dict] = {}
         steps: dict[tuple[str, str], dict] = {}
         floor_record = None
+        ingests: dict[tuple[str, str], dict] = {}
+        latest_ingest: dict[str, dict] = {}
         for number, line in enumerate(self.path.read_text().splitlines(), start=1):
             try:
                 record = json.loads(line)
@@ -172,12 +183,19 @@ class Results:
                 raise SystemExit(f"{self.path}:{number}: not a results record ({error})") from error
             if kind == "run":
                 runs[record["run"]] = record
+            elif kind == "step" and record["step"].startswith("ingest ("):
+                ingests[(record["run"], record["step"])] = latest_ingest[record["step"]] = record
             elif kind == "step":
                 steps[(record["engine"], record["step"])] = record
             elif kind == "floor":
                 floor_record = record
-        if not steps:
+        if not steps and not ingests:
             raise SystemExit(f"{self.path}: no step recorded yet")
+        building = {record["run"] for record in steps.values()}
+        for (run, step), record in ingests.items():
+            part_was_built = any(other in building for other, same in ingests if same == step)
+            if run in building or (not part_was_built and record is latest_ingest[step]):
+                steps[(run, step)] = record
         used = {record["run"] for record in steps.values()} | (
             {floor_record["run"]} if floor_record else set()
         )
@@ -185,7 +203,7 @@ class Results:
         counts = kept[-1]["counts"]
         if any(run["counts"] != counts for run in kept):
             raise SystemExit(f"{self.path}: runs with different generated data; delete the file and rerun")
-        fields = ("engine", "step", "seconds", "peak_mib")
+        fields = ("engine", "step", "seconds", "peak_mib", "run")
         ordered = [Step(**{k: record[k] for k in fields}) for record in steps.values()]
         ordered.sort(key=_step_order)
         return kept, counts, ordered, tuple(floor_record["result"]) if floor_record else None
@@ -487,8 +505,8 @@ def main() -> None:
                 duck_env,
                 [],
             )
+            steps.append(ingest)
             if "duckdb" in engines:
-                steps.append(ingest)
                 steps.append(
                     measure("duckdb", f"dbt build ({part})", [dbt, "build", "--vars", VARS], duck_env, [])
                 )
@@ -535,9 +553,36 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
     """Markdown: every step, then the pipeline totals per engine with their ratio to DuckDB.
 
     PostgreSQL's and Spark's raw data come through DuckDB (ingest, then load-target / the Parquet
-    load), so their totals include the DuckDB ingest of the same files.
+    load), so their totals include the DuckDB ingest of the same files, the one measured in the same
+    run as their build. When runs differ, each ingest row says whose totals it is part of.
     """
-    by = {(s.engine, s.step): s for s in steps}
+    by = {(s.engine, s.step): s for s in steps if not s.step.startswith("ingest (")}
+    ingests = {(s.run, s.step): s for s in steps if s.step.startswith("ingest (")}
+    totals: dict[tuple[str, str], tuple[float, float]] = {}
+    users: dict[tuple[str, str], list[str]] = {}
+    for part in ("full", "incremental"):
+        for engine, names in (
+            ("duckdb", ["dbt build"]),
+            ("postgres", ["load", "dbt build"]),
+            ("spark", ["load", "dbt build"]),
+        ):
+            parts = [by.get((engine, f"{name} ({part})")) for name in names]
+            if None in parts:
+                continue
+            key = (parts[-1].run, f"ingest ({part})")
+            if key not in ingests:
+                continue
+            ingest = ingests[key]
+            users.setdefault(key, []).append(engine)
+            seconds = ingest.seconds + sum(p.seconds for p in parts)
+            totals[(engine, part)] = (seconds, max([ingest.peak_mib] + [p.peak_mib for p in parts]))
+    several = {step for step in {step for _, step in ingests} if sum(s == step for _, s in ingests) > 1}
+
+    def label(s: Step) -> str:
+        if s.step in several and (s.run, s.step) in users:
+            return f"{s.step} for {', '.join(users[(s.run, s.step)])}"
+        return s.step
+
     lines = [
         f"{counts['first']:,} events landed first, then {counts['last']:,} more "
         f"({counts['last'] / counts['first']:.1%}); `--events {events}`.",
@@ -545,21 +590,8 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
         "| engine | step | seconds | peak MiB |",
         "|---|---|---:|---:|",
     ]
-    lines += [f"| {s.engine} | {s.step} | {s.seconds:.1f} | {s.peak_mib:,.0f} |" for s in steps]
+    lines += [f"| {s.engine} | {label(s)} | {s.seconds:.1f} | {s.peak_mib:,.0f} |" for s in steps]
     lines += ["", "| engine | pipeline | seconds | ratio to DuckDB | peak MiB |", "|---|---|---:|---:|---:|"]
-    totals: dict[tuple[str, str], tuple[float, float]] = {}
-    for part in ("full", "incremental"):
-        ingest = by.get(("duckdb", f"ingest ({part})"))
-        for engine, names in (
-            ("duckdb", ["dbt build"]),
-            ("postgres", ["load", "dbt build"]),
-            ("spark", ["load", "dbt build"]),
-        ):
-            parts = [by.get((engine, f"{name} ({part})")) for name in names]
-            if ingest is None or None in parts:
-                continue
-            seconds = ingest.seconds + sum(p.seconds for p in parts)
-            totals[(engine, part)] = (seconds, max([ingest.peak_mib] + [p.peak_mib for p in parts]))
     for (engine, part), (seconds, peak) in totals.items():
         reference = totals.get(("duckdb", part))
         ratio = f"{seconds / reference[0]:.1f}" if reference else ""

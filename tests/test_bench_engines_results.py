@@ -34,7 +34,7 @@ def _run(engines, path: Path, minute: int, names: list[str], steps: list[tuple[s
     return results
 
 
-def test_separate_runs_merge_with_the_latest_record_of_each_step(engines, tmp_path):
+def test_separate_runs_merge_and_each_engine_totals_its_own_runs_ingest(engines, tmp_path):
     path = tmp_path / "engines-1000.jsonl"
     first = _run(
         engines,
@@ -49,6 +49,8 @@ def test_separate_runs_merge_with_the_latest_record_of_each_step(engines, tmp_pa
         ],
     )
     first.floor((0.5, 12, 0, 0))
+    # an earlier Spark attempt that stopped in its load: superseded, not shown
+    _run(engines, path, 10, ["spark"], [("duckdb", "ingest (full)", 99.0), ("spark", "load (full)", 9.0)])
     _run(
         engines,
         path,
@@ -67,6 +69,7 @@ def test_separate_runs_merge_with_the_latest_record_of_each_step(engines, tmp_pa
     assert counts == COUNTS
     assert floor == (0.5, 12, 0, 0)
     assert [(s.engine, s.step, s.seconds) for s in steps] == [
+        ("duckdb", "ingest (full)", 10.0),
         ("duckdb", "ingest (full)", 12.0),
         ("duckdb", "dbt build (full)", 20.0),
         ("postgres", "load (full)", 2.0),
@@ -75,9 +78,34 @@ def test_separate_runs_merge_with_the_latest_record_of_each_step(engines, tmp_pa
         ("spark", "dbt build (full)", 85.0),
     ]
     table = engines.render(1000, counts, steps, floor)
-    assert "| duckdb | full: ingest + dbt build | 32.0 | 1.0 | 100 |" in table
-    assert "| postgres | full: ingest + load-target + dbt build | 44.0 | 1.4 | 100 |" in table
-    assert "| spark | full: ingest + Parquet load + dbt build | 100.0 | 3.1 | 100 |" in table
+    # the Spark run's slower ingest does not change DuckDB's or PostgreSQL's totals
+    assert "| duckdb | full: ingest + dbt build | 30.0 | 1.0 | 100 |" in table
+    assert "| postgres | full: ingest + load-target + dbt build | 42.0 | 1.4 | 100 |" in table
+    assert "| spark | full: ingest + Parquet load + dbt build | 100.0 | 3.3 | 100 |" in table
+    assert "| duckdb | ingest (full) for duckdb, postgres | 10.0 | 100 |" in table
+    assert "| duckdb | ingest (full) for spark | 12.0 | 100 |" in table
+
+
+def test_one_run_renders_its_single_ingest_without_a_note(engines, tmp_path):
+    path = tmp_path / "engines-1000.jsonl"
+    _run(
+        engines,
+        path,
+        0,
+        ["spark"],
+        [
+            ("duckdb", "ingest (full)", 12.0),
+            ("spark", "load (full)", 3.0),
+            ("spark", "dbt build (full)", 85.0),
+        ],
+    )
+
+    _, counts, steps, floor = engines.Results(path).latest()
+    table = engines.render(1000, counts, steps, floor)
+
+    assert "| duckdb | ingest (full) | 12.0 | 100 |" in table
+    # no DuckDB build measured: Spark's total has no ratio
+    assert "| spark | full: ingest + Parquet load + dbt build | 100.0 |  | 100 |" in table
 
 
 def test_a_stopped_run_keeps_its_finished_steps(engines, tmp_path):
