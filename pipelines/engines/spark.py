@@ -95,13 +95,18 @@ def _sql_string(value: str) -> str:
 
 
 def thrift_executor(host: str, port: int, *, timezone: str = "UTC") -> Callable[[str], list[tuple]]:
-    """A function running one Spark SQL statement through the Thrift server and returning its rows."""
+    """A function running one Spark SQL statement through the Thrift server and returning its rows.
+
+    The session's time zone is sent as `set:hiveconf:spark.sql.session.timeZone`: the Thrift server
+    applies session settings only under that form and ignores a plain `spark.sql.…` key."""
     try:
         from pyhive import hive
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise SparkLoadError("PyHive is missing: pip install -e '.[spark]'") from exc
     try:
-        conn = hive.connect(host=host, port=port, configuration={"spark.sql.session.timeZone": timezone})
+        conn = hive.connect(
+            host=host, port=port, configuration={"set:hiveconf:spark.sql.session.timeZone": timezone}
+        )
     except Exception as exc:
         raise SparkLoadError(
             f"cannot connect to the Spark Thrift server at {host}:{port} ({exc}); "
