@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -125,7 +126,7 @@ class Step:
     step: str
     seconds: float
     peak_mib: float
-    run: str = ""  # the run that measured it ("" inside a run that is still going)
+    run: str = ""  # the run that measured it (set by Results.step)
 
 
 class Results:
@@ -174,7 +175,6 @@ class Results:
         steps: dict[tuple[str, str], dict] = {}
         floor_record = None
         ingests: dict[tuple[str, str], dict] = {}
-        latest_ingest: dict[str, dict] = {}
         for number, line in enumerate(self.path.read_text().splitlines(), start=1):
             try:
                 record = json.loads(line)
@@ -184,7 +184,7 @@ class Results:
             if kind == "run":
                 runs[record["run"]] = record
             elif kind == "step" and record["step"].startswith("ingest ("):
-                ingests[(record["run"], record["step"])] = latest_ingest[record["step"]] = record
+                ingests[(record["run"], record["step"])] = record
             elif kind == "step":
                 steps[(record["engine"], record["step"])] = record
             elif kind == "floor":
@@ -192,9 +192,9 @@ class Results:
         if not steps and not ingests:
             raise SystemExit(f"{self.path}: no step recorded yet")
         building = {record["run"] for record in steps.values()}
-        for (run, step), record in ingests.items():
-            part_was_built = any(other in building for other, same in ingests if same == step)
-            if run in building or (not part_was_built and record is latest_ingest[step]):
+        for step in {step for _, step in ingests}:
+            recorded = [(run, record) for (run, same), record in ingests.items() if same == step]
+            for run, record in [item for item in recorded if item[0] in building] or recorded[-1:]:
                 steps[(run, step)] = record
         used = {record["run"] for record in steps.values()} | (
             {floor_record["run"]} if floor_record else set()
@@ -576,7 +576,7 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
             users.setdefault(key, []).append(engine)
             seconds = ingest.seconds + sum(p.seconds for p in parts)
             totals[(engine, part)] = (seconds, max([ingest.peak_mib] + [p.peak_mib for p in parts]))
-    several = {step for step in {step for _, step in ingests} if sum(s == step for _, s in ingests) > 1}
+    several = {step for step, runs in Counter(step for _, step in ingests).items() if runs > 1}
 
     def label(s: Step) -> str:
         if s.step in several and (s.run, s.step) in users:
