@@ -25,7 +25,9 @@ benchmarks/results/engines-<events>.jsonl), so the engines can be measured in se
 (`--engines spark` after `--engines duckdb,postgres`, on the same generated data: the generator is
 seeded) and a run that is stopped keeps the steps it finished. `--write` renders the latest record
 of every step in that file into the "Engines" section of BENCHMARKS.md, under a subsection per
-`--events` value; `--write-only` does that without running anything. Every run ingests into DuckDB
+`--events` value; `--write-only` does that without running anything. A rewrite replaces the
+figures and keeps whatever was written by hand below the subsection's `KEPT_MARKER` line (the
+reading of the figures). Every run ingests into DuckDB
 first, so an engine's pipeline total takes the ingest measured in the same run as its build: a
 later `--engines spark` run does not change DuckDB's or PostgreSQL's totals.
 """
@@ -614,9 +616,13 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
     return text
 
 
+KEPT_MARKER = "<!-- engines.py --write replaces the figures above and keeps the text below -->"
+
+
 def write_section(table: str, runs: list[dict], events: int, path: Path = ROOT / "BENCHMARKS.md") -> None:
     """Put the run's table into BENCHMARKS.md's "Engines" section, under a subsection per `--events`
-    value: a 10M run replaces the previous 10M figures and leaves the 1M ones alone."""
+    value: a 10M run replaces the previous 10M figures and leaves the 1M ones alone. Whatever follows
+    the subsection's KEPT_MARKER line (the hand-written reading) stays after the new figures."""
     text = path.read_text()
     header = "## Engines (issue: one set of models, three engines)"
     machine = (
@@ -633,7 +639,7 @@ def write_section(table: str, runs: list[dict], events: int, path: Path = ROOT /
         + "."
     )
     subsection = f"### {events:,} events"
-    block = f"{subsection}\n\n{machine}\n\n{table}\n"
+    block = f"{subsection}\n\n{machine}\n\n{table}\n\n{KEPT_MARKER}\n"
     if header not in text:
         path.write_text(text.rstrip("\n") + f"\n\n{header}\n\n{block}")
         return
@@ -645,6 +651,10 @@ def write_section(table: str, runs: list[dict], events: int, path: Path = ROOT /
         sub_start = section.index(subsection + "\n")
         sub_end = section.find("\n### ", sub_start + len(subsection))
         sub_end = len(section) if sub_end == -1 else sub_end + 1
+        previous = section[sub_start:sub_end]
+        kept = previous.split(KEPT_MARKER + "\n", 1)[1].strip("\n") if KEPT_MARKER + "\n" in previous else ""
+        if kept:
+            block += f"\n{kept}\n"
         section = section[:sub_start] + block + ("\n" if sub_end < len(section) else "") + section[sub_end:]
     else:
         section = section.rstrip("\n") + f"\n\n{block}"

@@ -183,3 +183,46 @@ def test_write_section_replaces_only_its_own_events_subsection(engines, tmp_path
     assert text.index("new 10M table") < text.index("## Meta payloads")
     assert text.endswith("## Meta payloads\n\nuntouched\n")
     assert "`--engines duckdb,spark` started 2026-11-25 04:00 UTC, 1-minute load average then 0.4" in text
+
+
+def test_write_section_keeps_the_hand_written_reading_below_the_marker(engines, tmp_path):
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    benchmarks.write_text(
+        "# Benchmarks\n\n## Engines (issue: one set of models, three engines)\n\n## Meta\n\nx\n"
+    )
+    runs = [{"run": "2026-11-25T04:00:00+00:00", "engines": ["duckdb"], "load_at_start": 0.1}]
+
+    engines.write_section("first 1M table", runs, 1_000_000, benchmarks)
+    text = benchmarks.read_text()
+    assert text.count(engines.KEPT_MARKER) == 1
+    benchmarks.write_text(
+        text.replace(engines.KEPT_MARKER + "\n", engines.KEPT_MARKER + "\n\nReading it: DuckDB wins.\n")
+    )
+    engines.write_section("second 1M table", runs, 1_000_000, benchmarks)
+    engines.write_section("first 10M table", runs, 10_000_000, benchmarks)
+
+    text = benchmarks.read_text()
+    assert "first 1M table" not in text
+    assert text.count("Reading it: DuckDB wins.") == 1
+    assert (
+        text.index("second 1M table")
+        < text.index("Reading it: DuckDB wins.")
+        < text.index("### 10,000,000 events")
+        < text.index("first 10M table")
+        < text.index("## Meta")
+    )
+    assert text.count(engines.KEPT_MARKER) == 2
+
+
+def test_write_section_without_a_marker_replaces_the_whole_subsection(engines, tmp_path):
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    benchmarks.write_text(
+        "## Engines (issue: one set of models, three engines)\n\n### 1,000,000 events\n\nold table\n\nold reading\n"
+    )
+    runs = [{"run": "2026-11-25T04:00:00+00:00", "engines": ["duckdb"], "load_at_start": 0.1}]
+
+    engines.write_section("new table", runs, 1_000_000, benchmarks)
+
+    text = benchmarks.read_text()
+    assert "old reading" not in text and "old table" not in text
+    assert text.endswith(f"new table\n\n{engines.KEPT_MARKER}\n")
