@@ -162,11 +162,20 @@ def test_bad_results_files_are_rejected_with_the_line(engines, tmp_path):
         engines.Results(mixed).latest()
 
 
+ENGINES_HEADER = "## Engines (issue: one set of models, three engines)"
+DUCKDB_RUN = [{"run": "2026-11-25T04:00:00+00:00", "engines": ["duckdb"], "load_at_start": 0.1}]
+
+
+def _benchmarks_md(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(text)
+    return path
+
+
 def test_write_section_replaces_only_its_own_events_subsection(engines, tmp_path):
-    benchmarks = tmp_path / "BENCHMARKS.md"
-    benchmarks.write_text(
-        "# Benchmarks\n\n## Engines (issue: one set of models, three engines)\n\n"
-        "### 1,000,000 events\n\nold 1M table\n\n## Meta payloads\n\nuntouched\n"
+    benchmarks = _benchmarks_md(
+        tmp_path,
+        f"# Benchmarks\n\n{ENGINES_HEADER}\n\n### 1,000,000 events\n\nold 1M table\n\n## Meta payloads\n\nuntouched\n",
     )
     runs = [{"run": "2026-11-25T04:00:00+00:00", "engines": ["duckdb", "spark"], "load_at_start": 0.4}]
 
@@ -186,20 +195,16 @@ def test_write_section_replaces_only_its_own_events_subsection(engines, tmp_path
 
 
 def test_write_section_keeps_the_hand_written_reading_below_the_marker(engines, tmp_path):
-    benchmarks = tmp_path / "BENCHMARKS.md"
-    benchmarks.write_text(
-        "# Benchmarks\n\n## Engines (issue: one set of models, three engines)\n\n## Meta\n\nx\n"
-    )
-    runs = [{"run": "2026-11-25T04:00:00+00:00", "engines": ["duckdb"], "load_at_start": 0.1}]
+    benchmarks = _benchmarks_md(tmp_path, f"# Benchmarks\n\n{ENGINES_HEADER}\n\n## Meta\n\nx\n")
 
-    engines.write_section("first 1M table", runs, 1_000_000, benchmarks)
+    engines.write_section("first 1M table", DUCKDB_RUN, 1_000_000, benchmarks)
     text = benchmarks.read_text()
     assert text.count(engines.KEPT_MARKER) == 1
     benchmarks.write_text(
         text.replace(engines.KEPT_MARKER + "\n", engines.KEPT_MARKER + "\n\nReading it: DuckDB wins.\n")
     )
-    engines.write_section("second 1M table", runs, 1_000_000, benchmarks)
-    engines.write_section("first 10M table", runs, 10_000_000, benchmarks)
+    engines.write_section("second 1M table", DUCKDB_RUN, 1_000_000, benchmarks)
+    engines.write_section("first 10M table", DUCKDB_RUN, 10_000_000, benchmarks)
 
     text = benchmarks.read_text()
     assert "first 1M table" not in text
@@ -215,13 +220,11 @@ def test_write_section_keeps_the_hand_written_reading_below_the_marker(engines, 
 
 
 def test_write_section_without_a_marker_replaces_the_whole_subsection(engines, tmp_path):
-    benchmarks = tmp_path / "BENCHMARKS.md"
-    benchmarks.write_text(
-        "## Engines (issue: one set of models, three engines)\n\n### 1,000,000 events\n\nold table\n\nold reading\n"
+    benchmarks = _benchmarks_md(
+        tmp_path, f"{ENGINES_HEADER}\n\n### 1,000,000 events\n\nold table\n\nold reading\n"
     )
-    runs = [{"run": "2026-11-25T04:00:00+00:00", "engines": ["duckdb"], "load_at_start": 0.1}]
 
-    engines.write_section("new table", runs, 1_000_000, benchmarks)
+    engines.write_section("new table", DUCKDB_RUN, 1_000_000, benchmarks)
 
     text = benchmarks.read_text()
     assert "old reading" not in text and "old table" not in text
