@@ -616,6 +616,7 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
     return text
 
 
+ENGINES_HEADER = "## Engines (issue: one set of models, three engines)"
 KEPT_MARKER = "<!-- engines.py --write replaces the figures above and keeps the text below -->"
 
 
@@ -624,7 +625,6 @@ def write_section(table: str, runs: list[dict], events: int, path: Path = ROOT /
     value: a 10M run replaces the previous 10M figures and leaves the 1M ones alone. Whatever follows
     the subsection's KEPT_MARKER line (the hand-written reading) stays after the new figures."""
     text = path.read_text()
-    header = "## Engines (issue: one set of models, three engines)"
     machine = (
         f"Command: `.venv/bin/python benchmarks/engines.py --events {events} --write`. Machine: {os.cpu_count()} "
         f"cores, {platform.machine()}, Python {platform.python_version()}, duckdb {duckdb.__version__}, PostgreSQL "
@@ -640,19 +640,18 @@ def write_section(table: str, runs: list[dict], events: int, path: Path = ROOT /
     )
     subsection = f"### {events:,} events"
     block = f"{subsection}\n\n{machine}\n\n{table}\n\n{KEPT_MARKER}\n"
-    if header not in text:
-        path.write_text(text.rstrip("\n") + f"\n\n{header}\n\n{block}")
+    if ENGINES_HEADER not in text:
+        path.write_text(text.rstrip("\n") + f"\n\n{ENGINES_HEADER}\n\n{block}")
         return
-    start = text.index(header)
-    end = text.find("\n## ", start + len(header))
+    start = text.index(ENGINES_HEADER)
+    end = text.find("\n## ", start + len(ENGINES_HEADER))
     end = len(text) if end == -1 else end + 1
     section = text[start:end]
     if subsection + "\n" in section:
         sub_start = section.index(subsection + "\n")
         sub_end = section.find("\n### ", sub_start + len(subsection))
         sub_end = len(section) if sub_end == -1 else sub_end + 1
-        previous = section[sub_start:sub_end]
-        kept = previous.split(KEPT_MARKER + "\n", 1)[1].strip("\n") if KEPT_MARKER + "\n" in previous else ""
+        kept = section[sub_start:sub_end].partition(KEPT_MARKER + "\n")[2].strip("\n")  # "" without a marker
         if kept:
             block += f"\n{kept}\n"
         section = section[:sub_start] + block + ("\n" if sub_end < len(section) else "") + section[sub_end:]

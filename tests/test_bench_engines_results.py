@@ -162,7 +162,6 @@ def test_bad_results_files_are_rejected_with_the_line(engines, tmp_path):
         engines.Results(mixed).latest()
 
 
-ENGINES_HEADER = "## Engines (issue: one set of models, three engines)"
 DUCKDB_RUN = [{"run": "2026-11-25T04:00:00+00:00", "engines": ["duckdb"], "load_at_start": 0.1}]
 
 
@@ -175,7 +174,7 @@ def _benchmarks_md(tmp_path: Path, text: str) -> Path:
 def test_write_section_replaces_only_its_own_events_subsection(engines, tmp_path):
     benchmarks = _benchmarks_md(
         tmp_path,
-        f"# Benchmarks\n\n{ENGINES_HEADER}\n\n### 1,000,000 events\n\nold 1M table\n\n## Meta payloads\n\nuntouched\n",
+        f"# Benchmarks\n\n{engines.ENGINES_HEADER}\n\n### 1,000,000 events\n\nold 1M table\n\n## Meta payloads\n\nuntouched\n",
     )
     runs = [{"run": "2026-11-25T04:00:00+00:00", "engines": ["duckdb", "spark"], "load_at_start": 0.4}]
 
@@ -195,7 +194,7 @@ def test_write_section_replaces_only_its_own_events_subsection(engines, tmp_path
 
 
 def test_write_section_keeps_the_hand_written_reading_below_the_marker(engines, tmp_path):
-    benchmarks = _benchmarks_md(tmp_path, f"# Benchmarks\n\n{ENGINES_HEADER}\n\n## Meta\n\nx\n")
+    benchmarks = _benchmarks_md(tmp_path, f"# Benchmarks\n\n{engines.ENGINES_HEADER}\n\n## Meta\n\nx\n")
 
     engines.write_section("first 1M table", DUCKDB_RUN, 1_000_000, benchmarks)
     text = benchmarks.read_text()
@@ -221,7 +220,7 @@ def test_write_section_keeps_the_hand_written_reading_below_the_marker(engines, 
 
 def test_write_section_without_a_marker_replaces_the_whole_subsection(engines, tmp_path):
     benchmarks = _benchmarks_md(
-        tmp_path, f"{ENGINES_HEADER}\n\n### 1,000,000 events\n\nold table\n\nold reading\n"
+        tmp_path, f"{engines.ENGINES_HEADER}\n\n### 1,000,000 events\n\nold table\n\nold reading\n"
     )
 
     engines.write_section("new table", DUCKDB_RUN, 1_000_000, benchmarks)
