@@ -153,7 +153,14 @@
     ({{ expression }} ~ '^(?:{{ pattern | replace("'", "''") }})$')
 {%- endmacro %}
 
-{#- macros/planner_settings.sql: no nested loops in a model's transaction (estimates over CTEs are poor). -#}
+{#- macros/planner_settings.sql: the model's config `postgres_settings`, for its transaction only. -#}
 {% macro postgres__planner_settings() -%}
-    set local enable_nestloop = off
+    {{ hook_statements(set_local_statements(config.get('postgres_settings'), model.unique_id)) }}
+{%- endmacro %}
+
+{#- macros/planner_settings.sql: statistics for the next models' plans (CTAS leaves a table without). -#}
+{% macro postgres__planner_statistics() -%}
+    {%- if config.get('materialized') != 'view' -%}
+        analyze {{ this }}
+    {%- endif -%}
 {%- endmacro %}

@@ -1,9 +1,11 @@
+{#- postgres_settings: no nested loops on PostgreSQL (macros/planner_settings.sql says why). -#}
 {{
     config(
         materialized='incremental',
         unique_key='person_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        postgres_settings={'enable_nestloop': 'off'},
         pre_hook="{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
     )
 }}
