@@ -92,6 +92,7 @@ def engines(tmp_path_factory: pytest.TempPathFactory, postgres_env: dict[str, st
     _build_both(root, warehouse, postgres_env, ["run"])
     after_incremental_run = _differences(warehouse, postgres_env)
     return {
+        "root": root,
         "warehouse": warehouse,
         "pg_env": postgres_env,
         "after_full_build": after_full_build,
@@ -123,3 +124,32 @@ def test_raw_tables_are_copied_exactly_once(engines: dict) -> None:
             assert copied == expected, table
         (loads,) = duck.execute("select count(*) from raw.load_log").fetchone()
         assert loads == 6
+
+
+def test_postgres_models_run_with_statistics_and_their_own_settings(engines: dict) -> None:
+    """macros/planner_settings.sql: every table the project builds on PostgreSQL was analyzed by its
+    post-hook (`last_analyze` is set by ANALYZE, not by autovacuum), and `set local` ran only for the
+    models whose config names `postgres_settings`: int_attribution_credits and
+    int_funnel_steps_matched, in the full build and in the incremental run."""
+    import psycopg
+
+    with psycopg.connect(conninfo_from_env(engines["pg_env"])) as pg:
+        tables = pg.execute(
+            "select c.relname, s.last_analyze is not null from pg_class as c "
+            "join pg_namespace as n on n.oid = c.relnamespace "
+            "left join pg_stat_user_tables as s on s.relid = c.oid "
+            "where n.nspname in ('intermediate', 'marts') and c.relkind = 'r'"
+        ).fetchall()
+    assert len(tables) >= 15
+    assert [name for name, analyzed in tables if not analyzed] == []
+
+    log = (engines["root"] / "target-postgres" / "logs" / "dbt.log").read_text()
+    statements = [block for block in log.split("/* {") if "set local " in block.split("*/", 1)[-1][:200]]
+    nodes = sorted(block.split('"node_id": "', 1)[1].split('"', 1)[0] for block in statements)
+    assert nodes == [
+        "model.convopt.int_attribution_credits",
+        "model.convopt.int_attribution_credits",
+        "model.convopt.int_funnel_steps_matched",
+        "model.convopt.int_funnel_steps_matched",
+    ]
+    assert all("set local enable_nestloop = 'off'" in block for block in statements)
