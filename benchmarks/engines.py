@@ -40,6 +40,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -230,7 +231,12 @@ def run_step(engine: str, step: str, command: list[str], env: dict[str, str], se
     )
     roots = [process.pid, *server_pids]
     with PeakMemory(roots) as memory:
-        output, _ = process.communicate()
+        try:
+            output, _ = process.communicate()
+        except BaseException:  # Ctrl-C or SIGTERM (see main): the step's child must not outlive the run
+            process.kill()
+            process.wait()
+            raise
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise SystemExit(f"{engine} {step} failed ({' '.join(command)}):\n{output[-5000:]}")
@@ -425,6 +431,8 @@ def main() -> None:
         write_results(results, args.events)
         return
     started, load_at_start = dt.datetime.now(dt.UTC), os.getloadavg()[0]
+    # `kill <pid>` stops the run like Ctrl-C: the `finally` below stops the servers it started.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     if args.workdir is None:
         work = Path(tempfile.mkdtemp(prefix="convopt-bench-engines-"))
