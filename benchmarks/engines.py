@@ -568,7 +568,7 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
     """
     by = {(s.engine, s.step): s for s in steps if not s.step.startswith("ingest (")}
     ingests = {(s.run, s.step): s for s in steps if s.step.startswith("ingest (")}
-    totals: dict[tuple[str, str], tuple[float, float]] = {}
+    totals: dict[tuple[str, str], tuple[float, float, str]] = {}
     users: dict[tuple[str, str], list[str]] = {}
     for part in ("full", "incremental"):
         for engine, names in (
@@ -585,7 +585,8 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
             ingest = ingests[key]
             users.setdefault(key, []).append(engine)
             seconds = ingest.seconds + sum(p.seconds for p in parts)
-            totals[(engine, part)] = (seconds, max([ingest.peak_mib] + [p.peak_mib for p in parts]))
+            peak = max([ingest.peak_mib] + [p.peak_mib for p in parts])
+            totals[(engine, part)] = (seconds, peak, parts[-1].run)
     several = {step for step, runs in Counter(step for _, step in ingests).items() if runs > 1}
 
     def label(s: Step) -> str:
@@ -602,15 +603,26 @@ def render(events: int, counts: dict[str, int], steps: list[Step], floor_result)
     ]
     lines += [f"| {s.engine} | {label(s)} | {s.seconds:.1f} | {s.peak_mib:,.0f} |" for s in steps]
     lines += ["", "| engine | pipeline | seconds | ratio to DuckDB | peak MiB |", "|---|---|---:|---:|---:|"]
-    for (engine, part), (seconds, peak) in totals.items():
+    other_runs = False
+    for (engine, part), (seconds, peak, run) in totals.items():
         reference = totals.get(("duckdb", part))
         ratio = f"{seconds / reference[0]:.1f}" if reference else ""
+        if reference and reference[2] != run:
+            ratio += " ¹"
+            other_runs = True
         what = {
             "duckdb": "ingest + dbt build",
             "postgres": "ingest + load-target + dbt build",
             "spark": "ingest + Parquet load + dbt build",
         }[engine]
         lines.append(f"| {engine} | {part}: {what} | {seconds:.1f} | {ratio} | {peak:,.0f} |")
+    if other_runs:
+        lines += [
+            "",
+            "¹ against a DuckDB build from another run, which may have been on another machine or under "
+            "another load: measure DuckDB in the same run (`--engines duckdb,…`) for a ratio that compares "
+            "like with like.",
+        ]
     text = "\n".join(lines)
     if floor_result:
         seconds, rows, only_floor, only_mart = floor_result
