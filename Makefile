@@ -49,7 +49,7 @@ build: venv
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	CONVOPT_WAREHOUSE=target/sqlfluff.duckdb $(BIN)/sqlfluff lint --processes 2 models tests/dbt
+	CONVOPT_WAREHOUSE=target/sqlfluff.duckdb $(BIN)/sqlfluff lint --processes 2 models data-tests
 
 format: dev
 	$(BIN)/ruff format .

@@ -1,7 +1,7 @@
 {#-
     PostgreSQL (15+) implementations of the project's dispatched macros. The generic macro and its
     documentation live next to the DuckDB version (macros/*.sql, macros/meta/*.sql); every
-    implementation here must return exactly what the DuckDB one returns (tests/test_engines_equivalence.py
+    implementation here must return exactly what the DuckDB one returns (tests/engines/test_engines_equivalence.py
     compares every model built on both engines).
 -#}
 

@@ -1,7 +1,7 @@
 """Compare every relation the dbt project builds on DuckDB with the same relation on another engine.
 
-Shared by the engine-equivalence tests (tests/test_engines_equivalence.py for PostgreSQL,
-tests/test_engines_equivalence_spark.py for Spark). An engine is described by an :class:`Engine`:
+Shared by the engine-equivalence tests (tests/engines/test_engines_equivalence.py for PostgreSQL,
+tests/engines/test_engines_equivalence_spark.py for Spark). An engine is described by an :class:`Engine`:
 how to list a relation's columns and types, how to fetch its rows, and how its type names map to
 type families. For each relation of the DuckDB warehouse in ``SCHEMAS`` the comparison checks the
 same columns, compatible types (same family: a DuckDB HUGEINT against a PostgreSQL numeric means a

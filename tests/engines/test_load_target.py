@@ -18,7 +18,7 @@ from pipelines.warehouse import ensure_raw_schema
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
 # Values CSV must carry through unchanged: quotes, separators, line breaks, non-ASCII, '' vs null.

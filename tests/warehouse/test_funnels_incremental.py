@@ -24,7 +24,7 @@ from pipelines.warehouse import ensure_raw_schema
 
 pytestmark = pytest.mark.dbt
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 DBT = Path(sys.executable).parent / "dbt"
 
 # Every model the funnel work owns that must not depend on how the data arrived.
@@ -202,7 +202,7 @@ class Project:
     def copy_of_repo(cls, destination: Path) -> Project:
         for name in ("dbt_project.yml", "profiles.yml"):
             shutil.copy2(PROJECT_DIR / name, destination / name)
-        for folder in ("models", "macros", "seeds", "tests/dbt"):
+        for folder in ("models", "macros", "seeds", "data-tests"):
             shutil.copytree(PROJECT_DIR / folder, destination / folder)
         return cls(destination)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "spark_cluster.sh"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "spark_cluster.sh"
 EXTERNAL = bool(os.environ.get("CONVOPT_SPARK_HOST") and os.environ.get("CONVOPT_SPARK_PORT"))
 
 

@@ -1,6 +1,6 @@
 """The Spark engine: cluster script, raw load into Spark, and dbt seed + staging on the `spark` target.
 
-Needs the `.[spark]` extra and Java. The cluster is the session fixture `spark` (tests/spark_fixture.py):
+Needs the `.[spark]` extra and Java. The cluster is the session fixture `spark` (tests/support/spark_fixture.py):
 the one named by CONVOPT_SPARK_HOST / CONVOPT_SPARK_PORT, else a private one started for the session.
 Slow: cluster start 25 s idle (93 s on a busy 2-core machine), seed + staging build 1.5-2.5 min;
 the file takes 5 min on a busy machine. Deselect with -m "not spark".

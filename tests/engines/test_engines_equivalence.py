@@ -4,12 +4,12 @@ One small generated data set (two files per stream) is landed in two batches. Af
 is ingested into DuckDB, copied to PostgreSQL (`convopt load-target`, i.e. `load_postgres`), and
 the project is built on both engines: a full `dbt build` (tests included) after the first batch, an
 incremental `dbt run` after the second. Then every relation the project builds (staging views,
-intermediate and mart tables, seeds) is compared (tests/engine_compare.py, shared with the Spark
+intermediate and mart tables, seeds) is compared (tests/support/engine_compare.py, shared with the Spark
 test): the same columns, compatible types (a DuckDB HUGEINT against a PostgreSQL numeric means a
 `sum(bigint)` without its cast), and the same rows, checked with EXCEPT ALL both ways after
 normalizing types (both sides are read into DuckDB; floating-point values rounded to 6 decimals).
 
-Needs a PostgreSQL server: see tests/pg_fixture.py (CI starts one; locally the Debian binaries are
+Needs a PostgreSQL server: see tests/support/pg_fixture.py (CI starts one; locally the Debian binaries are
 enough).
 """
 

@@ -1,10 +1,10 @@
 """The same dbt project on DuckDB and on Spark gives the same rows in every model.
 
-The fixture and the comparison are those of tests/test_engines_equivalence.py (DuckDB against
+The fixture and the comparison are those of tests/engines/test_engines_equivalence.py (DuckDB against
 PostgreSQL): 60 generated persons landed in two batches; after each batch it is ingested into DuckDB,
 the raw tables are copied to Spark (`python -m pipelines.engines.spark`, i.e. `load_raw_to_spark`)
 and the project is built on both engines; then every relation (staging views, intermediate and mart
-tables, seeds) is compared with tests/engine_compare.py: same columns, compatible types, same rows
+tables, seeds) is compared with tests/support/engine_compare.py: same columns, compatible types, same rows
 with EXCEPT ALL both ways after normalizing types.
 
 After the first batch DuckDB runs a full `dbt build`; Spark runs `dbt seed` + `dbt run` from empty

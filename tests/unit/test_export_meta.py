@@ -1,4 +1,4 @@
-"""`convopt export-meta`: exactly-once delivery to a fake Graph API on 127.0.0.1 (tests/fake_graph_api.py)."""
+"""`convopt export-meta`: exactly-once delivery to a fake Graph API on 127.0.0.1 (tests/support/fake_graph_api.py)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.rules import Rule, RuleError, add_rule, disable_rule, read_rules, write_rules
 
-SEED = Path(__file__).resolve().parents[1] / "seeds" / "optimization_rules.csv"
+SEED = Path(__file__).resolve().parents[2] / "seeds" / "optimization_rules.csv"
 HEADER = "conversion_type,meta_event_name,is_sent,min_value_cents,value_multiplier,action_source,qualifying_sources\n"
 runner = CliRunner()
 

@@ -24,7 +24,7 @@ from pipelines.warehouse import connect, ensure_raw_schema
 
 pytestmark = pytest.mark.dbt
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 SELECTION = [
     "--select",
     "+conversion_event",

@@ -28,7 +28,7 @@ from pipelines.warehouse import ensure_raw_schema
 
 pytestmark = pytest.mark.dbt
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 MARTS = (
     "intermediate.int_touchpoints",
     "intermediate.int_attribution_credits",

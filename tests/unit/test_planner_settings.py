@@ -1,7 +1,7 @@
 """`set_local_statements` (macros/planner_settings.sql): a model's `postgres_settings` config turned into
 `set local` statements for its PostgreSQL transaction, and rejected with the model's name when it is
 not a mapping of setting names. Compiled with `dbt compile --inline` on the default DuckDB target (the
-macro itself is engine-neutral; tests/test_engines_equivalence.py checks the hooks on PostgreSQL)."""
+macro itself is engine-neutral; tests/engines/test_engines_equivalence.py checks the hooks on PostgreSQL)."""
 
 from __future__ import annotations
 
