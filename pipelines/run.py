@@ -148,7 +148,9 @@ def _latest_build_detail(warehouse: Path, since: dt.datetime) -> str:
 def _dbt_build(options: RunOptions, result: RunResult, console: Console) -> str:
     from pipelines.dbt_runner import run_dbt
 
-    args = ["build"] + (["--full-refresh"] if options.full_refresh else [])
+    # selectors.yml `scheduled`: every seed, model and data test, no unit tests (they prove the SQL,
+    # not the data, and run in development and `make test`).
+    args = ["build", "--selector", "scheduled"] + (["--full-refresh"] if options.full_refresh else [])
     # Colour codes only on a terminal: cron logs stay plain text.
     colors = {} if sys.stdout.isatty() else {"DBT_USE_COLORS": "false"}
     started = dt.datetime.now(dt.UTC).replace(microsecond=0)
