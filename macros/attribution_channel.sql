@@ -3,7 +3,7 @@
     from `seeds/channel_mapping.csv`: the first mapping row (lowest match_order) whose `like` patterns
     match the lower-cased utm_source / utm_medium (a missing value is matched as '(none)') and whose
     has_click_id is empty or equals "fbclid is present". Returns a query of (`key_column`, channel),
-    one row per record; the seed's last row matches everything, so no record is left without a channel.
+    one row per record; the last row of seeds/channel_mapping.csv matches everything, so no record is left without a channel.
 -#}
 {% macro attribution_channel_lookup(relation, key_column) -%}
     select

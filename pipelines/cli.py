@@ -290,7 +290,7 @@ def conversions(
     fmt: str = typer.Option("table", "--format", help="table, csv or json (csv/json: every column)."),
     warehouse: Path = WAREHOUSE_OPTION,
 ) -> None:
-    """List conversions (the seed's listConversions), latest first, from marts.conversion_event."""
+    """List conversions (listConversions of the feature document), latest first, from marts.conversion_event."""
     from pipelines.adhoc import FORMATS, QueryError
     from pipelines.conversions import ConversionsUsageError, list_conversions, render_conversions
     from pipelines.report import ReportUsageError, parse_date
@@ -324,7 +324,7 @@ def summary(
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
     warehouse: Path = WAREHOUSE_OPTION,
 ) -> None:
-    """Conversion summary (the seed's getConversionSummary) for one person or overall. Exit 1: unknown person."""
+    """Conversion summary (getConversionSummary of the feature document) for one person or overall. Exit 1: unknown person."""
     from pipelines.adhoc import FORMATS, QueryError
     from pipelines.conversions import PersonNotFoundError, conversion_summary, render_summary
 

@@ -1,4 +1,4 @@
-"""`convopt conversions` and `convopt summary`: the seed's listConversions and getConversionSummary.
+"""`convopt conversions` and `convopt summary`: listConversions and getConversionSummary of the feature document.
 
 Both read the marts on a read-only connection (pipelines.adhoc.run_query) and print through the same
 renderer as `convopt sql`. Days (--since/--until) are days in the reporting time zone the marts were built
@@ -18,7 +18,7 @@ from pipelines.warehouse import connect
 
 CONVERSION_TYPES = ("purchase", "signup", "video_render", "subscription")
 
-# The seed's conversion_event fields (docs: META-008), plus the deduplication and reporting-currency columns.
+# The conversion_event fields of the feature document, plus the deduplication and reporting-currency columns.
 LIST_COLUMNS = (
     "id",
     "person_id",
@@ -91,7 +91,7 @@ def list_conversions(
     until: dt.date | None = None,
     limit: int = 50,
 ) -> pl.DataFrame:
-    """Conversions (marts.conversion_event), latest first, filtered like the seed's listConversions."""
+    """Conversions (marts.conversion_event), latest first, filtered like the feature document's listConversions."""
     if conversion_type is not None and conversion_type not in CONVERSION_TYPES:
         raise ConversionsUsageError(
             f"--type must be one of {', '.join(CONVERSION_TYPES)}, not {conversion_type!r}"

@@ -7,7 +7,7 @@
          `meta_normalize_country`) and its calling code/trunk prefix from seed `country_codes`:
          a number starting with the trunk prefix loses it and gets the calling code
          (UK `07911 123456` → `447911123456`, US `1 (202) 555-0123` → `12025550123`, Spain
-         `091 848 2072` → `34918482072`: see the seed's trunk_prefix); one already starting with
+         `091 848 2072` → `34918482072`: see trunk_prefix in seeds/country_codes.csv); one already starting with
          the calling code is kept (`447911123456`); any other gets the calling code prepended
          (US `(202) 555-0123` → `12025550123`, Italy `06 1234 5678` → `390612345678`).
          With no known country the digits are kept as they are.

@@ -2,7 +2,7 @@
 
 Raw rows are landed in two batches (the second with late-arriving touches for old conversions,
 re-sent event copies, a late server copy filling a conversion's campaign, and restated ad spend);
-`dbt build` runs after each batch. Every mart of the attribution issue is then snapshotted, the
+`dbt build` runs after each batch. Every attribution table and mart is then snapshotted, the
 project is rebuilt with `--full-refresh`, and each snapshot must equal its rebuilt table (EXCEPT
 both ways). The raw rows come from a small seeded generator in this file, so the test needs nothing
 but the dbt project.

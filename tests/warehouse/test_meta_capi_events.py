@@ -24,7 +24,7 @@ pytestmark = pytest.mark.dbt
 
 
 # Conversions written here, next to the generated ones: an hour old (inside Meta's window), purchases
-# from capi (the seed's rule sends them). BAD_EMAIL and BAD_PHONE cannot be normalized.
+# from capi (the optimization rule for capi sends them). BAD_EMAIL and BAD_PHONE cannot be normalized.
 BAD_EMAIL, BAD_PHONE = "jane.doe-at-example.com", "555-CALL-NOW"
 WEBSITE = {
     "event_source_url": "https://shop.example/checkout",
