@@ -4,7 +4,6 @@ rows, rejected rows and ``raw.load_log`` row), and many files loaded into a ware
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -16,8 +15,6 @@ import polars as pl
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 
 from pipelines.contract import STREAMS, columns
 from pipelines.ingest.discovery import FORMATS, discover_files, file_sha256, stream_of
@@ -297,51 +294,8 @@ def ingest_paths(
                 bar.advance(task, size)
     finally:
         con.close()
-    print_summary(report, console)
+    # The summary is drawn by the commands' rendering module, imported only when it is needed.
+    from pipelines.cli_output import print_ingest_report
+
+    print_ingest_report(report, console)
     return report
-
-
-def print_summary(report: IngestReport, console: Console) -> None:
-    """The summary table, one line per failed file, and how to look at rejected rows."""
-    # File names relative to their common folder (named in the title) keep the table readable on
-    # an 80-column terminal or a cron log.
-    parents = [os.path.dirname(os.path.abspath(f.file_name)) for f in report.files]
-    base = os.path.commonpath(parents) if parents else ""
-    shown = {f.file_name: os.path.relpath(os.path.abspath(f.file_name), base) for f in report.files}
-    table = Table(title=f"ingest {base}", title_justify="left")
-    table.add_column(
-        "file", overflow="fold", min_width=min(32, max((len(v) for v in shown.values()), default=4))
-    )
-    for name in ("stream", "status"):
-        table.add_column(name, no_wrap=True)
-    for name in ("read", "loaded", "rejected", "seconds", "rows/s"):
-        table.add_column(name, justify="right", no_wrap=True)
-    style = {"loaded": "green", "skipped": "dim", "failed": "red"}
-    for f in report.files:
-        rate = f"{f.rows_read / f.seconds:,.0f}" if f.status == "loaded" and f.seconds > 0 else ""
-        table.add_row(
-            Text(shown[f.file_name]),
-            f.stream or "?",
-            f"[{style[f.status]}]{f.status}[/]",
-            f"{f.rows_read:,}",
-            f"{f.rows_loaded:,}",
-            f"[yellow]{f.rows_rejected:,}[/]" if f.rows_rejected else "0",
-            f"{f.seconds:.2f}",
-            rate,
-        )
-    console.print(table)
-    skipped = [f for f in report.files if f.status == "skipped"]
-    if skipped:
-        console.print(
-            f"[dim]{len(skipped)} file(s) skipped: same content already loaded (see raw.load_log)[/]"
-        )
-    for f in report.files:
-        if f.status == "failed":
-            console.print(Text("failed: ", style="red") + Text(f"{f.file_name}: {f.message}"), soft_wrap=True)
-    with_rejects = [f for f in report.files if f.rows_rejected]
-    if with_rejects:
-        total = sum(f.rows_rejected for f in with_rejects)
-        console.print(f"[yellow]{total:,} row(s) rejected[/] (not loaded; reason and original payload kept):")
-        for f in with_rejects:
-            hint = f"  select * from raw.rejected_rows where load_id = '{f.load_id}';  -- {f.file_name}"
-            console.print(Text(hint), soft_wrap=True)
