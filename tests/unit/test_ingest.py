@@ -15,9 +15,16 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from pipelines import ingest
 from pipelines.cli import app
-from pipelines.ingest import IngestUsageError, ingest_file, ingest_paths
+from pipelines.ingest import (
+    IngestUsageError,
+    discover_files,
+    file_sha256,
+    ingest_file,
+    ingest_paths,
+    loading,
+    readers,
+)
 from pipelines.warehouse import connect, ensure_raw_schema
 
 MISSING = object()  # a field left out of the record entirely
@@ -361,7 +368,7 @@ def test_loaded_plus_rejected_equals_read_in_load_log_and_tables(
     assert count(con, "raw.events") == 5
     assert count(con, "raw.rejected_rows") == 3
     ((sha,),) = rows(con, "select content_sha256 from raw.load_log")
-    assert sha == ingest.file_sha256(path)
+    assert sha == file_sha256(path)
     lineage = rows(con, "select distinct _load_id, _source_file from raw.events")
     assert lineage == [(result.load_id, str(path))]
 
@@ -394,7 +401,7 @@ def test_crash_mid_file_leaves_nothing_and_rerun_loads(
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("power cut after the raw insert")
 
-    monkeypatch.setattr(ingest, "_insert_rejected_rows", crash)
+    monkeypatch.setattr(loading, "_insert_rejected_rows", crash)
     with pytest.raises(RuntimeError, match="power cut"):
         ingest_file(con, path)
     assert [count(con, f"raw.{t}") for t in ("events", "rejected_rows", "load_log")] == [0, 0, 0]
@@ -412,7 +419,7 @@ def test_warehouse_error_mid_file_fails_the_file_and_rerun_loads(
     def disk_full(*args: object, **kwargs: object) -> None:
         raise duckdb.IOException("No space left on device")
 
-    monkeypatch.setattr(ingest, "_insert_rejected_rows", disk_full)
+    monkeypatch.setattr(loading, "_insert_rejected_rows", disk_full)
     result = ingest_file(con, path)
     assert result.status == "failed"
     assert "No space left on device" in result.message
@@ -428,7 +435,7 @@ def test_warehouse_error_mid_file_fails_the_file_and_rerun_loads(
 def test_large_files_load_in_chunks_with_exact_row_numbers(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
-    monkeypatch.setattr(ingest, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 2)
     records = [record("events", n, source="nope" if n in (3, 5) else "pixel") for n in range(1, 8)]
     result = ingest_file(con, write_events(tmp_path / f"events.{fmt}", records))
     assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (7, 5, 2)
@@ -440,7 +447,7 @@ def test_large_files_load_in_chunks_with_exact_row_numbers(
 def test_a_bad_line_in_a_later_chunk_leaves_nothing_of_the_file(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 2)
     path = write_jsonl(tmp_path / "events.jsonl", [*(record("events", n) for n in range(6)), "{broken"])
     result = ingest_file(con, path)
     assert result.status == "failed"
@@ -678,7 +685,7 @@ def test_folders_are_expanded_recursively_sorted_and_hidden_files_ignored(tmp_pa
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("")
     (tmp_path / "notes.txt").write_text("")
-    found = [p.relative_to(tmp_path).as_posix() for p in ingest.discover_files([tmp_path])]
+    found = [p.relative_to(tmp_path).as_posix() for p in discover_files([tmp_path])]
     assert found == ["a/events-1.csv", "b/events-2.jsonl", "events-0.parquet"]
 
 

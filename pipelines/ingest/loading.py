@@ -1,0 +1,301 @@
+"""Loading: one landing file read, validated and written to ``raw.*`` in one transaction (its raw
+rows, rejected rows and ``raw.load_log`` row), and many files loaded into a warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pipelines.contract import STREAMS, columns
+from pipelines.ingest.discovery import FORMATS, discover_files, file_sha256, stream_of
+from pipelines.ingest.errors import IngestFileError, IngestUsageError, first_line
+from pipelines.ingest.frames import ROW, arrow_view, query_row, quoted
+from pipelines.ingest.readers import READERS
+from pipelines.ingest.typed import typed_frame
+from pipelines.ingest.validation import failure_cases, rejections
+from pipelines.warehouse import connect, ensure_raw_schema
+
+
+@dataclass
+class FileResult:
+    """What happened to one landing file."""
+
+    file_name: str
+    stream: str | None
+    status: str  # "loaded" | "skipped" | "failed"
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    seconds: float
+    message: str = ""
+    load_id: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: one result per landing file, in load order."""
+
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed (rejected rows are reported but are not failures)."""
+        return all(f.status != "failed" for f in self.files)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing: one transaction per file
+# --------------------------------------------------------------------------------------------
+
+
+def _insert_raw_rows(
+    con: duckdb.DuckDBPyConnection,
+    stream: str,
+    typed: pl.DataFrame,
+    rejected_idx: pl.Series,
+    *,
+    load_id: str,
+    file_name: str,
+    loaded_at: dt.datetime,
+) -> int:
+    names = ", ".join(quoted(c.name) for c in columns(stream))
+    rows = typed.select(ROW, *[c.name for c in columns(stream)])
+    where = ""
+    if len(rejected_idx):
+        rows = rows.with_columns(
+            _rejected=pl.int_range(0, pl.len(), dtype=pl.Int64).is_in(rejected_idx.implode())
+        )
+        where = "where not _rejected"
+    con.register("_ingest_rows", arrow_view(rows))
+    try:
+        result = query_row(
+            con,
+            f"insert into raw.{stream} by name select {names}, $load_id as _load_id, $file as _source_file, "
+            f"{ROW}, $loaded_at as _loaded_at from _ingest_rows {where}",
+            {"load_id": load_id, "file": file_name, "loaded_at": loaded_at},
+        )
+    finally:
+        con.unregister("_ingest_rows")
+    return int(result[0]) if result else 0
+
+
+def _insert_rejected_rows(
+    con: duckdb.DuckDBPyConnection,
+    stream: str,
+    rejected: pl.DataFrame,
+    *,
+    load_id: str,
+    file_name: str,
+    rejected_at: dt.datetime,
+) -> None:
+    if not rejected.height:
+        return
+    con.register("_ingest_rejected", arrow_view(rejected.drop("_idx")))
+    try:
+        con.execute(
+            "insert into raw.rejected_rows by name select $load_id as load_id, $file as file_name, "
+            "$stream as stream, row_number, failing_fields, reason, payload, $at as rejected_at "
+            "from _ingest_rejected",
+            {"load_id": load_id, "file": file_name, "stream": stream, "at": rejected_at},
+        )
+    finally:
+        con.unregister("_ingest_rejected")
+
+
+def _insert_load_log(con: duckdb.DuckDBPyConnection, **row: object) -> None:
+    con.execute(
+        "insert into raw.load_log (load_id, file_name, content_sha256, stream, file_format, rows_read, "
+        "rows_loaded, rows_rejected, started_at, loaded_at, status, error) values ($load_id, $file_name, "
+        "$content_sha256, $stream, $file_format, $rows_read, $rows_loaded, $rows_rejected, $started_at, "
+        "$loaded_at, $status, $error)",
+        row,
+    )
+
+
+def _already_loaded(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[str, str] | None:
+    row = query_row(
+        con,
+        "select load_id, file_name from raw.load_log where content_sha256 = ? and status = 'loaded' "
+        "order by loaded_at limit 1",
+        [sha256],
+    )
+    return (row[0], row[1]) if row else None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# One file, many files
+# --------------------------------------------------------------------------------------------
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    stream: str | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> FileResult:
+    """Validate and load one landing file in one transaction; never raises for a bad file.
+
+    Returns a skipped result when a file with the same content was loaded before, and a failed
+    one (also recorded in ``raw.load_log``) when the file cannot be read. Unexpected errors roll
+    the file back and propagate.
+    """
+    clock = time.perf_counter()
+    started = _now()
+    file_name = str(path)
+    phase = on_phase or (lambda _: None)
+    ensure_raw_schema(con)
+
+    def result(
+        status: str, stream_: str | None, read: int = 0, loaded: int = 0, rejected: int = 0, **kw
+    ) -> FileResult:
+        return FileResult(
+            file_name, stream_, status, read, loaded, rejected, time.perf_counter() - clock, **kw
+        )
+
+    phase("hashing")
+    sha256 = file_sha256(path)
+    # An empty file is never "already loaded": a 0-byte CSV or Parquet file is broken, not a copy.
+    previous = _already_loaded(con, sha256) if path.stat().st_size else None
+    if previous is not None:
+        try:
+            known_stream: str | None = stream_of(path, stream)
+        except IngestFileError:
+            known_stream = None
+        message = f"already loaded as load_id {previous[0]} ({previous[1]})"
+        return result("skipped", known_stream, message=message, load_id=previous[0])
+
+    load_id = f"{started:%Y%m%dT%H%M%S}-{sha256[:10]}-{secrets.token_hex(2)}"
+    file_format = FORMATS.get(path.suffix.lower())
+    stream_name: str | None = None
+    log = {"load_id": load_id, "file_name": file_name, "content_sha256": sha256, "file_format": file_format}
+
+    def failed(message: str, rows_read: int | None = None) -> FileResult:
+        _insert_load_log(
+            con, **log, stream=stream_name, rows_read=rows_read, rows_loaded=0, rows_rejected=0,
+            started_at=started, loaded_at=_now(), status="failed", error=message,
+        )  # fmt: skip
+        return result("failed", stream_name, rows_read or 0, message=message, load_id=load_id)
+
+    try:
+        stream_name = stream_of(path, stream)
+        if file_format is None:
+            raise IngestFileError(
+                f"unknown file type {path.suffix or '(no extension)'!r}: expected {', '.join(FORMATS)}"
+            )
+    except IngestFileError as exc:
+        return failed(str(exc))
+
+    # Reading happens on its own cursor, so a failed read query never aborts the write transaction.
+    reader = con.cursor()
+    loaded_at = _now()
+    read = loaded = rejected_total = 0
+    con.begin()
+    try:
+        phase("reading")
+        for chunk in READERS[file_format](reader, path, stream_name):
+            phase(f"validating ({read + chunk.values.height:,} rows)")
+            typed = typed_frame(chunk.values, stream_name)
+            cases = failure_cases(typed, stream_name)
+            rejected = rejections(chunk, typed, cases, stream_name) if cases.height else None
+            phase(f"writing ({read + typed.height:,} rows)")
+            rejected_idx = rejected["_idx"] if rejected is not None else pl.Series([], dtype=pl.Int64)
+            chunk_loaded = _insert_raw_rows(
+                con,
+                stream_name,
+                typed,
+                rejected_idx,
+                load_id=load_id,
+                file_name=file_name,
+                loaded_at=loaded_at,
+            )
+            if rejected is not None:
+                _insert_rejected_rows(
+                    con, stream_name, rejected, load_id=load_id, file_name=file_name, rejected_at=loaded_at
+                )
+            if chunk_loaded + len(rejected_idx) != typed.height:  # pragma: no cover - would be a bug
+                raise RuntimeError(f"{file_name}: loaded {chunk_loaded} + rejected {len(rejected_idx)} rows")
+            read, loaded, rejected_total = (
+                read + typed.height,
+                loaded + chunk_loaded,
+                rejected_total + len(rejected_idx),
+            )
+            phase("reading")
+        _insert_load_log(
+            con, **log, stream=stream_name, rows_read=read, rows_loaded=loaded, rows_rejected=rejected_total,
+            started_at=started, loaded_at=loaded_at, status="loaded", error=None,
+        )  # fmt: skip
+        con.commit()
+    except IngestFileError as exc:
+        con.rollback()
+        return failed(str(exc))
+    except duckdb.Error as exc:
+        con.rollback()
+        return failed(f"warehouse error: {first_line(exc)}", read)
+    except BaseException:
+        con.rollback()
+        raise
+    finally:
+        reader.close()
+    return result("loaded", stream_name, read, loaded, rejected_total, load_id=load_id)
+
+
+def ingest_paths(
+    paths: list[Path],
+    *,
+    warehouse: Path,
+    stream: str | None = None,
+    progress: bool = True,
+    console: Console | None = None,
+) -> IngestReport:
+    """Load every landing file under ``paths`` into ``warehouse`` and print a summary.
+
+    Raises IngestUsageError for a path that does not exist or an unknown stream, and
+    WarehouseLockedError when another process holds the warehouse; bad files are reported in the
+    returned report (``report.ok`` is False when any file failed).
+    """
+    console = console or Console(stderr=True)
+    if stream is not None and stream not in STREAMS:
+        raise IngestUsageError(f"unknown stream {stream!r}: expected one of {', '.join(STREAMS)}")
+    files = discover_files(paths)
+    report = IngestReport()
+    if not files:
+        console.print(f"no landing files (.jsonl, .ndjson, .csv, .parquet) in {', '.join(map(str, paths))}")
+        return report
+
+    con = connect(warehouse)
+    try:
+        con.execute("set preserve_insertion_order = false")  # rows carry their own row numbers
+        ensure_raw_schema(con)
+        sizes = [p.stat().st_size for p in files]
+        columns_ = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn())
+        with Progress(*columns_, console=console, transient=True, disable=not progress) as bar:
+            task = bar.add_task("ingest", total=sum(sizes))
+            for number, (path, size) in enumerate(zip(files, sizes, strict=True), start=1):
+
+                def on_phase(phase: str, path: Path = path, number: int = number) -> None:
+                    bar.update(task, description=escape(f"[{number}/{len(files)}] {phase} {path.name}"))
+
+                report.files.append(ingest_file(con, path, stream=stream, on_phase=on_phase))
+                bar.advance(task, size)
+    finally:
+        con.close()
+    # The summary is drawn by the commands' rendering module, imported only when it is needed.
+    from pipelines.cli_output import print_ingest_report
+
+    print_ingest_report(report, console)
+    return report

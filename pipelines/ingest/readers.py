@@ -1,0 +1,290 @@
+"""Reading landing files: JSONL, CSV and Parquet readers that yield the contract columns as read
+(text or typed) with row numbers and payloads, and turn unreadable files into file errors."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.contract import Column, columns
+from pipelines.ingest.errors import IngestFileError, first_line, snippet
+from pipelines.ingest.frames import (
+    JSON_KIND_PROBLEMS,
+    JSON_SUFFIX,
+    JTYPE_SUFFIX,
+    ROW,
+    Source,
+    arrow_view,
+    query_row,
+    quoted,
+)
+from pipelines.schemas import PROBLEM_DETAILS
+
+CHUNK_ROWS = 500_000  # rows validated and inserted at a time: bounds memory for files of any size
+
+# SQL: the minified JSON text of a value (null if not JSON), and the JSON type it holds
+# (OBJECT, ARRAY, ...), INVALID, or null when the value is blank.
+_JSON_TEXT_SQL = "try(json({v}))::varchar"
+_JSON_KIND_SQL = (
+    "case when {v} is null or trim({v}) = '' then null when {j} is null then 'INVALID' "
+    "else json_type({j}) end"
+)
+
+
+def _utf8_error(path: Path) -> str | None:
+    """Where a file stops being UTF-8 (``byte N (line L)``), or None if it is valid UTF-8."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return f"invalid UTF-8 at byte {exc.start} (line {line}): expected UTF-8 text"
+    return None
+
+
+def _read_error(path: Path, what: str, exc: Exception) -> IngestFileError:
+    """A reader's exception as a one-line file error, located where we can."""
+    message = str(exc).lower()
+    if "utf-8" in message or "utf8" in message:
+        located = _utf8_error(path)
+        if located:
+            return IngestFileError(located)
+    return IngestFileError(f"cannot read {what}: {first_line(exc)}")
+
+
+def _chunks(scan: pl.LazyFrame, on_error: Callable[[Exception], IngestFileError]) -> Iterator[pl.DataFrame]:
+    """Stream a scan (with ``_source_row``) in chunks of ``CHUNK_ROWS``; read errors become file errors."""
+    batches = iter(scan.with_row_index(ROW, offset=1).collect_batches(chunk_size=CHUNK_ROWS))
+    while True:
+        try:
+            chunk = next(batches)
+        except StopIteration:
+            return
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise on_error(exc) from exc
+        yield chunk.with_columns(pl.col(ROW).cast(pl.Int64))
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iterator[Source]:
+    """One JSON object per line; DuckDB extracts the fields of each line (exact line numbers).
+
+    Fields are extracted as text (numbers as written, objects as JSON text). Only values that
+    could be a JSON object, array or boolean (text starting with ``{``/``[``, or ``true``/``false``)
+    get their JSON type looked up, so a string field holding an object is rejected cheaply.
+    """
+
+    def on_error(exc: Exception) -> IngestFileError:
+        if "more fields" in str(exc):
+            data = path.read_bytes()
+            line = data.count(b"\n", 0, data.find(b"\x00")) + 1
+            return IngestFileError(f"line {line} contains a NUL byte: not valid JSON text")
+        return _read_error(path, "the JSONL file", exc)
+
+    scan = pl.scan_csv(
+        path,
+        has_header=False,
+        separator="\x00",  # never in valid JSON text: each line is one field
+        quote_char=None,
+        schema={"line": pl.String},
+        raise_if_empty=False,
+        glob=False,  # a file name is a name, not a pattern ("events[1].jsonl")
+    )
+    for lines in _chunks(scan, on_error):
+        yield _jsonl_chunk(con, lines, stream)
+
+
+def _jsonl_chunk(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, stream: str) -> Source:
+    line = pl.col("line")
+    lines = lines.with_columns(
+        (line.is_null() | line.str.contains(r"^\s*$")).alias("_blank"),
+        line.str.contains(r"^\s*\{").alias("_object"),
+    )
+    cols = columns(stream)
+    con.register("_ingest_lines", arrow_view(lines))
+    try:
+        not_object = lines.filter(~pl.col("_blank") & ~pl.col("_object"))
+        if not_object.height:
+            _fail_line(con, int(not_object[ROW][0]), not_object["line"][0])
+        struct = ", ".join(f'"{c.name}": "VARCHAR"' for c in cols)
+        json_cols = [(quoted(c.name), quoted(c.name + JSON_SUFFIX), c.name) for c in cols if c.kind == "json"]
+        texts = "".join(f", {_JSON_TEXT_SQL.format(v=v)} as {j}" for v, j, _ in json_cols)
+        kinds = "".join(
+            f', {_JSON_KIND_SQL.format(v=v, j=j)} as "{n}{JTYPE_SUFFIX}"' for v, j, n in json_cols
+        )
+        query = (
+            f"select *{kinds} from (select *{texts} from (select {ROW}, "
+            f"unnest(from_json(line, '{{{struct}}}')) from _ingest_lines where not _blank))"
+        )
+        try:
+            values = pl.from_arrow(con.sql(query).to_arrow_table())
+        except duckdb.Error as exc:
+            bad = query_row(
+                con,
+                f"select {ROW}, line from _ingest_lines where not _blank and not json_valid(line) "
+                f"order by {ROW} limit 1",
+            )
+            if bad is None:
+                raise
+            _fail_line(con, bad[0], bad[1], exc)
+        assert isinstance(values, pl.DataFrame)
+        values = _with_json_types(con, values, [c for c in cols if c.kind == "str"])
+    finally:
+        con.unregister("_ingest_lines")
+
+    first_row = int(lines[ROW][0]) if lines.height else 1
+
+    def payloads(idx: pl.Series) -> pl.Series:
+        return lines["line"].gather(values[ROW].gather(idx) - first_row)
+
+    return Source(values, payloads)
+
+
+def _fail_line(
+    con: duckdb.DuckDBPyConnection, number: int, text: str, cause: Exception | None = None
+) -> None:
+    """Raise the file error for a JSONL line that is not a JSON object."""
+    kind = query_row(con, "select case when json_valid($1) then json_type($1) end", [text])
+    if kind is None or kind[0] is None:
+        raise IngestFileError(
+            f"line {number} is not valid JSON (expected one JSON object per line): {snippet(text)}"
+        ) from cause
+    what = PROBLEM_DETAILS.get(JSON_KIND_PROBLEMS.get(kind[0], ""), kind[0])
+    raise IngestFileError(
+        f"line {number} is {what}, not an object (expected one JSON object per line)"
+    ) from cause
+
+
+def _with_json_types(
+    con: duckdb.DuckDBPyConnection, values: pl.DataFrame, cols: list[Column]
+) -> pl.DataFrame:
+    """Add ``<column>__jtype`` (the JSON type, where it is an object, array or boolean) to JSONL values."""
+    suspect = [
+        pl.col(c.name).str.starts_with("{")
+        | pl.col(c.name).str.starts_with("[")
+        | pl.col(c.name).is_in(["true", "false"])
+        for c in cols
+    ]
+    rows = values.filter(pl.any_horizontal(suspect).fill_null(False)).select(ROW)
+    if not rows.height:
+        return values
+    paths = ", ".join(f"'$.\"{c.name}\"'" for c in cols)
+    types = ", ".join(
+        f"case when t[{i}] in ('OBJECT', 'ARRAY', 'BOOLEAN') then t[{i}] end as \"{c.name}{JTYPE_SUFFIX}\""
+        for i, c in enumerate(cols, start=1)
+    )
+    con.register("_ingest_suspects", arrow_view(rows))
+    try:
+        found = con.sql(
+            f"select {ROW}, {types} from (select l.{ROW}, json_type(l.line, [{paths}]) as t "
+            f"from _ingest_lines as l semi join _ingest_suspects as s on l.{ROW} = s.{ROW})"
+        ).to_arrow_table()
+    finally:
+        con.unregister("_ingest_suspects")
+    return values.join(pl.from_arrow(found), on=ROW, how="left", maintain_order="left")  # type: ignore[arg-type]
+
+
+def _missing_required(names: list[str], stream: str, what: str) -> None:
+    missing = [c.name for c in columns(stream) if c.required and c.name not in names]
+    if missing:
+        required = ", ".join(c.name for c in columns(stream) if c.required)
+        raise IngestFileError(
+            f"{what} is missing required column(s) {', '.join(missing)} "
+            f"(required {stream} columns: {required})"
+        )
+
+
+def _json_payloads(original: pl.DataFrame) -> Callable[[pl.Series], pl.Series]:
+    """Payloads of CSV/Parquet rows: the whole original row (extra columns too) as a JSON object."""
+
+    def payloads(idx: pl.Series) -> pl.Series:
+        rows = original[idx].drop(ROW)
+        rows = rows.with_columns(pl.col(pl.Binary).bin.encode("hex"))
+        return rows.select(pl.struct(pl.all()).struct.json_encode()).to_series()
+
+    return payloads
+
+
+def _ragged_csv_row(path: Path) -> str:
+    """Where a CSV file has a record with more fields than its header (error path only)."""
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        for number, record in enumerate(reader, start=1):
+            if len(record) > len(header):
+                return (
+                    f"data row {number} (line {reader.line_num}) has {len(record)} fields: expected at most "
+                    f"{len(header)}, as in the header"
+                )
+    return "a record has more fields than the header"
+
+
+def _tabular_source(con: duckdb.DuckDBPyConnection, original: pl.DataFrame, stream: str) -> Source:
+    values = original.select(
+        ROW,
+        *[
+            pl.col(c.name) if c.name in original.columns else pl.lit(None, pl.String).alias(c.name)
+            for c in columns(stream)
+        ],
+    )
+    for col in columns(stream):
+        if col.kind == "json" and values.schema[col.name] == pl.String:
+            values = pl.concat([values, _json_columns(con, values[col.name])], how="horizontal")
+    return Source(values, _json_payloads(original))
+
+
+def _json_columns(con: duckdb.DuckDBPyConnection, texts: pl.Series) -> pl.DataFrame:
+    """Per value: its minified JSON text (``<name>__json``) and what it holds (``<name>__jtype``)."""
+    name = texts.name
+    con.register("_ingest_json", arrow_view(texts.to_frame("v")))
+    order = query_row(con, "select current_setting('preserve_insertion_order')")
+    con.execute("set preserve_insertion_order = true")  # the results must line up with the values
+    try:
+        table = con.sql(
+            f"select j as {quoted(name + JSON_SUFFIX)}, {_JSON_KIND_SQL.format(v='v', j='j')} as "
+            f"{quoted(name + JTYPE_SUFFIX)} from (select v, {_JSON_TEXT_SQL.format(v='v')} as j from _ingest_json)"
+        ).to_arrow_table()
+    finally:
+        con.execute(f"set preserve_insertion_order = {bool(order and order[0])}")
+        con.unregister("_ingest_json")
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iterator[Source]:
+    def on_error(exc: Exception) -> IngestFileError:
+        if isinstance(exc, pl.exceptions.NoDataError):
+            return IngestFileError("the CSV file is empty: expected a header row")
+        if "more fields" in str(exc):
+            return IngestFileError(_ragged_csv_row(path))
+        return _read_error(path, "the CSV file", exc)
+
+    scan = pl.scan_csv(path, infer_schema=False, quote_char='"', encoding="utf8", glob=False)
+    try:
+        names = scan.collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise on_error(exc) from exc
+    _missing_required(names, stream, "the CSV header")
+    for original in _chunks(scan, on_error):
+        yield _tabular_source(con, original, stream)
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iterator[Source]:
+    def on_error(exc: Exception) -> IngestFileError:
+        return IngestFileError(f"not a readable Parquet file (truncated or corrupt?): {first_line(exc)}")
+
+    scan = pl.scan_parquet(path, glob=False)
+    try:
+        names = scan.collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise on_error(exc) from exc
+    _missing_required(names, stream, "the Parquet file")
+    for original in _chunks(scan, on_error):
+        yield _tabular_source(con, original, stream)
+
+
+READERS = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet}
