@@ -14,7 +14,7 @@ from pipelines.meta.batching import (
     build_request_body,
     plan_batches,
 )
-from pipelines.meta.delivery_log import inflight_journal_path
+from pipelines.meta.delivery_log import delivery_state_relation, inflight_journal_path
 from pipelines.meta.dry_run import DEFAULT_DRY_RUN_DIR, DRY_RUN_EVENTS_FILE, DRY_RUN_REQUESTS_FILE
 from pipelines.meta.export import (
     API_VERSION_ENV,
@@ -59,6 +59,7 @@ __all__ = [
     "body_overhead_bytes",
     "build_request_body",
     "classify_response",
+    "delivery_state_relation",
     "export_meta",
     "inflight_journal_path",
     "plan_batches",

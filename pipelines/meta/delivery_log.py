@@ -1,4 +1,4 @@
-"""The delivery log ``raw.meta_delivery_log``: its columns, appending outcomes, and the in-flight journal.
+"""The delivery log ``raw.meta_delivery_log``: appending outcomes, delivery state, in-flight journal.
 
 Log semantics (append-only, one row per event per request, or per recorded status): a conversion is
 *delivered* once it has a ``sent`` row. Otherwise its state is its rows: ``failed`` with
@@ -34,6 +34,16 @@ from pipelines.warehouse import ensure_raw_schema
 log = logging.getLogger(__name__)
 
 INFLIGHT_SUFFIX = ".export-meta-inflight.json"
+DELIVERY_STATE_VIEW = ("intermediate", "int_meta_delivery_state")
+DELIVERY_STATE_COLUMNS = (
+    "conversion_id",
+    "is_sent",
+    "has_expired_row",
+    "has_skipped_row",
+    "has_final_failure",
+    "had_unknown",
+    "last_attempt",
+)
 
 LOG_SCHEMA = pa.schema(
     [
@@ -113,6 +123,41 @@ def append_log(
         raise
     finally:
         con.unregister("_meta_log_rows")
+
+
+def delivery_state_relation(con: duckdb.DuckDBPyConnection) -> str:
+    """The Meta delivery state per conversion: a relation name or a parenthesized query to join on
+    ``conversion_id``, with at least the ``DELIVERY_STATE_COLUMNS``.
+
+    The dbt view ``intermediate.int_meta_delivery_state`` is the definition (one row per conversion, read
+    live from the log through ``staging.stg_meta_delivery_log``). The inline query over
+    raw.meta_delivery_log below is only for warehouses built before that view existed; with no log at all,
+    no conversion has a state.
+    """
+    schema, view = DELIVERY_STATE_VIEW
+    if table_exists(con, schema, view):
+        return f"{schema}.{view}"
+    if table_exists(con, "raw", "meta_delivery_log"):
+        log_columns = table_columns(con, "raw", "meta_delivery_log")
+        retryable = "coalesce(is_retryable, false)" if "is_retryable" in log_columns else "false"
+        return f"""(
+        select
+            conversion_id,
+            bool_or(status = 'sent') as is_sent,
+            bool_or(status = 'expired') as has_expired_row,
+            bool_or(status = 'skipped') as has_skipped_row,
+            bool_or(status = 'failed' and not {retryable}) as has_final_failure,
+            bool_or(status = 'unknown') as had_unknown,
+            max(attempt) as last_attempt
+        from raw.meta_delivery_log
+        group by conversion_id
+    )"""
+    return """(
+        select
+            null::varchar as conversion_id, false as is_sent, false as has_expired_row,
+            false as has_skipped_row, false as has_final_failure, false as had_unknown, 0 as last_attempt
+        where false
+    )"""
 
 
 def inflight_journal_path(warehouse: Path) -> Path:

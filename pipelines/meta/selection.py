@@ -17,7 +17,12 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipelines.meta.delivery_log import append_log, table_columns, table_exists
+from pipelines.meta.delivery_log import (
+    DELIVERY_STATE_COLUMNS,
+    append_log,
+    delivery_state_relation,
+    table_columns,
+)
 from pipelines.meta.results import ExportSummary, ExportUsageError
 
 EVENT_MAX_AGE_SECONDS = 7 * 86_400
@@ -71,13 +76,12 @@ def explain_requested(con: duckdb.DuckDBPyConnection, ids: list[str], summary: E
         "select conversion_id from marts.meta_capi_events where conversion_id in (select unnest(?))", [ids]
     ).fetchall()
     summary.not_found = sorted(set(ids) - {r[0] for r in in_mart})
-    if table_exists(con, "raw", "meta_delivery_log"):
-        delivered = con.execute(
-            "select distinct conversion_id from raw.meta_delivery_log "
-            "where status = 'sent' and conversion_id in (select unnest(?))",
-            [ids],
-        ).fetchall()
-        summary.already_delivered = sorted(r[0] for r in delivered)
+    delivered = con.execute(
+        f"select conversion_id from {delivery_state_relation(con)} as s "
+        "where s.is_sent and s.conversion_id in (select unnest(?))",
+        [ids],
+    ).fetchall()
+    summary.already_delivered = sorted(r[0] for r in delivered)
 
 
 def record_unsendable(
@@ -125,26 +129,7 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
         if "dropped_user_data_fields" in table_columns(con, "marts", "meta_capi_events")
         else "0"
     )
-    if table_exists(con, "raw", "meta_delivery_log"):
-        log_columns = table_columns(con, "raw", "meta_delivery_log")
-        retryable = "coalesce(is_retryable, false)" if "is_retryable" in log_columns else "false"
-        state_from = f"""
-        select
-            conversion_id,
-            bool_or(status = 'sent') as is_sent,
-            bool_or(status = 'expired') as has_expired_row,
-            bool_or(status = 'skipped') as has_skipped_row,
-            bool_or(status = 'failed' and not {retryable}) as has_final_failure,
-            bool_or(status = 'unknown') as had_unknown,
-            max(attempt) as last_attempt
-        from raw.meta_delivery_log
-        group by conversion_id"""
-    else:
-        state_from = """
-        select
-            null::varchar as conversion_id, false as is_sent, false as has_expired_row,
-            false as has_skipped_row, false as has_final_failure, false as had_unknown, 0 as last_attempt
-        where false"""
+    state_columns = ", ".join(DELIVERY_STATE_COLUMNS)
     filters = []
     if conversion_ids:
         filters.append("e.conversion_id in (select unnest($conversion_ids))")
@@ -158,7 +143,8 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
         else ""
     )
     return f"""
-    with delivery_state as ({state_from}
+    with delivery_state as (
+        select {state_columns} from {delivery_state_relation(con)} as state
     ),
 
     pending as (
