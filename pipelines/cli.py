@@ -245,13 +245,16 @@ def export_meta_command(
 
     import httpx
 
-    from pipelines import export_meta as meta
+    from pipelines.cli_output import print_export_summary
+    from pipelines.meta.export import NO_TOKEN_MESSAGE, TOKEN_ENV, export_meta
+    from pipelines.meta.graph_client import DEFAULT_API_VERSION, DEFAULT_GRAPH_BASE_URL, RetryPolicy
+    from pipelines.meta.results import ExportUsageError
 
-    token = os.environ.get(meta.TOKEN_ENV) or None
+    token = os.environ.get(TOKEN_ENV) or None
     if not dry_run and not token:
-        _fail_usage(meta.NO_TOKEN_MESSAGE)
+        _fail_usage(NO_TOKEN_MESSAGE)
     try:
-        summary = meta.export_meta(
+        summary = export_meta(
             warehouse_path(warehouse),
             dry_run=dry_run,
             access_token=None if dry_run else token,
@@ -264,16 +267,16 @@ def export_meta_command(
             batch_size=batch_size,
             max_request_bytes=max_request_bytes,
             out=out,
-            graph_base_url=graph_base_url or meta.DEFAULT_GRAPH_BASE_URL,
-            api_version=api_version or meta.DEFAULT_API_VERSION,
+            graph_base_url=graph_base_url or DEFAULT_GRAPH_BASE_URL,
+            api_version=api_version or DEFAULT_API_VERSION,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            retry=meta.RetryPolicy(max_attempts=max_attempts),
+            retry=RetryPolicy(max_attempts=max_attempts),
             progress=progress,
             console=console,
         )
-    except (meta.ExportUsageError, WarehouseLockedError, FileNotFoundError) as exc:
+    except (ExportUsageError, WarehouseLockedError, FileNotFoundError) as exc:
         _fail_usage(str(exc))
-    meta.print_summary(summary, console)
+    print_export_summary(summary, console)
     raise typer.Exit(summary.exit_code)
 
 

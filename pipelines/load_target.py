@@ -103,7 +103,7 @@ def postgres_ddl(table: str, columns: list[tuple[str, str, bool]]) -> str:
 
 def _add_missing_columns(pg, table: str, columns: list[tuple[str, str, bool]]) -> None:
     """Columns added to the contract after the target table was created (nullable, like DuckDB's
-    `add column if not exists` in pipelines/export_meta.py)."""
+    `add column if not exists` in pipelines/meta/delivery_log.py)."""
     existing = pg.execute(
         "select column_name from information_schema.columns where table_schema = 'raw' and table_name = %s "
         "order by ordinal_position",

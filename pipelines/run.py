@@ -162,24 +162,28 @@ def _dbt_build(options: RunOptions, result: RunResult, console: Console) -> str:
 
 
 def _export_meta(options: RunOptions, result: RunResult, console: Console) -> str:
-    from pipelines import export_meta as meta
+    from pipelines.cli_output import print_export_summary
+    from pipelines.meta.export import TOKEN_ENV, export_meta
+    from pipelines.meta.graph_client import DEFAULT_API_VERSION, DEFAULT_GRAPH_BASE_URL
 
-    token = os.environ.get(meta.TOKEN_ENV) or None
-    summary = meta.export_meta(
+    token = os.environ.get(TOKEN_ENV) or None
+    summary = export_meta(
         options.warehouse,
         dry_run=token is None,
         access_token=token,
         test_event_code=os.environ.get("META_TEST_EVENT_CODE") or None,
         out=options.out / "meta_dry_run",
-        graph_base_url=os.environ.get("META_GRAPH_BASE_URL") or meta.DEFAULT_GRAPH_BASE_URL,
-        api_version=os.environ.get("META_API_VERSION") or meta.DEFAULT_API_VERSION,
+        graph_base_url=os.environ.get("META_GRAPH_BASE_URL") or DEFAULT_GRAPH_BASE_URL,
+        api_version=os.environ.get("META_API_VERSION") or DEFAULT_API_VERSION,
         progress=False,
         console=console,
     )
     result.export_summary = summary
-    meta.print_summary(summary, console)
+    print_export_summary(summary, console)
     if summary.dry_run:
-        detail = f"dry run ({meta.TOKEN_ENV} not set): would send {summary.sent:,} in {summary.requests} request(s)"
+        detail = (
+            f"dry run ({TOKEN_ENV} not set): would send {summary.sent:,} in {summary.requests} request(s)"
+        )
     else:
         detail = f"sent {summary.sent:,} in {summary.requests} request(s)"
     detail += f", {summary.failed + summary.failed_retryable + summary.unknown:,} failed/unknown"

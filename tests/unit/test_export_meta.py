@@ -26,19 +26,12 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.export_meta import (
-    MAX_EVENTS_PER_REQUEST,
-    ExportSummary,
-    ExportUsageError,
-    GraphClient,
-    Outcome,
-    RetryPolicy,
-    classify_response,
-    export_meta,
-    inflight_journal_path,
-    plan_batches,
-    print_summary,
-)
+from pipelines.cli_output import print_export_summary
+from pipelines.meta.batching import MAX_EVENTS_PER_REQUEST, plan_batches
+from pipelines.meta.delivery_log import inflight_journal_path
+from pipelines.meta.export import export_meta
+from pipelines.meta.graph_client import GraphClient, Outcome, RetryPolicy, classify_response
+from pipelines.meta.results import ExportSummary, ExportUsageError
 from pipelines.warehouse import PROJECT_DIR, ensure_raw_schema
 
 TOKEN = "EAAFakeTok3n-ZZQ9-do-not-leak-7f3c9e21"
@@ -497,7 +490,7 @@ def test_summary_totals_the_dropped_identity_fields_of_the_sent_events(
     dry = run_export(warehouse, fake, dry_run=True, out=tmp_path / "dry")
     sent = run_export(warehouse, fake)
     printed = Console(record=True, width=200)
-    print_summary(sent, printed)
+    print_export_summary(sent, printed)
 
     assert (dry.dropped_user_data_fields, dry.sent) == (3, 3)  # the skipped row's 5 are not sent
     assert (sent.dropped_user_data_fields, sent.sent) == (3, 3)

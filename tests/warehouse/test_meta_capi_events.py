@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.dbt_runner import run_dbt
-from pipelines.export_meta import export_meta
 from pipelines.generate import GeneratorConfig, generate_dataset
 from pipelines.ingest import ingest_paths
+from pipelines.meta.export import export_meta
 
 pytestmark = pytest.mark.dbt
 

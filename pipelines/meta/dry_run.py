@@ -1,0 +1,88 @@
+"""Dry run: the exact request bodies and events a run would send, written to files instead of sent.
+
+``requests.jsonl`` has one request body per line (without the access token), ``events.parquet`` one row per
+event with its batch number. Nothing is recorded in the warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.meta.batching import build_request_body
+from pipelines.meta.results import ExportSummary
+
+DEFAULT_DRY_RUN_DIR = Path("reports/meta_dry_run")
+DRY_RUN_REQUESTS_FILE = "requests.jsonl"
+DRY_RUN_EVENTS_FILE = "events.parquet"
+DRY_RUN_EVENTS_SCHEMA = pa.schema(
+    [
+        ("batch_no", pa.int32()),
+        ("pixel_id", pa.string()),
+        ("conversion_id", pa.string()),
+        ("event_id", pa.string()),
+        ("payload", pa.string()),
+    ]
+)
+
+
+def write_dry_run(
+    out: Path,
+    rows: pa.Table,
+    data: dict[str, list[Any]],
+    plan: list[tuple[str, list[int]]],
+    summary: ExportSummary,
+) -> None:
+    """The request bodies and events the plan would send, built from the Arrow rows (same bytes as sent)."""
+    order = pa.array([i for _, idx in plan for i in idx], type=pa.int64())
+    events = pa.table(
+        {
+            "batch_no": pa.array(
+                [batch_no for batch_no, (_, idx) in enumerate(plan, start=1) for _ in idx], type=pa.int32()
+            ),
+            **{
+                name: rows.column(name).take(order).cast(pa.string())
+                for name in ("pixel_id", "conversion_id", "event_id", "payload")
+            },
+        }
+    )
+    # Each body is build_request_body(payloads): its envelope around the payloads joined by commas,
+    # here joined by Arrow (a list per request over the payloads in plan order).
+    envelope = build_request_body([], summary.test_event_code)
+    prefix, suffix = envelope[: len(b'{"data":[')], envelope[len(b'{"data":[') :]
+    offsets = [0]
+    for _, idx in plan:
+        offsets.append(offsets[-1] + len(idx))
+    payloads = events.column("payload").combine_chunks().cast(pa.large_string())
+    joined = pc.binary_join(
+        pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), payloads),
+        pa.scalar(",", pa.large_string()),
+    )
+    bodies = (prefix + body.as_buffer().to_pybytes() + suffix for body in joined)
+    summary.sent = len(events)
+    summary.dropped_user_data_fields = sum(
+        data["dropped_user_data_fields"][i] for _, idx in plan for i in idx
+    )
+    summary.requests = len(plan)
+    summary.dry_run_files = _write_files(out, bodies, events)
+
+
+def _write_files(out: Path, bodies: Iterable[bytes], events: pa.Table) -> list[Path]:
+    """requests.jsonl (one body per line, no token) and events.parquet (one row per event)."""
+    out.mkdir(parents=True, exist_ok=True)
+    requests_path, events_path = out / DRY_RUN_REQUESTS_FILE, out / DRY_RUN_EVENTS_FILE
+    tmp = requests_path.with_name(requests_path.name + ".tmp")
+    with tmp.open("wb") as fh:
+        for body in bodies:
+            fh.write(body + b"\n")
+    os.replace(tmp, requests_path)
+    tmp = events_path.with_name(events_path.name + ".tmp")
+    pq.write_table(events.cast(DRY_RUN_EVENTS_SCHEMA), tmp)
+    os.replace(tmp, events_path)
+    return [requests_path, events_path]
