@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from pipelines.cli_output import print_rules
 from pipelines.warehouse import WarehouseLockedError, landing_path, warehouse_path
 
 app = typer.Typer(
@@ -402,8 +403,9 @@ def run(
     Exit 0 when every stage succeeded, 1 when a stage failed (later stages do not run), 2 on usage errors
     or when another `convopt run` holds the lock (<warehouse>.run.lock).
     """
+    from pipelines.cli_output import print_run_summary
     from pipelines.report import ReportUsageError, parse_date, validate_options
-    from pipelines.run import RunLockedError, RunOptions, print_run_summary, run_pipeline
+    from pipelines.run import RunLockedError, RunOptions, run_pipeline
 
     try:
         since_date, until_date = parse_date(since, "--since"), parse_date(until, "--until")
@@ -443,20 +445,6 @@ _RULES_FILE_OPTION = typer.Option(
 )
 
 
-def _print_rules(rules: list) -> None:
-    from rich.table import Table
-
-    from pipelines.rules import COLUMNS
-
-    table = Table()
-    for column in COLUMNS:
-        table.add_column(column, overflow="fold")
-    for rule in rules:
-        row = rule.as_row()
-        table.add_row(*(escape(row[column]) for column in COLUMNS))
-    Console(soft_wrap=True).print(table)
-
-
 @rules_app.command("list")
 def rules_list(rules_file: Path = _RULES_FILE_OPTION) -> None:
     """Show the rules (validated: an invalid file is an error, exit 2)."""
@@ -466,7 +454,7 @@ def rules_list(rules_file: Path = _RULES_FILE_OPTION) -> None:
         rules = read_rules(rules_path(rules_file))
     except RuleError as exc:
         _fail_usage(str(exc))
-    _print_rules(rules)
+    print_rules(rules, Console(soft_wrap=True))
 
 
 @rules_app.command("add")
@@ -503,7 +491,7 @@ def rules_add(
         rules = add_rule(rules_path(rules_file), rule, replace_existing=replace_existing)
     except RuleError as exc:
         _fail_usage(str(exc))
-    _print_rules(rules)
+    print_rules(rules, Console(soft_wrap=True))
 
 
 @rules_app.command("disable")
@@ -518,7 +506,7 @@ def rules_disable(
         rules = disable_rule(rules_path(rules_file), conversion_type)
     except RuleError as exc:
         _fail_usage(str(exc))
-    _print_rules(rules)
+    print_rules(rules, Console(soft_wrap=True))
 
 
 def main() -> None:  # pragma: no cover - console-script entry

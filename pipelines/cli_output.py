@@ -7,16 +7,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from pipelines.contract import STREAMS
+from pipelines.rules import COLUMNS
 
 if TYPE_CHECKING:
     from pipelines.generate.config import GeneratorConfig
     from pipelines.generate.writing import WrittenFile
     from pipelines.ingest import IngestReport
     from pipelines.meta.results import ExportSummary
+    from pipelines.rules import Rule
+    from pipelines.run import RunResult
 
 # --- generate ---
 
@@ -164,3 +168,38 @@ def print_export_summary(summary: ExportSummary, console: Console) -> None:
         console.print("failed events are not resent automatically: fix them, then run with --retry-failed")
     for path in summary.dry_run_files:
         console.print(f"wrote {path}")
+
+
+# --- run ---
+
+
+def print_run_summary(result: RunResult, console: Console) -> None:
+    """One row per stage of `convopt run` (status, seconds, detail) and the total with its exit code."""
+    table = Table(title="convopt run", title_justify="left")
+    table.add_column("stage")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    table.add_column("detail", overflow="fold")
+    colors = {"ok": "green", "failed": "red", "skipped": "yellow", "not run": "dim"}
+    for stage in result.stages:
+        seconds = f"{stage.seconds:.1f}" if stage.status in ("ok", "failed") else ""
+        color = colors.get(stage.status, "white")
+        table.add_row(stage.name, f"[{color}]{stage.status}[/{color}]", seconds, escape(stage.detail))
+    table.add_section()
+    status = "ok" if result.exit_code == 0 else "failed"
+    table.add_row("total", status, f"{result.seconds:.1f}", f"exit {result.exit_code}")
+    console.print(table)
+
+
+# --- rules ---
+
+
+def print_rules(rules: list[Rule], console: Console) -> None:
+    """The optimization rules as a table, one column per CSV column, values as written."""
+    table = Table()
+    for column in COLUMNS:
+        table.add_column(column, overflow="fold")
+    for rule in rules:
+        row = rule.as_row()
+        table.add_row(*(escape(row[column]) for column in COLUMNS))
+    console.print(table)

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from pipelines.warehouse import WarehouseLockedError, connect, warehouse_path
 
@@ -261,20 +260,3 @@ def run_pipeline(
                 )
     result.seconds = clock() - started
     return result
-
-
-def print_run_summary(result: RunResult, console: Console) -> None:
-    table = Table(title="convopt run", title_justify="left")
-    table.add_column("stage")
-    table.add_column("status")
-    table.add_column("seconds", justify="right")
-    table.add_column("detail", overflow="fold")
-    colors = {"ok": "green", "failed": "red", "skipped": "yellow", "not run": "dim"}
-    for stage in result.stages:
-        seconds = f"{stage.seconds:.1f}" if stage.status in ("ok", "failed") else ""
-        color = colors.get(stage.status, "white")
-        table.add_row(stage.name, f"[{color}]{stage.status}[/{color}]", seconds, escape(stage.detail))
-    table.add_section()
-    status = "ok" if result.exit_code == EXIT_OK else "failed"
-    table.add_row("total", status, f"{result.seconds:.1f}", f"exit {result.exit_code}")
-    console.print(table)

@@ -12,12 +12,12 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from pipelines.cli_output import print_run_summary
 from pipelines.run import (
     STAGES,
     RunLockedError,
     RunOptions,
     lock_path,
-    print_run_summary,
     run_lock,
     run_pipeline,
 )
