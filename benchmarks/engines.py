@@ -6,14 +6,14 @@ One generated data set (Parquet, 100 files per stream) is landed in two parts: 9
 then the last one (1 % more events). Steps, each a child process (as a user runs them):
 
 * ingest: `convopt ingest` of the 99 % into DuckDB (the landing zone of every engine);
-* load: PostgreSQL `convopt load-target --target postgres` (COPY of the raw tables); Spark
-  `python -m pipelines.engines.spark` (Parquet files registered as tables of database `raw`);
+* load: `convopt load-target --target postgres` (COPY of the raw tables) or `--target spark`
+  (Parquet files registered as tables of database `raw`);
 * full build: `dbt build` (models, seeds and every data test) on an empty target;
 * incremental: ingest (+ load) of the 1 %, then `dbt build` again;
 * peak memory: the largest sum of proportional set sizes (PSS, so shared pages count once) of
   the step's process tree plus the server's processes, sampled every 0.2 s: for PostgreSQL the
   postmaster's tree, for Spark the trees of the master, the worker (with its executor JVM) and the
-  Thrift server (the driver), all started for the run by scripts/spark_cluster.sh in the work folder.
+  Thrift server (the driver), all started for the run (pipelines.engines.servers) in the work folder.
 
 DuckDB's floor: one hand-written query (`FLOOR_SQL`) that computes the final daily rollup
 (conversion_rollup_daily's dimensions and measures) straight from the raw tables and the seeds,
@@ -55,7 +55,8 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines import pg_server  # noqa: E402
+from pipelines.engines.servers import postgres as pg_server  # noqa: E402
+from pipelines.engines.servers import spark as spark_cluster  # noqa: E402
 from pipelines.generate import GeneratorConfig, generate_dataset  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -378,30 +379,6 @@ def floor(warehouse: Path) -> tuple[float, int, int, int]:
     return seconds, rows, only_floor, only_mart
 
 
-# --- Spark cluster ----------------------------------------------------------------------------------
-
-SPARK_SCRIPT = ROOT / "scripts" / "spark_cluster.sh"
-
-
-def spark_cluster(action: str, state_dir: Path) -> dict[str, str]:
-    """Run scripts/spark_cluster.sh start|stop with its state in `state_dir`; the exported variables."""
-    env = {**os.environ, "CONVOPT_SPARK_DIR": str(state_dir), "PYTHON": sys.executable}
-    result = subprocess.run(
-        [str(SPARK_SCRIPT), action], env=env, text=True, capture_output=True, check=False, timeout=300
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"spark_cluster.sh {action} failed:\n{result.stderr[-3000:]}")
-    return dict(
-        line.removeprefix("export ").split("=", 1)
-        for line in result.stdout.splitlines()
-        if line.startswith("export ")
-    )
-
-
-def spark_pids(state_dir: Path) -> list[int]:
-    return [int((state_dir / "run" / f"{role}.pid").read_text()) for role in ("master", "worker", "thrift")]
-
-
 # --- the run ----------------------------------------------------------------------------------------
 
 
@@ -436,7 +413,7 @@ def main() -> None:
 
     if args.workdir is None:
         work = Path(tempfile.mkdtemp(prefix="convopt-bench-engines-"))
-        # mkdtemp makes the dir 0700; run as root, pg_server starts PostgreSQL as the `postgres` user,
+        # mkdtemp makes the dir 0700; run as root, the server helper starts PostgreSQL as the `postgres` user,
         # who must be able to enter it to reach its own cluster dir inside.
         work.chmod(0o755)
     else:
@@ -478,19 +455,19 @@ def main() -> None:
         if "postgres" in engines:
             server = pg_server.start(base_dir=work)
             pg_env = {**base_env, **server.env}
-        server_pids = [pg_server._postmaster_pid(server.data_dir / "cluster")] if server else []
+        server_pids = [pg_server.postmaster_pid(server.data_dir)] if server else []
         spark_env: dict[str, str] = {}
         cluster_pids: list[int] = []
         if "spark" in engines:
             started_cluster = time.perf_counter()
             spark_env = {
                 **base_env,
-                **spark_cluster("start", spark_dir),
+                **spark_cluster.start(spark_dir),
                 "CONVOPT_SPARK_PARQUET_DIR": str(work / "spark_raw"),
                 "DBT_TARGET_PATH": str(work / "target-spark"),
                 "DBT_LOG_PATH": str(work / "logs-s"),
             }
-            cluster_pids = spark_pids(spark_dir)
+            cluster_pids = spark_cluster.pids(spark_dir)
             print(f"spark cluster started in {time.perf_counter() - started_cluster:.1f} s", flush=True)
         convopt, dbt = str(BIN / "convopt"), str(BIN / "dbt")
         duck_env = {
@@ -526,7 +503,7 @@ def main() -> None:
                 build = [dbt, "build", "--target", "postgres", "--vars", VARS]
                 steps.append(measure("postgres", f"dbt build ({part})", build, pg_dbt_env, server_pids))
             if "spark" in engines:
-                load = [sys.executable, "-m", "pipelines.engines.spark"]
+                load = [convopt, "load-target", "--target", "spark"]
                 steps.append(measure("spark", f"load ({part})", load, spark_env, cluster_pids))
                 build = [dbt, "build", "--target", "spark", "--vars", VARS]
                 steps.append(measure("spark", f"dbt build ({part})", build, spark_env, cluster_pids))
@@ -541,7 +518,7 @@ def main() -> None:
         if server is not None:
             pg_server.stop(server.data_dir, remove=False)
         if (spark_dir / "run").is_dir():
-            spark_cluster("stop", spark_dir)
+            spark_cluster.stop(spark_dir)
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -648,8 +625,9 @@ def write_section(table: str, runs: list[dict], events: int, path: Path = ROOT /
     machine = (
         f"Command: `.venv/bin/python benchmarks/engines.py --events {events} --write`. Machine: {os.cpu_count()} "
         f"cores, {platform.machine()}, Python {platform.python_version()}, duckdb {duckdb.__version__}, PostgreSQL "
-        f"15 (Debian binaries; server started by `pipelines/pg_server.py`: fsync off, jit off), Spark 4.3 "
-        f"(pyspark's standalone cluster from `scripts/spark_cluster.sh`: one worker with 2 cores and 3 GiB, "
+        f"15 (Debian binaries; server started by `python -m pipelines.engines.servers postgres start`: fsync off, "
+        f"jit off), Spark 4.3 (pyspark's standalone cluster from `python -m pipelines.engines.servers spark start`: "
+        f"one worker with 2 cores and 3 GiB, "
         f"the Thrift server with a 2 GiB driver; dbt-spark). "
         + "; ".join(
             f"`--engines {','.join(run['engines'])}` started {run['run'][:16].replace('T', ' ')} UTC, "

@@ -111,12 +111,13 @@ def ingest(
     target: str = typer.Option(
         "dev",
         "--target",
-        help="dev (DuckDB only) or postgres: then also copy the raw tables there (as `convopt load-target`).",
+        help="dev (DuckDB only), or a dbt target (postgres, spark, spark_session): then also copy the raw "
+        "tables there (as `convopt load-target`).",
     ),
 ) -> None:
     """Validate landing files and append them to raw.*; bad rows go to raw.rejected_rows."""
+    from pipelines.engines.load import TARGETS
     from pipelines.ingest import IngestUsageError, ingest_paths
-    from pipelines.load_target import TARGETS
 
     if target != "dev" and target not in TARGETS:
         _fail_usage(f"--target must be dev or one of {', '.join(TARGETS)}, not {target!r}")
@@ -137,27 +138,29 @@ def ingest(
 
 @app.command("load-target")
 def load_target_command(
-    target: str = typer.Option(..., "--target", help="Engine to copy the raw tables into: postgres."),
+    target: str = typer.Option(
+        ..., "--target", help="dbt target to copy the raw tables into: postgres, spark or spark_session."
+    ),
     warehouse: Path = WAREHOUSE_OPTION,
 ) -> None:
     """Copy the validated raw tables (raw.*) from the DuckDB warehouse into another engine's raw schema.
 
-    PostgreSQL: connection from CONVOPT_PG_HOST/PORT/USER/PASSWORD/DBNAME (as profiles.yml target
-    `postgres`); COPY per ingest load, each load exactly once (see pipelines/load_target.py).
+    The engine is reached as the dbt profile's target says (PostgreSQL: CONVOPT_PG_HOST/PORT/USER/
+    PASSWORD/DBNAME; Spark: CONVOPT_SPARK_HOST/PORT). PostgreSQL gets each new ingest load exactly
+    once (COPY); Spark gets every table replaced (Parquet files in $CONVOPT_SPARK_PARQUET_DIR, default
+    spark_raw/ beside the warehouse). See docs/engines.md.
     """
-    from pipelines.load_target import TARGETS, LoadTargetError, load_postgres
-    from pipelines.pg_server import conninfo_from_env
+    from pipelines.engines.load import TARGETS, LoadTargetError, load_target
 
     if target not in TARGETS:
         _fail_usage(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
     try:
-        report = load_postgres(warehouse_path(warehouse), conninfo_from_env())
-    except (LoadTargetError, WarehouseLockedError, FileNotFoundError) as exc:
+        report = load_target(
+            target, warehouse_path(warehouse), on_table=lambda copy: console.print(escape(copy.summary()))
+        )
+    except (LoadTargetError, WarehouseLockedError) as exc:
         _fail_usage(str(exc))
-    for copy in report.copies:
-        loads = "" if copy.loads is None else f" from {copy.loads} new load(s)"
-        console.print(f"{copy.table}: {copy.rows} row(s){loads} in {copy.seconds:.2f} s")
-    console.print(f"[green]{report.rows} row(s) copied to {target}[/green]")
+    console.print(f"[green]{escape(report.summary())}[/green]")
 
 
 @app.command()

@@ -163,7 +163,7 @@
 
 {#-
     Incremental `delete+insert` on Spark without Delta/Iceberg (what our incremental models use; see
-    docs/engines-spark.md). Parquet tables support neither DELETE nor MERGE, and Spark cannot
+    docs/engines.md). Parquet tables support neither DELETE nor MERGE, and Spark cannot
     overwrite a table it reads in the same query, so the strategy rewrites the table:
       1. the model's new rows (dbt's temporary view, which may read {{ this }}) are materialized;
       2. <table>__dbt_next = the current rows whose unique key is not among the new rows (left anti
@@ -244,7 +244,7 @@
 {%- endmacro %}
 
 {#- For the pre-hook of the incremental funnel models, once delete_outdated_funnel_rows dispatches
-    (macros/funnel_definition_hashes.sql; see docs/engines-spark.md). -#}
+    (macros/funnel_definition_hashes.sql; see docs/engines.md). -#}
 {% macro spark__delete_outdated_funnel_rows(relation) -%}
     {{ spark_delete_rows_where(
         relation,

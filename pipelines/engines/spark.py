@@ -1,52 +1,56 @@
-"""Put the validated raw tables of the DuckDB warehouse into Spark, for the `spark` dbt targets.
+"""Spark as a target of `convopt load-target` (dbt targets `spark` and `spark_session`).
 
-`convopt ingest` validates landing files into DuckDB (``raw.*``, the one place that enforces the raw
-contract). This module copies those tables to Spark: DuckDB writes each table as a Parquet file
-(``COPY … TO … (FORMAT parquet)``), and Spark registers it as an external table of database ``raw``
-(``CREATE TABLE raw.<table> (<columns>) USING parquet LOCATION …``) with the contract's types:
-``varchar`` → ``string``, ``bigint`` → ``bigint``, ``integer`` → ``int``, ``date`` → ``date``,
-``timestamp with time zone`` → ``timestamp`` (an instant; DuckDB writes it as UTC-adjusted
-microseconds, Spark shows it in the session time zone, UTC in our profiles).
+* **Connection**: the target's output of the dbt profile. `spark` (``method: thrift``) reaches the
+  Thrift server at its host and port (``CONVOPT_SPARK_HOST`` / ``CONVOPT_SPARK_PORT``) with the
+  profile's session settings; `spark_session` (``method: session``) builds an in-process
+  SparkSession with the profile's settings, so the tables land in the metastore dbt's session reads.
+* **Copy**: DuckDB writes each raw table as one Parquet file (zstd) into a fresh folder per load
+  under the Parquet folder (``$CONVOPT_SPARK_PARQUET_DIR``, else ``spark_raw/`` beside the
+  warehouse), and Spark registers it as an external table of database ``raw``
+  (``create table … using parquet location …``). The table is then counted in Spark, which must
+  match DuckDB's count. Every load replaces every table (Spark's Parquet tables cannot delete), so a
+  failed load leaves the previous tables readable; older folders of a table are removed once its
+  new one is registered. The Parquet folder must be readable by every Spark executor under the
+  same path: on one machine any local folder is; a multi-host cluster needs shared storage.
+* **Types** (:data:`TYPES`): ``varchar`` → ``string``, ``integer`` → ``int``,
+  ``timestamp with time zone`` → ``timestamp`` (an instant; DuckDB writes it as UTC-adjusted
+  microseconds, Spark shows it in the session time zone, UTC in our profiles), ``timestamp`` →
+  ``timestamp_ntz``, ``decimal(p, s)`` as is.
 
-Each load writes a fresh folder per table under ``parquet_dir`` and then swaps the table to it, so
-a failed load leaves the previous tables readable; older folders of that table are removed after the
-swap. ``parquet_dir`` must be readable by every Spark executor under the same path: on the loopback
-cluster of ``scripts/spark_cluster.sh`` any local folder is; on a real cluster use shared storage.
-
-Run it as ``python -m pipelines.engines.spark --host 127.0.0.1 --port 10000`` (see ``--help``), or
-call :func:`load_raw_to_spark`.
+pyspark and PyHive (the `.[spark]` extra) are imported only when a connection is made.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from pipelines.warehouse import connect, warehouse_path
-
-# Every table of DuckDB's `raw` schema that dbt reads (models/staging/_sources.yml, _meta_sources.yml).
-RAW_TABLES: tuple[str, ...] = (
-    "events",
-    "conversions",
-    "ad_spend",
-    "load_log",
-    "rejected_rows",
-    "meta_delivery_log",
+from pipelines.engines.load import (
+    LoadReport,
+    LoadTargetError,
+    OnTable,
+    RawSource,
+    TableCopy,
+    choose_tables,
+    contract_columns,
+    decimal_precision,
+    map_types,
+    open_raw,
 )
-SPARK_DATABASE = "raw"
-HOST_ENV, PORT_ENV, PARQUET_DIR_ENV = "CONVOPT_SPARK_HOST", "CONVOPT_SPARK_PORT", "CONVOPT_SPARK_PARQUET_DIR"
+
+DATABASE = "raw"
+PARQUET_DIR_ENV = "CONVOPT_SPARK_PARQUET_DIR"
+START_HINT = 'start one with `eval "$(python -m pipelines.engines.servers spark start)"`'
+EXTRA_HINT = "the Spark targets need the `.[spark]` extra: pip install -e '.[spark]'"
 
 # DuckDB column type (information_schema.columns.data_type) → Spark SQL type.
-_SPARK_TYPES: dict[str, str] = {
+TYPES: dict[str, str] = {
     "VARCHAR": "string",
     "BIGINT": "bigint",
     "INTEGER": "int",
@@ -57,61 +61,37 @@ _SPARK_TYPES: dict[str, str] = {
     "TIMESTAMP WITH TIME ZONE": "timestamp",
     "TIMESTAMP": "timestamp_ntz",
 }
-_DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+Execute = Callable[[str], list[tuple]]  # runs one Spark SQL statement, returns its rows
 
 
-class SparkLoadError(RuntimeError):
-    """The raw tables could not be put into Spark (the message says which table and why)."""
-
-
-@dataclass(frozen=True)
-class LoadedTable:
-    name: str  # e.g. raw.events
-    rows: int  # rows Spark counts after registering (equal to DuckDB's, checked)
-    location: Path  # folder of the Parquet file
-    columns: tuple[tuple[str, str], ...]  # (name, Spark type)
-    seconds: float
-
-
-def spark_type(duckdb_type: str, *, table: str = "?", column: str = "?") -> str:
-    """The Spark SQL type of a DuckDB column type; an unmapped type is an error naming the column."""
+def column_type(duckdb_type: str) -> str | None:
+    """The Spark SQL type of a DuckDB column type (DECIMAL(p,s) → decimal(p, s)); None if unmapped."""
     upper = duckdb_type.upper()
-    if upper in _SPARK_TYPES:
-        return _SPARK_TYPES[upper]
-    if match := _DECIMAL.fullmatch(upper):
-        return f"decimal({match[1]}, {match[2]})"
-    raise SparkLoadError(
-        f"raw.{table}.{column} has DuckDB type {duckdb_type}, which has no Spark mapping in "
-        f"pipelines/engines/spark.py; expected one of {', '.join(sorted(_SPARK_TYPES))} or DECIMAL(p, s)"
-    )
+    if precision := decimal_precision(upper):
+        return f"decimal({precision[0]}, {precision[1]})"
+    return TYPES.get(upper)
 
 
-def _quote_ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+# --- connection -------------------------------------------------------------------------------------
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def thrift_executor(host: str, port: int, *, timezone: str = "UTC") -> Callable[[str], list[tuple]]:
-    """A function running one Spark SQL statement through the Thrift server and returning its rows.
-
-    The session's time zone is sent as `set:hiveconf:spark.sql.session.timeZone`: the Thrift server
-    applies session settings only under that form and ignores a plain `spark.sql.…` key."""
+def _thrift_connect(host: str, port: int, settings: Mapping[str, str]) -> Any:
     try:
         from pyhive import hive
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise SparkLoadError("PyHive is missing: pip install -e '.[spark]'") from exc
+        raise LoadTargetError(f"{EXTRA_HINT} (PyHive is not importable)") from exc
     try:
-        conn = hive.connect(
-            host=host, port=port, configuration={"set:hiveconf:spark.sql.session.timeZone": timezone}
-        )
+        return hive.connect(host=host, port=port, configuration=dict(settings))
     except Exception as exc:
-        raise SparkLoadError(
-            f"cannot connect to the Spark Thrift server at {host}:{port} ({exc}); "
-            'start one with `eval "$(scripts/spark_cluster.sh start)"`'
+        reason = " ".join(str(exc).split())
+        raise LoadTargetError(
+            f"cannot connect to the Spark Thrift server at {host}:{port} ({reason}); {START_HINT} "
+            "or set CONVOPT_SPARK_HOST/PORT"
         ) from exc
+
+
+def _cursor_executor(conn: Any) -> Execute:
+    from pyhive import hive
 
     def execute(statement: str) -> list[tuple]:
         cursor = conn.cursor()
@@ -119,13 +99,25 @@ def thrift_executor(host: str, port: int, *, timezone: str = "UTC") -> Callable[
             cursor.execute(statement)
             return list(cursor.fetchall()) if cursor.description else []
         except hive.OperationalError as exc:
-            raise SparkLoadError(
+            raise LoadTargetError(
                 f"Spark rejected `{statement.splitlines()[0]} …`: {_thrift_message(exc)}"
             ) from exc
         finally:
             cursor.close()
 
     return execute
+
+
+def thrift_executor(
+    host: str, port: int, *, timezone: str = "UTC", configuration: Mapping[str, str] | None = None
+) -> Execute:
+    """Run statements through the Spark Thrift server at `host`:`port`.
+
+    Session settings are sent as the connection's configuration. The Thrift server applies them
+    only under the form ``set:hiveconf:<key>`` and ignores a plain ``spark.sql.…`` key; the session
+    time zone is `timezone` unless `configuration` sets it."""
+    settings = {"set:hiveconf:spark.sql.session.timeZone": timezone, **(configuration or {})}
+    return _cursor_executor(_thrift_connect(host, port, settings))
 
 
 def _thrift_message(exc: Exception) -> str:
@@ -135,8 +127,8 @@ def _thrift_message(exc: Exception) -> str:
     return getattr(status, "errorMessage", None) or str(exc)[:500]
 
 
-def session_executor(spark: Any) -> Callable[[str], list[tuple]]:
-    """The same for a pyspark ``SparkSession`` (e.g. one built with the `spark_session` profile's conf)."""
+def session_executor(spark: Any) -> Execute:
+    """Run statements in a pyspark ``SparkSession``."""
 
     def execute(statement: str) -> list[tuple]:
         return [tuple(row) for row in spark.sql(statement).collect()]
@@ -144,160 +136,128 @@ def session_executor(spark: Any) -> Callable[[str], list[tuple]]:
     return execute
 
 
-def _duckdb_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
-    rows = con.execute(
-        """
-        select column_name, data_type
-        from information_schema.columns
-        where table_schema = 'raw' and table_name = ?
-        order by ordinal_position
-        """,
-        [table],
-    ).fetchall()
-    return [(name, spark_type(typ, table=table, column=name)) for name, typ in rows]
-
-
-def default_parquet_dir(warehouse: Path) -> Path:
-    """``$CONVOPT_SPARK_PARQUET_DIR``, else ``spark_raw/`` beside the DuckDB file."""
-    explicit = os.environ.get(PARQUET_DIR_ENV)
-    return Path(explicit) if explicit else warehouse.parent / "spark_raw"
-
-
-def load_raw_to_spark(
-    warehouse: str | os.PathLike[str] | None = None,
-    *,
-    host: str | None = None,
-    port: int | None = None,
-    execute: Callable[[str], list[tuple]] | None = None,
-    parquet_dir: str | os.PathLike[str] | None = None,
-    tables: Sequence[str] = RAW_TABLES,
-    database: str = SPARK_DATABASE,
-    on_table: Callable[[LoadedTable], None] | None = None,
-) -> list[LoadedTable]:
-    """Copy DuckDB's ``raw.<table>`` for each of ``tables`` into Spark database ``database``.
-
-    Spark is reached through ``execute`` (a function running one SQL statement, see
-    :func:`thrift_executor` / :func:`session_executor`), else the Thrift server at ``host``:``port``
-    (default ``$CONVOPT_SPARK_HOST`` / ``$CONVOPT_SPARK_PORT``, as `scripts/spark_cluster.sh start`
-    exports them). Replaces the Spark tables; returns one :class:`LoadedTable` per table after
-    checking that Spark counts as many rows as DuckDB has.
-    """
-    source = warehouse_path(warehouse)
-    if not source.exists():
-        raise SparkLoadError(f"warehouse {source} does not exist: run `convopt ingest` first")
-    if execute is None:
-        host = host or os.environ.get(HOST_ENV) or "127.0.0.1"
-        port = int(port or os.environ.get(PORT_ENV) or 10000)
-        execute = thrift_executor(host, port)
-    target_root = Path(parquet_dir) if parquet_dir else default_parquet_dir(source)
-    target_root = target_root.resolve()
-    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-
-    con = connect(source, read_only=True)
+def build_session(settings: Mapping[str, str]) -> Any:
+    """An in-process SparkSession with Hive support and the given settings, built as dbt-spark's
+    `session` method builds its own (so both use the same metastore and warehouse folder)."""
     try:
-        present = {
-            name
-            for (name,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'raw'"
-            ).fetchall()
-        }
-        missing = [t for t in tables if t not in present]
-        if missing:
-            raise SparkLoadError(
-                f"warehouse {source} has no raw.{', raw.'.join(missing)}: run `convopt ingest` first"
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise LoadTargetError(f"{EXTRA_HINT} (pyspark is not importable)") from exc
+    builder = SparkSession.builder.appName("convopt load-target").enableHiveSupport()
+    for key, value in settings.items():
+        builder = builder.config(key, str(value))
+    return builder.getOrCreate()
+
+
+@contextmanager
+def connect(profile: Mapping[str, Any]) -> Iterator[Execute]:
+    """A statement executor for a dbt Spark profile output (`method: thrift` or `method: session`)."""
+    method = profile.get("method")
+    settings = {key: str(value) for key, value in (profile.get("server_side_parameters") or {}).items()}
+    if method == "thrift":
+        conn = _thrift_connect(
+            str(profile.get("host", "127.0.0.1")), int(profile.get("port", 10000)), settings
+        )
+        try:
+            yield _cursor_executor(conn)
+        finally:
+            conn.close()
+    elif method == "session":
+        session = build_session(settings)
+        try:
+            yield session_executor(session)
+        finally:
+            session.stop()
+    else:
+        raise LoadTargetError(
+            f"Spark connection method {method!r} is not supported; expected thrift or session"
+        )
+
+
+# --- copy -------------------------------------------------------------------------------------------
+
+
+def default_parquet_dir(warehouse: Path, env: Mapping[str, str] | None = None) -> Path:
+    """``$CONVOPT_SPARK_PARQUET_DIR``, else ``spark_raw/`` beside the DuckDB file."""
+    env = os.environ if env is None else env
+    explicit = env.get(PARQUET_DIR_ENV)
+    return Path(explicit) if explicit else Path(warehouse).parent / "spark_raw"
+
+
+def _ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def load_raw(
+    warehouse: Path,
+    execute: Execute,
+    *,
+    target: str = "spark",
+    parquet_dir: Path | None = None,
+    tables: Sequence[str] | None = None,
+    database: str = DATABASE,
+    on_table: OnTable | None = None,
+) -> LoadReport:
+    """Copy the raw tables of `warehouse` (all, or `tables`) into Spark database `database` through
+    `execute` (see :func:`connect`), replacing them; each table's rows are counted in Spark."""
+    chosen = choose_tables(tables)
+    columns = map_types(contract_columns(), column_type, "Spark")
+    root = Path(parquet_dir or default_parquet_dir(warehouse)).resolve()
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    report = LoadReport(target=target)
+    with open_raw(warehouse) as source:
+        execute(f"create database if not exists {_ident(database)}")
+        for table in chosen:
+            started = time.perf_counter()
+            rows, location = _load_table(
+                source, execute, table, columns[table], database, root / table, run_id
             )
-        execute(f"create database if not exists {_quote_ident(database)}")
-        loaded = []
-        for table in tables:
-            result = _load_table(con, execute, table, database, target_root / table, run_id)
-            loaded.append(result)
+            copy = TableCopy(table, rows, time.perf_counter() - started, location=str(location))
+            report.copies.append(copy)
             if on_table:
-                on_table(result)
-        return loaded
-    finally:
-        con.close()
+                on_table(copy)
+    return report
 
 
 def _load_table(
-    con: duckdb.DuckDBPyConnection,
-    execute: Callable[[str], list[tuple]],
+    source: RawSource,
+    execute: Execute,
     table: str,
+    columns: Sequence[tuple[Any, str]],
     database: str,
     table_root: Path,
     run_id: str,
-) -> LoadedTable:
-    started = time.perf_counter()
-    columns = _duckdb_columns(con, table)
+) -> tuple[int, Path]:
     location = table_root / run_id
     location.mkdir(parents=True, exist_ok=True)
-    (expected,) = con.execute(f"select count(*) from raw.{table}").fetchone()  # type: ignore[misc]
-    # One file per table: the raw tables are small next to what Spark reads per task. DuckDB writes
-    # timestamptz as UTC-adjusted INT64 microseconds, which Spark reads as TIMESTAMP.
-    con.execute(
-        f"copy (select * from raw.{table}) to '{location / 'part-0.parquet'}' "
-        "(format parquet, compression zstd, row_group_size 1000000)"
+    # One file per table: the raw tables are small next to what Spark reads per task.
+    expected = source.copy(
+        source.select(table),
+        location / "part-0.parquet",
+        "format parquet, compression zstd, row_group_size 1000000",
     )
-    qualified = f"{_quote_ident(database)}.{_quote_ident(table)}"
-    column_sql = ",\n    ".join(f"{_quote_ident(name)} {typ}" for name, typ in columns)
+    qualified = f"{_ident(database)}.{_ident(table)}"
+    column_sql = ",\n    ".join(f"{_ident(column.name)} {typ}" for column, typ in columns)
     try:
         execute(f"drop table if exists {qualified}")
         execute(
-            f"create table {qualified} (\n    {column_sql}\n) using parquet "
-            f"location {_sql_string(location.as_uri())}"
+            f"create table {qualified} (\n    {column_sql}\n) using parquet location {_string(location.as_uri())}"
         )
-        (counted,) = execute(f"select count(*) from {qualified}")[0]
-    except SparkLoadError:
+        ((counted,),) = execute(f"select count(*) from {qualified}")
+    except LoadTargetError:
         raise
     except Exception as exc:
-        raise SparkLoadError(f"registering {database}.{table} at {location} failed: {exc}") from exc
+        reason = " ".join(str(exc).split())[:500]
+        raise LoadTargetError(f"registering {database}.{table} at {location} failed: {reason}") from exc
     if counted != expected:
-        raise SparkLoadError(
+        raise LoadTargetError(
             f"{database}.{table}: Spark counts {counted} rows in {location}, DuckDB raw.{table} has {expected}"
         )
-    for old in _older_runs(table_root, keep=location):
-        shutil.rmtree(old, ignore_errors=True)
-    return LoadedTable(
-        name=f"{database}.{table}",
-        rows=int(counted),
-        location=location,
-        columns=tuple(columns),
-        seconds=time.perf_counter() - started,
-    )
-
-
-def _older_runs(table_root: Path, keep: Path) -> Iterable[Path]:
-    return (p for p in table_root.iterdir() if p.is_dir() and p != keep)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m pipelines.engines.spark`: load the raw tables into the Spark Thrift server."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.engines.spark",
-        description="Copy the validated DuckDB raw tables into Spark (Parquet + external tables in `raw`).",
-    )
-    parser.add_argument("--warehouse", help="DuckDB file (default: $CONVOPT_WAREHOUSE)")
-    parser.add_argument("--host", help=f"Thrift host (default: ${HOST_ENV} or 127.0.0.1)")
-    parser.add_argument("--port", type=int, help=f"Thrift port (default: ${PORT_ENV} or 10000)")
-    parser.add_argument(
-        "--parquet-dir",
-        help=f"where the Parquet files go (default: ${PARQUET_DIR_ENV} or spark_raw/ beside the warehouse)",
-    )
-    args = parser.parse_args(argv)
-
-    def report(table: LoadedTable) -> None:
-        print(f"{table.name:<24} {table.rows:>12,} rows  {table.seconds:6.2f} s  {table.location}")
-
-    try:
-        load_raw_to_spark(
-            args.warehouse, host=args.host, port=args.port, parquet_dir=args.parquet_dir, on_table=report
-        )
-    except SparkLoadError as exc:
-        print(f"error: {exc}")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    for old in table_root.iterdir():
+        if old.is_dir() and old != location:
+            shutil.rmtree(old, ignore_errors=True)
+    return int(counted), location

@@ -1,7 +1,7 @@
 """The same dbt project on DuckDB and on PostgreSQL gives the same rows in every model.
 
 One small generated data set (two files per stream) is landed in two batches. After each batch it
-is ingested into DuckDB, copied to PostgreSQL (`convopt load-target`, i.e. `load_postgres`), and
+is ingested into DuckDB, copied to PostgreSQL (`convopt load-target`, i.e. `postgres.load_raw`), and
 the project is built on both engines: a full `dbt build` (tests included) after the first batch, an
 incremental `dbt run` after the second. Then every relation the project builds (staging views,
 intermediate and mart tables, seeds) is compared (tests/support/engine_compare.py, shared with the Spark
@@ -25,10 +25,9 @@ from engine_compare import Engine, differences, pg_family
 from pg_fixture import postgres_env  # noqa: F401 - the session fixture
 
 from pipelines.dbt_runner import run_dbt
+from pipelines.engines.postgres import conninfo_from_env, load_raw
 from pipelines.generate import GeneratorConfig, generate_dataset
 from pipelines.ingest import ingest_paths
-from pipelines.load_target import load_postgres
-from pipelines.pg_server import conninfo_from_env
 
 pytestmark = [pytest.mark.dbt, pytest.mark.postgres]
 
@@ -41,7 +40,7 @@ def _build_both(root: Path, warehouse: Path, pg_env: dict[str, str], command: li
         [*command, "--vars", DBT_VARS], warehouse=warehouse, target_path=root / "target-duckdb", capture=True
     )
     assert duck.returncode == 0, duck.stdout[-4000:] + duck.stderr[-2000:]
-    load_postgres(warehouse, conninfo_from_env(pg_env))
+    load_raw(warehouse, conninfo_from_env(pg_env))
     pg = run_dbt(
         [*command, "--target", "postgres", "--vars", DBT_VARS],
         warehouse=warehouse,
@@ -112,7 +111,7 @@ def test_raw_tables_are_copied_exactly_once(engines: dict) -> None:
     """A second load-target copies nothing (every load is already there), and the counts agree."""
     import psycopg
 
-    report = load_postgres(engines["warehouse"], conninfo_from_env(engines["pg_env"]))
+    report = load_raw(engines["warehouse"], conninfo_from_env(engines["pg_env"]))
     assert [c.loads for c in report.copies if c.loads is not None] == [0, 0, 0, 0]
     with (
         duckdb.connect(str(engines["warehouse"]), read_only=True) as duck,

@@ -2,13 +2,13 @@
 
 The fixture and the comparison are those of tests/engines/test_engines_equivalence.py (DuckDB against
 PostgreSQL): 60 generated persons landed in two batches; after each batch it is ingested into DuckDB,
-the raw tables are copied to Spark (`python -m pipelines.engines.spark`, i.e. `load_raw_to_spark`)
+the raw tables are copied to Spark (`convopt load-target --target spark`, i.e. `spark.load_raw`)
 and the project is built on both engines; then every relation (staging views, intermediate and mart
 tables, seeds) is compared with tests/support/engine_compare.py: same columns, compatible types, same rows
 with EXCEPT ALL both ways after normalizing types.
 
 After the first batch DuckDB runs a full `dbt build`; Spark runs `dbt seed` + `dbt run` from empty
-databases: the data and unit tests run on Spark in the demo-data build (docs/engines-spark.md),
+databases: the data and unit tests run on Spark in the demo-data build (docs/engines.md),
 and here they would add about ten minutes without comparing anything. After the second batch both
 run an incremental `dbt run`.
 
@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.dbt, pytest.mark.spark]
 
 skip_unless_spark_available()
 
-from pipelines.engines.spark import load_raw_to_spark, thrift_executor  # noqa: E402
+from pipelines.engines.spark import load_raw, thrift_executor  # noqa: E402
 
 # The same reference time as the PostgreSQL test, for meta_capi_events' 7-day window.
 DBT_VARS = json.dumps({"meta_export_as_of": "2026-03-13 00:00:00+00"})
@@ -72,7 +72,7 @@ def _build_both(
         capture=True,
     )
     assert duck.returncode == 0, duck.stdout[-4000:] + duck.stderr[-2000:]
-    load_raw_to_spark(warehouse, host=spark["host"], port=spark["port"], parquet_dir=root / "spark_raw")
+    load_raw(warehouse, thrift_executor(spark["host"], spark["port"]), parquet_dir=root / "spark_raw")
     env = {"CONVOPT_SPARK_HOST": spark["host"], "CONVOPT_SPARK_PORT": str(spark["port"])}
     for command in spark_commands:
         result = run_dbt(

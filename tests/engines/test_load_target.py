@@ -1,4 +1,6 @@
-"""`convopt load-target --target postgres`: raw tables copied with COPY, each ingest load exactly once."""
+"""`convopt load-target --target postgres`: raw tables copied with COPY, each ingest load exactly once.
+
+(The usage errors of `load-target` that need no server are in test_load_target_usage.py.)"""
 
 from __future__ import annotations
 
@@ -11,9 +13,8 @@ import duckdb
 import pytest
 from pg_fixture import postgres_env  # noqa: F401 - the session fixture
 
-from pipelines import load_target
-from pipelines.load_target import LoadTargetError, load_postgres
-from pipelines.pg_server import conninfo_from_env, free_port
+from pipelines.engines import postgres
+from pipelines.engines.postgres import conninfo_from_env, load_raw
 from pipelines.warehouse import ensure_raw_schema
 
 pytestmark = pytest.mark.postgres
@@ -79,7 +80,7 @@ def pg_env(postgres_env: dict[str, str]) -> dict[str, str]:  # noqa: F811
 def test_values_types_and_nulls_survive_the_copy(tmp_path: Path, pg_env: dict[str, str]) -> None:
     warehouse = tmp_path / "w.duckdb"
     _land(warehouse, "load-1", persons=len(AWKWARD), loaded_at=T0)
-    load_postgres(warehouse, conninfo_from_env(pg_env))
+    load_raw(warehouse, conninfo_from_env(pg_env))
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         expected = con.execute(
@@ -117,10 +118,10 @@ def test_values_types_and_nulls_survive_the_copy(tmp_path: Path, pg_env: dict[st
 def test_each_load_is_copied_exactly_once(tmp_path: Path, pg_env: dict[str, str]) -> None:
     warehouse = tmp_path / "w.duckdb"
     _land(warehouse, "load-1", persons=3, loaded_at=T0)
-    first = load_postgres(warehouse, conninfo_from_env(pg_env))
-    again = load_postgres(warehouse, conninfo_from_env(pg_env))
+    first = load_raw(warehouse, conninfo_from_env(pg_env))
+    again = load_raw(warehouse, conninfo_from_env(pg_env))
     _land(warehouse, "load-2", persons=2, loaded_at=T0 + dt.timedelta(hours=1))
-    third = load_postgres(warehouse, conninfo_from_env(pg_env))
+    third = load_raw(warehouse, conninfo_from_env(pg_env))
 
     def conversions(report) -> tuple[int | None, int]:
         (copy,) = [c for c in report.copies if c.table == "conversions"]
@@ -143,57 +144,23 @@ def test_a_failed_copy_leaves_no_part_of_the_load(
     """The load_log copy fails after the rows were copied: the transaction rolls back, a rerun copies it once."""
     warehouse = tmp_path / "w.duckdb"
     _land(warehouse, "load-1", persons=3, loaded_at=T0)
-    real_copy = load_target._copy_query
+    real_copy = postgres._copy_rows
 
-    def failing_copy(duck, pg, table, columns, query):
+    def failing_copy(source, pg, table, where=None):
         if table == "load_log":
             raise RuntimeError("connection lost")
-        return real_copy(duck, pg, table, columns, query)
+        return real_copy(source, pg, table, where)
 
-    monkeypatch.setattr(load_target, "_copy_query", failing_copy)
+    monkeypatch.setattr(postgres, "_copy_rows", failing_copy)
     with pytest.raises(RuntimeError, match="connection lost"):
-        load_postgres(warehouse, conninfo_from_env(pg_env))
+        load_raw(warehouse, conninfo_from_env(pg_env))
     assert _pg_rows(pg_env, "select count(*) from raw.conversions") == [(0,)]
     assert _pg_rows(pg_env, "select count(*) from raw.rejected_rows") == [(0,)]
 
-    monkeypatch.setattr(load_target, "_copy_query", real_copy)
-    load_postgres(warehouse, conninfo_from_env(pg_env))
+    monkeypatch.setattr(postgres, "_copy_rows", real_copy)
+    load_raw(warehouse, conninfo_from_env(pg_env))
     assert _pg_rows(pg_env, "select count(*) from raw.conversions") == [(3,)]
     assert _pg_rows(pg_env, "select count(*) from raw.load_log") == [(1,)]
-
-
-def test_unreachable_server_is_a_clear_usage_error(tmp_path: Path) -> None:
-    warehouse = tmp_path / "w.duckdb"
-    _land(warehouse, "load-1", persons=1, loaded_at=T0)
-    with pytest.raises(LoadTargetError, match=r"cannot connect to PostgreSQL .*scripts/pg_server\.sh start"):
-        load_postgres(
-            warehouse, f"host=127.0.0.1 port={free_port()} user=postgres dbname=convopt connect_timeout=3"
-        )
-
-    env = {
-        "CONVOPT_WAREHOUSE": str(warehouse),
-        "CONVOPT_PG_HOST": "127.0.0.1",
-        "CONVOPT_PG_PORT": str(free_port()),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "load-target", "--target", "postgres"],
-        env={**env, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert "cannot connect to PostgreSQL" in result.stderr
-
-    bad_target = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "load-target", "--target", "oracle"],
-        env={**env, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert bad_target.returncode == 2
-    assert "--target must be one of postgres" in bad_target.stderr
 
 
 def test_ingest_with_target_postgres_also_copies(tmp_path: Path, pg_env: dict[str, str]) -> None:

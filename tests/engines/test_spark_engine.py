@@ -1,4 +1,4 @@
-"""The Spark engine: cluster script, raw load into Spark, and dbt seed + staging on the `spark` target.
+"""The Spark engine: cluster helper, raw load into Spark, and dbt seed + staging on the `spark` target.
 
 Needs the `.[spark]` extra and Java. The cluster is the session fixture `spark` (tests/support/spark_fixture.py):
 the one named by CONVOPT_SPARK_HOST / CONVOPT_SPARK_PORT, else a private one started for the session.
@@ -9,14 +9,19 @@ the file takes 5 min on a busy machine. Deselect with -m "not spark".
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
-from spark_fixture import cluster_script, exports, skip_unless_spark_available
+from spark_fixture import skip_unless_spark_available
 
 from pipelines.dbt_runner import run_dbt
+from pipelines.engines.load import RAW_TABLES
+from pipelines.engines.servers import spark as cluster
 from pipelines.generate import GeneratorConfig, generate_dataset
 from pipelines.ingest import ingest_paths
 from pipelines.warehouse import PROJECT_DIR
@@ -25,7 +30,7 @@ pytestmark = pytest.mark.spark
 
 skip_unless_spark_available()
 
-from pipelines.engines.spark import RAW_TABLES, load_raw_to_spark, spark_type, thrift_executor  # noqa: E402
+from pipelines.engines.spark import column_type, load_raw, thrift_executor  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -44,35 +49,24 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def loaded(spark: dict, warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     started = time.perf_counter()
-    tables = load_raw_to_spark(
+    report = load_raw(
         warehouse,
-        host=spark["host"],
-        port=spark["port"],
+        thrift_executor(spark["host"], spark["port"]),
         parquet_dir=tmp_path_factory.mktemp("spark_parquet"),
     )
-    return {"tables": {t.name: t for t in tables}, "seconds": time.perf_counter() - started}
+    return {"tables": {c.table: c for c in report.copies}, "seconds": time.perf_counter() - started}
 
 
-def test_cluster_script_without_a_cluster(tmp_path: Path) -> None:
-    status = cluster_script(tmp_path, "status")
-    assert status.returncode == 1
-    assert status.stdout.splitlines() == ["master: stopped", "worker: stopped", "thrift: stopped"]
-    assert cluster_script(tmp_path, "stop").returncode == 0
-    usage = cluster_script(tmp_path, "restart")
-    assert usage.returncode == 2
-    assert "usage:" in usage.stderr
-
-
-def test_cluster_script_status_and_state_folder(spark: dict) -> None:
+def test_cluster_status_and_state_folder(spark: dict) -> None:
     if "state_dir" not in spark:
         pytest.skip("uses an external cluster (CONVOPT_SPARK_HOST/PORT): the script did not start it")
-    status = cluster_script(spark["state_dir"], "status")
+    status = cluster.run("status", spark["state_dir"])
     assert status.returncode == 0, status.stdout + status.stderr
     assert [line.split(":")[0] for line in status.stdout.splitlines()[:3]] == ["master", "worker", "thrift"]
-    assert exports(status.stdout)["CONVOPT_SPARK_PORT"] == str(spark["port"])
+    assert cluster.exports(status.stdout)["CONVOPT_SPARK_PORT"] == str(spark["port"])
     # Starting again is a no-op that prints the same settings.
-    again = cluster_script(spark["state_dir"], "start")
-    assert again.returncode == 0 and exports(again.stdout) == exports(status.stdout)
+    again = cluster.run("start", spark["state_dir"])
+    assert again.returncode == 0 and cluster.exports(again.stdout) == cluster.exports(status.stdout)
     # The metastore and derby.log live in the state folder, not in the working directory.
     assert (spark["state_dir"] / "metastore_db").is_dir()
     assert not (PROJECT_DIR / "metastore_db").exists()
@@ -81,11 +75,11 @@ def test_cluster_script_status_and_state_folder(spark: dict) -> None:
 
 def test_raw_load_round_trips_counts_and_types(spark: dict, warehouse: Path, loaded: dict) -> None:
     execute = thrift_executor(spark["host"], spark["port"])
-    assert set(loaded["tables"]) == {f"raw.{t}" for t in RAW_TABLES}
+    assert set(loaded["tables"]) == set(RAW_TABLES)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for table in RAW_TABLES:
             (expected,) = con.execute(f"select count(*) from raw.{table}").fetchone()
-            assert loaded["tables"][f"raw.{table}"].rows == expected
+            assert loaded["tables"][table].rows == expected
             assert execute(f"select count(*) from raw.{table}") == [(expected,)]
             duck_types = con.execute(
                 "select column_name, data_type from information_schema.columns "
@@ -93,8 +87,8 @@ def test_raw_load_round_trips_counts_and_types(spark: dict, warehouse: Path, loa
                 [table],
             ).fetchall()
             spark_types = [(name, typ) for name, typ, *_ in execute(f"describe raw.{table}")]
-            assert spark_types == [(name, spark_type(typ)) for name, typ in duck_types], table
-        assert loaded["tables"]["raw.rejected_rows"].rows > 0
+            assert spark_types == [(name, column_type(typ)) for name, typ in duck_types], table
+        assert loaded["tables"]["rejected_rows"].rows > 0
         # Instants survive as the same UTC microsecond; dates and bigints as the same values.
         duck = con.execute(
             "select epoch_us(min(event_time)), epoch_us(max(event_time)), count(distinct event_id) from raw.events"
@@ -111,17 +105,33 @@ def test_raw_load_round_trips_counts_and_types(spark: dict, warehouse: Path, loa
 
 
 def test_load_again_replaces_tables_and_old_files(spark: dict, warehouse: Path, tmp_path: Path) -> None:
-    first = load_raw_to_spark(
-        warehouse, host=spark["host"], port=spark["port"], parquet_dir=tmp_path, tables=["ad_spend"]
+    execute = thrift_executor(spark["host"], spark["port"])
+    (first,) = load_raw(warehouse, execute, parquet_dir=tmp_path, tables=["ad_spend"]).copies
+    (second,) = load_raw(warehouse, execute, parquet_dir=tmp_path, tables=["ad_spend"]).copies
+    assert first.rows == second.rows
+    assert [str(p) for p in (tmp_path / "ad_spend").iterdir()] == [second.location]
+    assert execute("select count(*) from raw.ad_spend") == [(second.rows,)]
+
+
+def test_load_target_command_loads_spark(spark: dict, warehouse: Path, tmp_path: Path) -> None:
+    """`convopt load-target --target spark` reaches the cluster the profile's variables name."""
+    env = {
+        **os.environ,
+        "CONVOPT_WAREHOUSE": str(warehouse),
+        "CONVOPT_SPARK_HOST": spark["host"],
+        "CONVOPT_SPARK_PORT": str(spark["port"]),
+        "CONVOPT_SPARK_PARQUET_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "load-target", "--target", "spark"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    second = load_raw_to_spark(
-        warehouse, host=spark["host"], port=spark["port"], parquet_dir=tmp_path, tables=["ad_spend"]
-    )
-    assert first[0].rows == second[0].rows
-    assert [p for p in (tmp_path / "ad_spend").iterdir()] == [second[0].location]
-    assert thrift_executor(spark["host"], spark["port"])("select count(*) from raw.ad_spend") == [
-        (second[0].rows,)
-    ]
+    assert result.returncode == 0, result.stderr
+    assert "row(s) copied to spark" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(RAW_TABLES)
 
 
 def test_dbt_seed_and_staging_build_on_spark(spark: dict, loaded: dict, tmp_path: Path) -> None:

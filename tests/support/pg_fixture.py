@@ -1,9 +1,9 @@
 """Session-scoped PostgreSQL for tests marked `postgres` (import `postgres_env` into a test module).
 
-* CONVOPT_PG_HOST set (CI: `.ci/run` starts a server with scripts/pg_server.sh and exports it):
-  that server is used.
+* CONVOPT_PG_HOST set (CI: `.ci/run` starts a server with `python -m pipelines.engines.servers
+  postgres start` and exports it): that server is used.
 * Otherwise, when PostgreSQL server binaries are installed: a throwaway server is started
-  (pipelines.pg_server) and stopped at the end of the session.
+  (pipelines.engines.servers.postgres) and stopped at the end of the session.
 * Otherwise the tests are skipped, saying so.
 
 Either way every session gets a database of its own (dropped at the end), so runs never see
@@ -18,7 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipelines import pg_server
+from pipelines.engines.postgres import conninfo_from_env
+from pipelines.engines.servers import postgres as pg_server
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +38,7 @@ def postgres_env() -> Iterator[dict[str, str]]:
         started = pg_server.start()
         server_env = started.env
     dbname = f"convopt_test_{uuid.uuid4().hex[:12]}"
-    admin = pg_server.conninfo_from_env({**server_env, "CONVOPT_PG_DBNAME": "postgres"})
+    admin = conninfo_from_env({**server_env, "CONVOPT_PG_DBNAME": "postgres"})
     try:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'create database "{dbname}"')

@@ -3,7 +3,7 @@ serves every Spark test file of a session).
 
 * CONVOPT_SPARK_HOST and CONVOPT_SPARK_PORT set: that cluster's Thrift server is used (its `raw`,
   `reference`, `staging`, `intermediate` and `marts` databases are replaced by the tests).
-* Otherwise a private cluster is started with scripts/spark_cluster.sh in a temp folder and
+* Otherwise a private cluster is started (pipelines.engines.servers.spark) in a temp folder and
   stopped at the end of the session (every process checked gone).
 
 Test modules call :func:`skip_unless_spark_available` at import, which skips the module with the
@@ -15,15 +15,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "spark_cluster.sh"
+from pipelines.engines.servers import spark as cluster
+
 EXTERNAL = bool(os.environ.get("CONVOPT_SPARK_HOST") and os.environ.get("CONVOPT_SPARK_PORT"))
 
 
@@ -42,23 +40,6 @@ def skip_unless_spark_available() -> None:
         )
 
 
-def cluster_script(state_dir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CONVOPT_SPARK_DIR": str(state_dir), "PYTHON": sys.executable}
-    return subprocess.run(
-        [str(SCRIPT), *args], env=env, text=True, capture_output=True, timeout=timeout, check=False
-    )
-
-
-def exports(stdout: str) -> dict[str, str]:
-    """NAME: value of the `export NAME=value` lines the script prints."""
-    pairs = (
-        line.removeprefix("export ").split("=", 1)
-        for line in stdout.splitlines()
-        if line.startswith("export ")
-    )
-    return dict(pairs)
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -75,13 +56,13 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         return
     state_dir = tmp_path_factory.mktemp("spark_cluster")
     started = time.perf_counter()
-    start = cluster_script(state_dir, "start")
+    start = cluster.run("start", state_dir)
     seconds = time.perf_counter() - started
     if start.returncode != 0:
-        cluster_script(state_dir, "stop")
+        cluster.run("stop", state_dir)
         pytest.fail(f"spark_cluster.sh start failed:\n{start.stderr[-3000:]}")
-    exported = exports(start.stdout)
-    pids = [int((state_dir / "run" / f"{role}.pid").read_text()) for role in ("master", "worker", "thrift")]
+    exported = cluster.exports(start.stdout)
+    pids = cluster.pids(state_dir)
     try:
         yield {
             "host": exported["CONVOPT_SPARK_HOST"],
@@ -91,6 +72,6 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             "pids": pids,
         }
     finally:
-        stop = cluster_script(state_dir, "stop")
+        stop = cluster.run("stop", state_dir)
         assert stop.returncode == 0, stop.stderr
         assert not [pid for pid in pids if _alive(pid)], f"processes left after stop: {pids}"

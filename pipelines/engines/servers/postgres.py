@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server on loopback, for tests, CI and benchmarks.
+"""A throwaway PostgreSQL server on loopback, for tests, CI and benchmarks (target `postgres`).
 
 ``start()`` runs Debian's PostgreSQL binaries (``initdb`` + ``pg_ctl``) in a new temporary
 directory, on a free port of 127.0.0.1 (and a Unix socket in that directory), with trust
@@ -6,14 +6,14 @@ authentication; as root it runs them as the ``postgres`` user, since PostgreSQL 
 root. ``stop()`` stops that server (``pg_ctl stop -m fast``, then the postmaster's pid if it is
 still alive) and removes the directory. Nothing outside the directory is touched.
 
-Command line (``scripts/pg_server.sh`` wraps it)::
+Command line (see ``pipelines.engines.servers``)::
 
-    eval "$(python -m pipelines.pg_server start)"   # exports CONVOPT_PG_* for dbt and convopt
-    python -m pipelines.pg_server status
-    python -m pipelines.pg_server stop              # the server named by CONVOPT_PG_DATA
+    eval "$(python -m pipelines.engines.servers postgres start)"   # exports CONVOPT_PG_*
+    python -m pipelines.engines.servers postgres status
+    python -m pipelines.engines.servers postgres stop    # the server named by CONVOPT_PG_DATA
 
-The environment variables are the ones ``profiles.yml`` (target ``postgres``) and
-``convopt load-target`` read: CONVOPT_PG_HOST, CONVOPT_PG_PORT, CONVOPT_PG_USER,
+The environment variables are the ones the dbt profile (target ``postgres``) and
+``convopt load-target --target postgres`` read: CONVOPT_PG_HOST, CONVOPT_PG_PORT, CONVOPT_PG_USER,
 CONVOPT_PG_PASSWORD, CONVOPT_PG_DBNAME, plus CONVOPT_PG_DATA (the server's directory).
 """
 
@@ -28,11 +28,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipelines.engines.postgres import conninfo as libpq_conninfo
 
 DEFAULT_DBNAME = "convopt"
 DEFAULT_USER = "postgres"
@@ -64,23 +65,17 @@ class PgServer:
             "CONVOPT_PG_DATA": str(self.data_dir),
         }
 
-    @property
-    def conninfo(self) -> str:
-        return conninfo_from_env(self.env)
-
-
-def conninfo_from_env(env: dict[str, str] | None = None) -> str:
-    """libpq connection string from the CONVOPT_PG_* variables (defaults: localhost:5432, postgres, convopt)."""
-    env = os.environ if env is None else env
-    parts = {
-        "host": env.get("CONVOPT_PG_HOST", "127.0.0.1"),
-        "port": env.get("CONVOPT_PG_PORT", "5432"),
-        "user": env.get("CONVOPT_PG_USER", DEFAULT_USER),
-        "dbname": env.get("CONVOPT_PG_DBNAME", DEFAULT_DBNAME),
-    }
-    if env.get("CONVOPT_PG_PASSWORD"):
-        parts["password"] = env["CONVOPT_PG_PASSWORD"]
-    return " ".join(f"{key}={value}" for key, value in parts.items())
+    def conninfo(self, dbname: str | None = None) -> str:
+        """libpq connection string of this server's database (or of `dbname` on it)."""
+        return libpq_conninfo(
+            {
+                "host": self.host,
+                "port": self.port,
+                "user": self.user,
+                "password": self.password,
+                "dbname": dbname or self.dbname,
+            }
+        )
 
 
 def find_bindir() -> Path | None:
@@ -209,7 +204,7 @@ def start(base_dir: Path | None = None, port: int | None = None, dbname: str = D
 def _create_database(server: PgServer) -> None:
     import psycopg
 
-    admin = conninfo_from_env({**server.env, "CONVOPT_PG_DBNAME": "postgres"})
+    admin = server.conninfo("postgres")
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -226,8 +221,9 @@ def _create_database(server: PgServer) -> None:
             time.sleep(0.2)
 
 
-def _postmaster_pid(cluster: Path) -> int | None:
-    pid_file = cluster / "postmaster.pid"
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The pid of the server started in `data_dir` (from its pid file), None if it is not running."""
+    pid_file = Path(data_dir) / "cluster" / "postmaster.pid"
     try:
         return int(pid_file.read_text().split("\n", 1)[0])
     except (OSError, ValueError):
@@ -236,7 +232,7 @@ def _postmaster_pid(cluster: Path) -> int | None:
 
 def _stop_dir(data_dir: Path) -> None:
     cluster = data_dir / "cluster"
-    pid = _postmaster_pid(cluster)
+    pid = postmaster_pid(data_dir)
     if pid is None:
         return
     bindir = find_bindir()
@@ -276,49 +272,14 @@ def stop(data_dir: Path, remove: bool = True) -> None:
     """Stop the server started in `data_dir` (by `start`) and delete the directory."""
     data_dir = Path(data_dir)
     if not (data_dir / ENV_FILE).exists() and not (data_dir / "cluster").exists():
-        raise PgServerError(f"{data_dir} is not a directory made by pipelines.pg_server start")
+        raise PgServerError(f"{data_dir} is not a directory made by `servers postgres start`")
     _stop_dir(data_dir)
     if remove:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def status(data_dir: Path) -> str:
-    pid = _postmaster_pid(Path(data_dir) / "cluster")
+    pid = postmaster_pid(Path(data_dir))
     if pid is not None and _pid_alive(pid):
         return f"running (pid {pid}, data {data_dir})"
     return f"not running (data {data_dir})"
-
-
-def main(argv: list[str]) -> int:
-    usage = "usage: python -m pipelines.pg_server start [--port N] [--dir BASE] | status | stop [DATA_DIR]"
-    if not argv or argv[0] not in {"start", "stop", "status"}:
-        print(usage, file=sys.stderr)
-        return 2
-    command, rest = argv[0], argv[1:]
-    try:
-        if command == "start":
-            port = int(rest[rest.index("--port") + 1]) if "--port" in rest else None
-            base = Path(rest[rest.index("--dir") + 1]) if "--dir" in rest else None
-            server = start(base_dir=base, port=port)
-            for key, value in server.env.items():
-                print(f"export {key}={shlex.quote(value)}")
-            print(f"PostgreSQL started on {server.host}:{server.port} in {server.data_dir}", file=sys.stderr)
-            return 0
-        data_dir = rest[0] if rest else os.environ.get("CONVOPT_PG_DATA")
-        if not data_dir:
-            print(f"{command}: give the data directory or set CONVOPT_PG_DATA\n{usage}", file=sys.stderr)
-            return 2
-        if command == "status":
-            text = status(Path(data_dir))
-            print(text)
-            return 0 if text.startswith("running") else 1
-        stop(Path(data_dir))
-        print(f"PostgreSQL in {data_dir} stopped and removed", file=sys.stderr)
-        return 0
-    except PgServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -3,9 +3,10 @@
 # Spark Thrift server (HiveServer2 protocol, what dbt-spark's `method: thrift` talks to), all from the
 # pyspark package of the `.[spark]` extra (SPARK_HOME = the pyspark package folder) and Java 17.
 #
-#   scripts/spark_cluster.sh start    # prints `export ...` lines: eval "$(scripts/spark_cluster.sh start)"
-#   scripts/spark_cluster.sh status   # exit 0 when master, worker and Thrift server all run
-#   scripts/spark_cluster.sh stop     # stops the three processes by pid; keeps the state folder
+#   eval "$(python -m pipelines.engines.servers spark start)"   # prints `export ...` lines
+#   python -m pipelines.engines.servers spark status   # exit 0 when master, worker and Thrift server all run
+#   python -m pipelines.engines.servers spark stop     # stops the three processes by pid; keeps the state folder
+# (the module runs this script; running it directly with start|status|stop does the same).
 #
 # Everything the cluster writes (logs, pid files, worker and scratch folders, the Derby metastore
 # metastore_db/ and derby.log, the managed-table warehouse spark-warehouse/) lives in the state folder
@@ -18,7 +19,8 @@
 # CONVOPT_SPARK_START_TIMEOUT (180 s), PYTHON (an interpreter with pyspark), SPARK_HOME.
 set -euo pipefail
 
-REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# This script lives in pipelines/engines/servers/ of the repository.
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 STATE_DIR="${CONVOPT_SPARK_DIR:-${TMPDIR:-/tmp}/convopt-spark-$(id -un)}"
 [[ "$STATE_DIR" == /* ]] || STATE_DIR="$PWD/$STATE_DIR"
 WORKER_MEMORY="${CONVOPT_SPARK_WORKER_MEMORY:-3g}"
@@ -118,7 +120,7 @@ start() {
         print_env
         return 0
     fi
-    ((running > 0)) && die "partly running; run '$0 stop' first (state in $STATE_DIR)"
+    ((running > 0)) && die "partly running; stop it first (python -m pipelines.engines.servers spark stop; state in $STATE_DIR)"
     command -v java >/dev/null || die "java not found on PATH (Spark 4 needs Java 17 or 21)"
 
     local spark_home
@@ -232,7 +234,7 @@ start) start ;;
 stop) stop ;;
 status) status ;;
 *)
-    echo "usage: $0 start|stop|status   (state folder: $STATE_DIR)" >&2
+    echo "usage: spark_cluster.sh start|stop|status   (state folder: $STATE_DIR)" >&2
     exit 2
     ;;
 esac
