@@ -1,7 +1,7 @@
 """The raw data contract: the one place that says which columns each landing stream has.
 
 Generator, ingestion (validation + DDL of the ``raw`` tables) and the dbt sources all follow
-these definitions; README.md ("Raw data contract") documents them for producers.
+these definitions; docs/landing.md documents them for producers.
 """
 
 from __future__ import annotations
