@@ -355,7 +355,8 @@ def report(
     Writes <out>/<period>_<since>_<until>/ (replacing an earlier report of the same range at once):
     csv/, parquet/ (hive-partitioned by period_date), charts/, index.html and manifest.json.
     """
-    from pipelines.report import ReportUsageError, parse_date, print_report, write_report
+    from pipelines.cli_output import print_report
+    from pipelines.report import ReportUsageError, parse_date, write_report
 
     try:
         result = write_report(
