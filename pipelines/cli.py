@@ -162,7 +162,9 @@ def load_target_command(
 @app.command()
 def sql(
     query: str = typer.Argument(
-        None, help='The SQL to run, e.g. "select count(*) from marts.conversion_event".'
+        None,
+        help='The SQL to run, e.g. "select count(*) from conversion_event". Unqualified names are looked up in '
+        "the schemas marts, reports, intermediate, staging, raw, reference, audit, in that order.",
     ),
     file: Path = typer.Option(None, "--file", "-f", help="Read the SQL from this file instead."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
