@@ -14,6 +14,7 @@
       constraints of pipelines/warehouse.py (META_DELIVERY_LOG_DDL; a test compares the two);
     * table present: the columns newer than the table (run_id, is_retryable, as_of on a log written
       before they existed) are added, nullable, as export-meta adds them; nothing otherwise.
+    Every statement is a no-op when the table is already as it should be.
 
     DuckDB and PostgreSQL share the default version. On Spark the raw tables are registered from the
     DuckDB warehouse (pipelines/engines/spark.py), which refuses a warehouse without the log, so there
@@ -26,28 +27,32 @@
     {{ return(adapter.dispatch('prepare_meta_delivery_log')()) }}
 {%- endmacro %}
 
-{#- (name, kind, not null) of every column of raw.meta_delivery_log, in the loader's order. -#}
+{#-
+    (name, kind, not null, added later) of every column of raw.meta_delivery_log, in the loader's order.
+    "Added later": not in the first version of the log, so an older log gets it (nullable), as
+    `convopt export-meta` adds it (ADDED_LOG_COLUMNS in the export).
+-#}
 {% macro meta_delivery_log_columns() -%}
     {{ return([
-        ('conversion_id', 'string', true),
-        ('event_id', 'string', true),
-        ('pixel_id', 'string', false),
-        ('batch_id', 'string', true),
-        ('attempt', 'integer', true),
-        ('status', 'string', true),
-        ('events_received', 'integer', false),
-        ('fbtrace_id', 'string', false),
-        ('error_type', 'string', false),
-        ('error_code', 'integer', false),
-        ('error_subcode', 'integer', false),
-        ('error_message', 'string', false),
-        ('http_status', 'integer', false),
-        ('test_event_code', 'string', false),
-        ('requested_at', 'timestamp', false),
-        ('recorded_at', 'timestamp', true),
-        ('run_id', 'string', false),
-        ('is_retryable', 'boolean', false),
-        ('as_of', 'timestamp', false),
+        ('conversion_id', 'string', true, false),
+        ('event_id', 'string', true, false),
+        ('pixel_id', 'string', false, false),
+        ('batch_id', 'string', true, false),
+        ('attempt', 'integer', true, false),
+        ('status', 'string', true, false),
+        ('events_received', 'integer', false, false),
+        ('fbtrace_id', 'string', false, false),
+        ('error_type', 'string', false, false),
+        ('error_code', 'integer', false, false),
+        ('error_subcode', 'integer', false, false),
+        ('error_message', 'string', false, false),
+        ('http_status', 'integer', false, false),
+        ('test_event_code', 'string', false, false),
+        ('requested_at', 'timestamp', false, false),
+        ('recorded_at', 'timestamp', true, false),
+        ('run_id', 'string', false, true),
+        ('is_retryable', 'boolean', false, true),
+        ('as_of', 'timestamp', false, true),
     ]) }}
 {%- endmacro %}
 
@@ -58,37 +63,24 @@
         'boolean': dbt.type_boolean(),
         'timestamp': 'timestamp with time zone',
     } -%}
-    {%- set existing = adapter.get_relation(
-        database=target.database, schema='raw', identifier='meta_delivery_log'
-    ) -%}
-    {%- set statements = [] -%}
-    {%- if existing is none -%}
-        {%- set definitions = [] -%}
-        {%- for name, kind, not_null in meta_delivery_log_columns() -%}
-            {%- do definitions.append(name ~ ' ' ~ types[kind] ~ (' not null' if not_null else '')) -%}
-        {%- endfor -%}
-        {%- do statements.append('create schema if not exists raw') -%}
-        {%- do statements.append(
-            'create table if not exists raw.meta_delivery_log (\n    '
-            ~ definitions | join(',\n    ') ~ '\n)'
-        ) -%}
-    {%- else -%}
-        {%- set present = [] -%}
-        {%- for column in adapter.get_columns_in_relation(existing) -%}
-            {%- do present.append(column.name | lower) -%}
-        {%- endfor -%}
-        {%- for name, kind, not_null in meta_delivery_log_columns() if name not in present -%}
-            {%- if not_null -%}
-                {{ exceptions.raise_compiler_error(
-                    "raw.meta_delivery_log has no column " ~ name ~ ", which every version of the log "
-                    ~ "has had: the table is not the delivery log `convopt export-meta` writes") }}
-            {%- endif -%}
-            {%- do statements.append(
-                'alter table raw.meta_delivery_log add column ' ~ name ~ ' ' ~ types[kind]
+    {%- set definitions = [] -%}
+    {%- set added = [] -%}
+    {%- for name, kind, not_null, is_added_later in meta_delivery_log_columns() -%}
+        {%- do definitions.append(name ~ ' ' ~ types[kind] ~ (' not null' if not_null else '')) -%}
+        {%- if is_added_later -%}
+            {%- do added.append(
+                'alter table raw.meta_delivery_log add column if not exists ' ~ name ~ ' ' ~ types[kind]
             ) -%}
-        {%- endfor -%}
-    {%- endif -%}
-    {{ return(hook_statements(statements)) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {#- Statements that change nothing when the table is as it should be, rather than a look at the
+        catalog first: dbt runs the hook in the transaction such a look opens, and rolls it back. -#}
+    {{ return(hook_statements(
+        [
+            'create schema if not exists raw',
+            'create table if not exists raw.meta_delivery_log (\n    ' ~ definitions | join(',\n    ') ~ '\n)',
+        ] + added
+    )) }}
 {%- endmacro %}
 
 {% macro spark__prepare_meta_delivery_log() -%}
