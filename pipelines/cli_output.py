@@ -1,8 +1,4 @@
-"""Terminal rendering for the convopt commands.
-
-What a command prints for a person once its job is done; the jobs themselves return plain results and
-print nothing. Each command's renderers have their own section below.
-"""
+"""Terminal rendering for the convopt commands."""
 
 from __future__ import annotations
 
