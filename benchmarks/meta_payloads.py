@@ -8,15 +8,16 @@ Stages, each in its own child process (so its peak RSS is its own, from ``wait4`
    be normalized) and a share of conversions also reported by a second copy (pixel + capi), as the demo
    data has. Conversion times are spread over the last 6 days, so nearly all are inside Meta's window.
 2. ``dbt seed`` (setup, not counted).
-3. ``dbt run --select +meta_capi_events``: the payload-producing models (stg_conversions →
-   int_conversion_identities [normalize + hash] → int_conversions_deduplicated → conversion_event →
-   meta_capi_events [serialize]); each model's own time comes from dbt's run_results.json.
+3. ``dbt run --select +meta_capi_events +int_meta_delivery_state``: the payload-producing models
+   (stg_conversions → int_conversion_identities [normalize + hash] → int_conversions_deduplicated →
+   int_conversions_valued → meta_capi_events [serialize]), and the delivery state the export reads (two
+   views over the empty log); each model's own time comes from dbt's run_results.json.
 4. ``convopt export-meta --dry-run``: reads the ready rows, batches them, writes requests.jsonl + events.parquet.
 
 End to end = stage 3 + stage 4 wall time (dbt's start-up and project parsing included), and also
 "SQL + export" = the models' execution times + stage 4, which is what grows with N. "Payload building"
 is int_conversion_identities (normalize + hash) + meta_capi_events (serialize) + stage 4; the dedup and
-conversion_event build the conversion facts (shared with every other mart) and are reported apart.
+int_conversions_valued build the conversions every fact reads and are reported apart.
 
 Usage: .venv/bin/python benchmarks/meta_payloads.py [--conversions 1000000] [--keep DIR]
 Prints a Markdown table; scratch data goes to a temp dir removed at the end (unless --keep).
@@ -42,7 +43,7 @@ PAYLOAD_MODELS = (
     "stg_conversions",
     "int_conversion_identities",
     "int_conversions_deduplicated",
-    "conversion_event",
+    "int_conversions_valued",
     "meta_capi_events",
 )
 
@@ -217,7 +218,15 @@ def main() -> None:
         run_stage("dbt seed", [str(BIN / "dbt"), "seed", "--project-dir", str(PROJECT_DIR)], env)
         build = run_stage(
             "dbt run",
-            [str(BIN / "dbt"), "run", "--select", "+meta_capi_events", "--project-dir", str(PROJECT_DIR)],
+            [
+                str(BIN / "dbt"),
+                "run",
+                "--select",
+                "+meta_capi_events",
+                "+int_meta_delivery_state",
+                "--project-dir",
+                str(PROJECT_DIR),
+            ],
             env,
         )
         per_model = model_times(target)
@@ -243,7 +252,9 @@ def main() -> None:
                 "select count(*), count(*) filter (where status = 'ready'), sum(dropped_user_data_fields) "
                 "from marts.meta_capi_events"
             ).fetchone()
-            (conversions,) = con.execute("select count(*) from marts.conversion_event").fetchone()
+            (conversions,) = con.execute(
+                "select count(*) from intermediate.int_conversions_valued"
+            ).fetchone()
         ((written,),) = duckdb.sql(
             f"select count(*) from read_parquet('{out / 'events.parquet'}')"
         ).fetchall()
@@ -280,11 +291,11 @@ def main() -> None:
     line("**end to end** (dbt run + export, wall)", raw_rows, build.seconds + export.seconds)
     line("SQL of the models + export", raw_rows, sql_seconds + export.seconds)
     # Payload building proper: normalize + hash (int_conversion_identities), serialize
-    # (meta_capi_events) and the dry-run files; the dedup and conversion_event build the facts.
+    # (meta_capi_events) and the dry-run files; the dedup and valuing build the conversions.
     payload_seconds = per_model["int_conversion_identities"] + per_model["meta_capi_events"] + export.seconds
-    facts_seconds = per_model["int_conversions_deduplicated"] + per_model["conversion_event"]
+    facts_seconds = per_model["int_conversions_deduplicated"] + per_model["int_conversions_valued"]
     line("**payload building** (identities + meta_capi_events + export)", raw_rows, payload_seconds)
-    line("fact building (dedup + conversion_event)", raw_rows, facts_seconds)
+    line("conversion building (dedup + int_conversions_valued)", raw_rows, facts_seconds)
     print(
         f"\nCPU seconds (user + system, all threads; load-independent): dbt run {build.cpu_seconds:.1f}, "
         f"export-meta --dry-run {export.cpu_seconds:.1f}, both {build.cpu_seconds + export.cpu_seconds:.1f}"

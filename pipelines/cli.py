@@ -166,7 +166,9 @@ def load_target_command(
 @app.command()
 def sql(
     query: str = typer.Argument(
-        None, help='The SQL to run, e.g. "select count(*) from marts.conversion_event".'
+        None,
+        help='The SQL to run, e.g. "select count(*) from conversion_event". Unqualified names are looked up in '
+        "the schemas marts, reports, intermediate, staging, raw, reference, audit, in that order.",
     ),
     file: Path = typer.Option(None, "--file", "-f", help="Read the SQL from this file instead."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
@@ -362,7 +364,8 @@ def report(
     Writes <out>/<period>_<since>_<until>/ (replacing an earlier report of the same range at once):
     csv/, parquet/ (hive-partitioned by period_date), charts/, index.html and manifest.json.
     """
-    from pipelines.report import ReportUsageError, parse_date, print_report, write_report
+    from pipelines.cli_output import print_report
+    from pipelines.report import ReportUsageError, parse_date, write_report
 
     try:
         result = write_report(

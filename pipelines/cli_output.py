@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pipelines.generate.writing import WrittenFile
     from pipelines.ingest import IngestReport
     from pipelines.meta.results import ExportSummary
+    from pipelines.report import ReportResult
     from pipelines.rules import Rule
     from pipelines.run import RunResult
 
@@ -203,3 +204,26 @@ def print_rules(rules: list[Rule], console: Console) -> None:
         row = rule.as_row()
         table.add_row(*(escape(row[column]) for column in COLUMNS))
     console.print(table)
+
+
+# --- report ---
+
+
+def print_report(result: ReportResult, console: Console) -> None:
+    """What `convopt report` wrote and where to look, for a person."""
+    table = Table(title=f"report {result.folder}", title_justify="left")
+    for name, justify in (("dataset", "left"), ("rows", "right"), ("files", "right"), ("columns", "right")):
+        table.add_column(name, justify=justify)
+    for d in result.datasets:
+        table.add_row(d.name, f"{d.rows:,}", str(len(d.files)), str(len(d.columns)))
+    console.print(table)
+    build = result.build or {}
+    console.print(
+        f"range {result.range.since} to {result.range.end} ({result.range.period}); "
+        f"dbt build {build.get('invocation_id', 'unknown')} finished {build.get('finished_at', '?')}; "
+        + ("replaced the earlier report" if result.replaced else "new report")
+    )
+    for path in result.charts:
+        console.print(f"chart {path}")
+    if result.charts:
+        console.print(f"open {result.folder / 'index.html'}")

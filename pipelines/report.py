@@ -1,4 +1,4 @@
-"""`convopt report`: the marts as CSV and Parquet files, charts and one HTML page, in a dated folder.
+"""`convopt report`: marts and report models as CSV and Parquet files, charts and one HTML page, in a dated folder.
 
 Layout of one report (``<out>/<period>_<since>_<until>/``)::
 
@@ -39,8 +39,6 @@ from typing import Any
 
 import duckdb
 import polars as pl
-from rich.console import Console
-from rich.table import Table
 
 from pipelines.contract import PII_FIELDS
 from pipelines.warehouse import connect, warehouse_path
@@ -49,6 +47,8 @@ PERIODS = ("daily", "weekly", "monthly")
 FORMATS = ("csv", "parquet", "both")
 DEFAULT_OUT = Path("reports")
 BUILD_LOG = "audit.dbt_build_log"
+# The report models (models/reports/) the datasets read besides the marts.
+REPORT_MODELS = ("reports.rpt_attribution_by_campaign", "reports.rpt_meta_delivery_status")
 
 # A report never carries personal data in clear (see pipelines.contract.PII_FIELDS).
 PII_COLUMNS = PII_FIELDS
@@ -75,7 +75,7 @@ class ReportRange:
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    source: str  # the mart(s) it reads, for the manifest and dbt exposures
+    source: str  # the model it reads (marts.<mart> or reports.<report model>), for the manifest and exposures
     sql: str  # a select; {since}, {until}, {end} are date literals, {period} the period type
     partitioned: bool  # hive-partitioned by period_date in Parquet
     description: str
@@ -158,30 +158,14 @@ def _local_day(tz: str, column: str) -> str:
     return f"cast(timezone('{tz}', {column}) as date)"
 
 
-def _local_period(period: str, tz: str, column: str) -> str:
-    unit = {"daily": "day", "weekly": "week", "monthly": "month"}[period]
-    return f"cast(date_trunc('{unit}', timezone('{tz}', {column})) as date)"
+def datasets(period: str) -> list[Dataset]:
+    """What a report exports. Row orders are total (by key columns), so reruns give identical files.
 
-
-def datasets(period: str, tz: str, *, has_delivery_log: bool) -> list[Dataset]:
-    """What a report exports. Row orders are total (by key columns), so reruns give identical files."""
+    Each dataset reads one dbt model: a mart, or a report model (schema ``reports``) where the dataset
+    is more than the mart's rows. Python only picks the rows of the range (and, for the Meta delivery
+    status, adds up the days of the range).
+    """
     in_range = "period_date between {since} and {until}"
-    conversion_period = _local_period(period, "{tz}", "conversion_time")
-    conversion_day = _local_day("{tz}", "conversion_time")
-    if has_delivery_log:
-        delivery = """
-            left join (
-                select
-                    conversion_id,
-                    bool_or(status = 'sent') as was_sent,
-                    arg_max(status, recorded_at) as latest_status
-                from raw.meta_delivery_log
-                group by conversion_id
-            ) as log using (conversion_id)"""
-        state = "case when log.was_sent then 'sent' when log.latest_status is not null then log.latest_status"
-    else:
-        delivery, state = "", "case"
-    state += " when e.status = 'ready' then 'pending' else e.status end"
     specs = [
         Dataset(
             "conversion_metrics",
@@ -212,20 +196,9 @@ def datasets(period: str, tz: str, *, has_delivery_log: bool) -> list[Dataset]:
         ),
         Dataset(
             "attribution_by_campaign",
-            "marts.conversion_attribution",
-            f"""select
-                    {conversion_period} as period_date,
-                    attribution_model,
-                    campaign_id,
-                    channel,
-                    conversion_type,
-                    any_value(reporting_currency) as reporting_currency,
-                    count(distinct conversion_id) filter (where credit > 0) as conversions_touched,
-                    cast(sum(credit) as decimal(18, 9)) as attributed_conversions,
-                    cast(sum(credited_value_cents) as bigint) as credited_value_cents
-                from marts.conversion_attribution
-                where {conversion_period} between {{since}} and {{until}}
-                group by all
+            "reports.rpt_attribution_by_campaign",
+            f"""select * exclude (period_type) from reports.rpt_attribution_by_campaign
+                where period_type = '{{period}}' and {in_range}
                 order by period_date, attribution_model, campaign_id, channel, conversion_type""",
             True,
             "Credited conversions and revenue per period x attribution model x campaign x channel x type.",
@@ -239,15 +212,15 @@ def datasets(period: str, tz: str, *, has_delivery_log: bool) -> list[Dataset]:
         ),
         Dataset(
             "meta_delivery_status",
-            "marts.meta_capi_events, raw.meta_delivery_log",
-            f"""select
-                    e.conversion_type,
-                    e.event_name,
-                    {state} as delivery_state,
-                    count(*) as conversions
-                from marts.meta_capi_events as e{delivery}
-                where {conversion_day.replace("conversion_time", "e.conversion_time")} between {{since}} and {{end}}
-                group by all
+            "reports.rpt_meta_delivery_status",
+            """select
+                    conversion_type,
+                    event_name,
+                    delivery_state,
+                    cast(sum(conversions) as bigint) as conversions
+                from reports.rpt_meta_delivery_status
+                where conversion_date between {since} and {end}
+                group by conversion_type, event_name, delivery_state
                 order by conversion_type, event_name, delivery_state""",
             False,
             "Conversions of the range by Meta delivery state: sent, pending (ready), failed, unknown, "
@@ -261,13 +234,12 @@ def _date_literal(day: dt.date | None) -> str:
     return "null" if day is None else f"date '{day.isoformat()}'"
 
 
-def _render(sql: str, rng: ReportRange, tz: str) -> str:
+def _render(sql: str, rng: ReportRange) -> str:
     return sql.format(
         since=_date_literal(rng.since),
         until=_date_literal(rng.until),
         end=_date_literal(rng.end),
         period=rng.period,
-        tz=tz.replace("'", "''"),
     )
 
 
@@ -433,9 +405,7 @@ def _headline(
     }
 
 
-def _chart_frames(
-    con: duckdb.DuckDBPyConnection, rng: ReportRange, tz: str, has_delivery_log: bool
-) -> dict[str, pl.DataFrame]:
+def _chart_frames(con: duckdb.DuckDBPyConnection, rng: ReportRange, tz: str) -> dict[str, pl.DataFrame]:
     """The small aggregates the charts draw (daily grain for the time series, whatever --period is)."""
     if rng.since is None:
         empty = pl.DataFrame()
@@ -474,10 +444,8 @@ def _chart_frames(
             from credited left join names using (campaign_id) group by 1, 2, 3""",
         params=params,
     ).pl()
-    meta_spec = next(
-        s for s in datasets(rng.period, tz, has_delivery_log=has_delivery_log) if s.name.startswith("meta")
-    )
-    meta = con.sql(_render(meta_spec.sql, rng, tz)).pl()
+    meta_spec = next(s for s in datasets(rng.period) if s.name == "meta_delivery_status")
+    meta = con.sql(_render(meta_spec.sql, rng)).pl()
     return {"daily": daily, "funnels": funnels, "attribution": attribution, "meta": meta}
 
 
@@ -538,10 +506,15 @@ def write_report(
             raise ReportUsageError(
                 f"{warehouse_path(warehouse)} has no {', '.join(missing)}: run `dbt build` (or `convopt run`) first"
             )
+        missing = [t for t in REPORT_MODELS if not _table_exists(con, t)]
+        if missing:
+            raise ReportUsageError(
+                f"{warehouse_path(warehouse)} has no {', '.join(missing)} (the report models, built by dbt "
+                "since they exist): run `dbt build` (or `convopt run`) first"
+            )
         build = latest_build(con)
         tz = (build or {}).get("reporting_timezone") or "UTC"
         rng = resolve_range(con, period, since, until)
-        has_log = _table_exists(con, "raw.meta_delivery_log")
         out.mkdir(parents=True, exist_ok=True)
         target = out / rng.folder_name
         tmp = out / f".{rng.folder_name}.tmp-{os.getpid()}"
@@ -549,11 +522,11 @@ def write_report(
         tmp.mkdir()
         try:
             results = []
-            for spec in datasets(period, tz, has_delivery_log=has_log):
+            for spec in datasets(period):
                 # Without data the range is null: period datasets come out empty, with their columns.
-                results.append(_export(con, spec, _render(spec.sql, rng, tz), tmp, fmt))
+                results.append(_export(con, spec, _render(spec.sql, rng), tmp, fmt))
             headline = _headline(con, rng, tz, build)
-            frames = _chart_frames(con, rng, tz, has_log) if charts else {}
+            frames = _chart_frames(con, rng, tz) if charts else {}
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -675,23 +648,3 @@ td.n {{ text-align: right; }} .muted {{ color: #777; font-size: .9em; }}
 <p class=muted>Every file with its rows, columns and checksum: manifest.json.</p>
 </body></html>
 """
-
-
-def print_report(result: ReportResult, console: Console) -> None:
-    """What was written and where to look, for a person."""
-    table = Table(title=f"report {result.folder}", title_justify="left")
-    for name, justify in (("dataset", "left"), ("rows", "right"), ("files", "right"), ("columns", "right")):
-        table.add_column(name, justify=justify)
-    for d in result.datasets:
-        table.add_row(d.name, f"{d.rows:,}", str(len(d.files)), str(len(d.columns)))
-    console.print(table)
-    build = result.build or {}
-    console.print(
-        f"range {result.range.since} to {result.range.end} ({result.range.period}); "
-        f"dbt build {build.get('invocation_id', 'unknown')} finished {build.get('finished_at', '?')}; "
-        + ("replaced the earlier report" if result.replaced else "new report")
-    )
-    for path in result.charts:
-        console.print(f"chart {path}")
-    if result.charts:
-        console.print(f"open {result.folder / 'index.html'}")

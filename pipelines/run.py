@@ -193,7 +193,8 @@ def _export_meta(options: RunOptions, result: RunResult, console: Console) -> st
 
 
 def _report(options: RunOptions, result: RunResult, console: Console) -> str:
-    from pipelines.report import print_report, write_report
+    from pipelines.cli_output import print_report
+    from pipelines.report import write_report
 
     report = write_report(
         warehouse=options.warehouse,

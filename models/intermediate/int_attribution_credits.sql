@@ -20,7 +20,7 @@
 -- touchpoint loaded since then (a late touch can enter an old conversion's window); all of them when
 -- the channel mapping or an attribution var changed. A full refresh gives the same rows.
 with conversions as (
-    select * from {{ ref('conversion_event') }}
+    select * from {{ ref('int_conversions_valued') }}
 ),
 
 touchpoints as (

@@ -12,7 +12,7 @@ events as (
 ),
 
 conversions as (
-    select * from {{ ref('conversion_event') }}
+    select * from {{ ref('int_conversions_valued') }}
 ),
 
 step_event_names as (

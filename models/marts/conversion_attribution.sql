@@ -9,7 +9,7 @@ with credits as (
 ),
 
 conversions as (
-    select * from {{ ref('conversion_event') }}
+    select * from {{ ref('int_conversions_valued') }}
 ),
 
 valued_credits as (

@@ -8,173 +8,110 @@
 }}
 
 {#-
-    The conversion facts: one row per conversion (deduplicated in int_conversions_deduplicated),
-    valued in the reporting currency and carrying its Meta delivery state. Incremental: the keys
-    whose conversions changed since the last run (a copy loaded) or that Meta accepted since
-    (a new `sent` row in the delivery log) are recomputed and replace their rows.
+    The conversion facts: one row per conversion (deduplicated in int_conversions_deduplicated,
+    valued in the reporting currency in int_conversions_valued) with its Meta delivery state
+    (int_meta_delivery_state). Incremental: the keys whose conversions changed since the last run
+    (a copy loaded) or that Meta accepted since (a new `sent` row in the delivery log) are
+    recomputed and replace their rows.
 -#}
-{%- set reporting_currency = var('reporting_currency') -%}
 
-with deduplicated as (
-    select * from {{ ref('int_conversions_deduplicated') }}
+with conversions as (
+    select * from {{ ref('int_conversions_valued') }}
 ),
 
-exchange_rates as (
-    select * from {{ ref('exchange_rates') }}
-),
-
-delivery_log as (
-    select * from {{ source('raw_meta', 'meta_delivery_log') }}
+delivery_state as (
+    select * from {{ ref('int_meta_delivery_state') }}
 ),
 
 {% if is_incremental() %}
     changed_keys as (
         select conversion_key
-        from deduplicated
+        from conversions
         where
             last_loaded_at >= {{ last_run_watermark('last_loaded_at') }}
 
         union
 
-        select deduplicated.conversion_key
-        from deduplicated
-        inner join delivery_log
-            on deduplicated.id = delivery_log.conversion_id
+        -- last_sent_at is the latest `sent` row's recorded_at: at or after the watermark exactly
+        -- when the conversion has a `sent` row recorded since the last run.
+        select conversions.conversion_key
+        from conversions
+        inner join delivery_state
+            on conversions.id = delivery_state.conversion_id
         where
-            delivery_log.status = 'sent'
-            and delivery_log.recorded_at >= {{ last_run_watermark('optimized_at') }}
+            delivery_state.last_sent_at >= {{ last_run_watermark('optimized_at') }}
     ),
 
     changed_conversions as (
-        select deduplicated.*
-        from deduplicated
+        select conversions.*
+        from conversions
         inner join changed_keys
-            on deduplicated.conversion_key = changed_keys.conversion_key
+            on conversions.conversion_key = changed_keys.conversion_key
     ),
 {% else %}
     changed_conversions as (
-        select * from deduplicated
+        select * from conversions
     ),
 {% endif %}
 
-sent_deliveries as (
-    -- Accepted deliveries, latest first. Meta returns no per-event id: the trace id of the
-    -- request that delivered the conversion is what Meta support can look up.
-    select
-        delivery_log.conversion_id,
-        delivery_log.fbtrace_id,
-        delivery_log.recorded_at,
-        row_number() over (
-            partition by delivery_log.conversion_id
-            order by
-                delivery_log.recorded_at desc,
-                delivery_log.requested_at desc,
-                delivery_log.batch_id desc,
-                delivery_log.attempt desc
-        ) as recency
-    from delivery_log
-    inner join changed_conversions
-        on delivery_log.conversion_id = changed_conversions.id
-    where delivery_log.status = 'sent'
-),
-
-latest_deliveries as (
-    select
-        conversion_id,
-        fbtrace_id as meta_conversion_id,
-        recorded_at as optimized_at
-    from sent_deliveries
-    where recency = 1
-),
-
-reporting_rates as (
-    select
-        rate_date,
-        units_per_usd
-    from exchange_rates
-    where currency = '{{ reporting_currency }}'
-),
-
-valued as (
-    -- Reporting-currency value: cross rate through USD on the conversion's UTC day; 0 is 0 in any
-    -- currency (no rate needed); null when a rate is missing (flagged by a test).
-    select
-        changed_conversions.*,
-        case
-            when changed_conversions.value_cents = 0 then 0
-            else {{ convert_cents(
-                'changed_conversions.value_cents',
-                'conversion_rates.units_per_usd',
-                'reporting_rates.units_per_usd'
-            ) }}
-        end as value_cents_reporting
-    from changed_conversions
-    left join exchange_rates as conversion_rates
-        on
-            changed_conversions.currency = conversion_rates.currency
-            and {{ utc_date('changed_conversions.conversion_time') }} = conversion_rates.rate_date
-    left join reporting_rates
-        on {{ utc_date('changed_conversions.conversion_time') }} = reporting_rates.rate_date
-),
-
 final as (
     select
-        valued.id,
-        valued.conversion_key,
-        valued.event_id,
-        valued.person_id,
-        valued.campaign_id,
-        valued.ad_set_id,
-        valued.ad_id,
-        valued.order_id,
-        valued.meta_pixel_id,
-        latest_deliveries.meta_conversion_id,
-        valued.conversion_type,
-        valued.conversion_source,
-        valued.reported_by_sources,
-        valued.currency,
-        cast('{{ reporting_currency }}' as {{ dbt.type_string() }}) as reporting_currency,
-        valued.utm_source,
-        valued.utm_medium,
-        valued.utm_campaign,
-        valued.utm_content,
-        valued.utm_term,
-        valued.fbclid,
-        valued.fbc,
-        valued.fbp,
-        valued.client_ip_address,
-        valued.client_user_agent,
-        valued.event_source_url,
-        valued.device_type,
-        valued.browser,
-        valued.os,
-        valued.country,
-        valued.city,
-        valued.properties,
-        valued.em_sha256,
-        valued.ph_sha256,
-        valued.fn_sha256,
-        valued.ln_sha256,
-        valued.db_sha256,
-        valued.ge_sha256,
-        valued.ct_sha256,
-        valued.st_sha256,
-        valued.zp_sha256,
-        valued.country_sha256,
-        valued.external_id_sha256,
-        valued.dropped_user_data_field_names,
-        valued.value_cents,
-        valued.value_cents_reporting,
-        valued.copies_count,
-        valued.dropped_user_data_fields,
-        latest_deliveries.conversion_id is not null as is_optimized,
-        valued.conversion_time,
-        valued.created_at,
-        valued.last_loaded_at,
-        latest_deliveries.optimized_at
-    from valued
-    left join latest_deliveries
-        on valued.id = latest_deliveries.conversion_id
+        changed_conversions.id,
+        changed_conversions.conversion_key,
+        changed_conversions.event_id,
+        changed_conversions.person_id,
+        changed_conversions.campaign_id,
+        changed_conversions.ad_set_id,
+        changed_conversions.ad_id,
+        changed_conversions.order_id,
+        changed_conversions.meta_pixel_id,
+        delivery_state.sent_fbtrace_id as meta_conversion_id,
+        changed_conversions.conversion_type,
+        changed_conversions.conversion_source,
+        changed_conversions.reported_by_sources,
+        changed_conversions.currency,
+        changed_conversions.reporting_currency,
+        changed_conversions.utm_source,
+        changed_conversions.utm_medium,
+        changed_conversions.utm_campaign,
+        changed_conversions.utm_content,
+        changed_conversions.utm_term,
+        changed_conversions.fbclid,
+        changed_conversions.fbc,
+        changed_conversions.fbp,
+        changed_conversions.client_ip_address,
+        changed_conversions.client_user_agent,
+        changed_conversions.event_source_url,
+        changed_conversions.device_type,
+        changed_conversions.browser,
+        changed_conversions.os,
+        changed_conversions.country,
+        changed_conversions.city,
+        changed_conversions.properties,
+        changed_conversions.em_sha256,
+        changed_conversions.ph_sha256,
+        changed_conversions.fn_sha256,
+        changed_conversions.ln_sha256,
+        changed_conversions.db_sha256,
+        changed_conversions.ge_sha256,
+        changed_conversions.ct_sha256,
+        changed_conversions.st_sha256,
+        changed_conversions.zp_sha256,
+        changed_conversions.country_sha256,
+        changed_conversions.external_id_sha256,
+        changed_conversions.dropped_user_data_field_names,
+        changed_conversions.value_cents,
+        changed_conversions.value_cents_reporting,
+        changed_conversions.copies_count,
+        changed_conversions.dropped_user_data_fields,
+        coalesce(delivery_state.is_sent, false) as is_optimized,
+        changed_conversions.conversion_time,
+        changed_conversions.created_at,
+        changed_conversions.last_loaded_at,
+        delivery_state.last_sent_at as optimized_at
+    from changed_conversions
+    left join delivery_state
+        on changed_conversions.id = delivery_state.conversion_id
 )
 
 select * from final

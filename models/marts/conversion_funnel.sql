@@ -10,7 +10,7 @@ events as (
 ),
 
 conversions as (
-    select * from {{ ref('conversion_event') }}
+    select * from {{ ref('int_conversions_valued') }}
 ),
 
 -- The end of the data: the latest event or conversion anywhere in the warehouse.

@@ -19,7 +19,7 @@
 {%- endfor -%}
 
 with conversions as (
-    select * from {{ ref('conversion_event') }}
+    select * from {{ ref('int_conversions_valued') }}
 ),
 
 rules as (

@@ -152,3 +152,48 @@ def test_postgres_models_run_with_statistics_and_their_own_settings(engines: dic
         "model.convopt.int_funnel_steps_matched",
     ]
     assert all("set local enable_nestloop = 'off'" in block for block in statements)
+
+
+def test_a_postgres_build_creates_the_missing_delivery_log(
+    tmp_path: Path,
+    postgres_env: dict[str, str],  # noqa: F811
+) -> None:
+    """A database where the log was never loaded (no raw schema at all): the on-run-start hook creates the
+    log with load-target's columns, and the delivery state (a view) shows rows appended after the build."""
+    import uuid
+
+    import psycopg
+
+    from pipelines.load_target import raw_columns
+
+    dbname = f"convopt_nolog_{uuid.uuid4().hex[:8]}"
+    admin = conninfo_from_env({**postgres_env, "CONVOPT_PG_DBNAME": "postgres"})
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'create database "{dbname}"')
+    env = {**postgres_env, "CONVOPT_PG_DBNAME": dbname}
+    try:
+        result = run_dbt(
+            ["run", "--target", "postgres", "--select", "stg_meta_delivery_log", "int_meta_delivery_state"],
+            warehouse=tmp_path / "unused.duckdb",
+            target_path=tmp_path / "target",
+            extra_env=env,
+            capture=True,
+        )
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        with psycopg.connect(conninfo_from_env(env), autocommit=True) as pg:
+            created = pg.execute(
+                "select column_name, data_type, is_nullable = 'NO' from information_schema.columns "
+                "where table_schema = 'raw' and table_name = 'meta_delivery_log' order by ordinal_position"
+            ).fetchall()
+            pg.execute(
+                "insert into raw.meta_delivery_log (conversion_id, event_id, batch_id, attempt, status, fbtrace_id, "
+                "recorded_at) values ('c1', 'e1', 'b1', 1, 'sent', 'trace-1', '2026-03-01 10:00:00+00')"
+            )
+            state = pg.execute(
+                "select conversion_id, latest_status, sent_fbtrace_id, is_sent from intermediate.int_meta_delivery_state"
+            ).fetchall()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{dbname}" with (force)')
+    assert created == raw_columns()["meta_delivery_log"]
+    assert state == [("c1", "sent", "trace-1", True)]

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-SCHEMAS = ("reference", "staging", "intermediate", "marts")
+SCHEMAS = ("reference", "staging", "intermediate", "marts", "reports")
 
 # Type families: the engines spell types differently, but a column must land in the same family.
 DUCK_FAMILIES = {

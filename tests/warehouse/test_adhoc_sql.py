@@ -88,6 +88,64 @@ def test_bad_arguments_get_one_clear_line(warehouse: Path, args: list[str], mess
     assert message in result.output
 
 
+@pytest.fixture()
+def layered(tmp_path: Path) -> Path:
+    """A warehouse with a table of the same name in several schemas, each saying where it is."""
+    path = tmp_path / "layered.duckdb"
+    with duckdb.connect(str(path)) as con:
+        for schema in ("marts", "reports", "intermediate", "staging", "raw", "reference", "audit"):
+            con.execute(f"create schema {schema}")
+            con.execute(f"create table {schema}.only_in_{schema} as select '{schema}' as found_in")
+        for schema in ("staging", "intermediate", "reports"):
+            con.execute(f"create table {schema}.everywhere as select '{schema}' as found_in")
+        con.execute("create table marts.everywhere as select 'marts' as found_in")
+        con.execute("create table raw.beside_reference as select 'raw' as found_in")
+        con.execute("create table reference.beside_reference as select 'reference' as found_in")
+    return path
+
+
+def test_unqualified_names_are_found_in_the_marts_first(warehouse: Path) -> None:
+    result = invoke(
+        "select count(*) as n from conversion_event", "--format", "csv", "--warehouse", str(warehouse)
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == ["n", "3"]
+
+
+@pytest.mark.parametrize(
+    ("table", "found_in"),
+    [
+        ("everywhere", "marts"),
+        ("beside_reference", "raw"),
+        *[
+            (f"only_in_{s}", s)
+            for s in ("marts", "reports", "intermediate", "staging", "raw", "reference", "audit")
+        ],
+    ],
+)
+def test_search_path_is_marts_reports_intermediate_staging_raw_reference_audit(
+    layered: Path, table: str, found_in: str
+) -> None:
+    result = invoke(f"select found_in from {table}", "--format", "csv", "--warehouse", str(layered))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == ["found_in", found_in]
+
+
+def test_qualified_names_still_read_their_own_schema(layered: Path) -> None:
+    result = invoke("select found_in from staging.everywhere", "--format", "csv", "--warehouse", str(layered))
+    assert result.output.splitlines() == ["found_in", "staging"]
+
+
+def test_a_name_in_no_schema_gets_one_clear_line(warehouse: Path) -> None:
+    result = invoke("select * from conversion_evnt", "--warehouse", str(warehouse))
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "query failed: no table or view named conversion_evnt" in message
+    # Only the schemas this warehouse has are searched (and DuckDB's default, main).
+    assert "looked up in the schemas marts, main, in this order" in message
+    assert 'did you mean "conversion_event"?' in message
+
+
 def test_missing_warehouse_says_how_to_create_it(tmp_path: Path) -> None:
     result = invoke("select 1", "--warehouse", str(tmp_path / "none.duckdb"))
     assert result.exit_code == 2

@@ -363,10 +363,11 @@ def test_every_report_source_has_an_exposure(demo_run: dict) -> None:
     manifest = json.loads((demo_run["target"] / "manifest.json").read_text())
     exposed = {node for e in manifest["exposures"].values() for node in e["depends_on"]["nodes"]}
     for period in report_module.PERIODS:
-        for spec in report_module.datasets(period, "UTC", has_delivery_log=True):
+        for spec in report_module.datasets(period):
             for source in spec.source.split(", "):
                 schema, name = source.split(".")
-                node = f"model.convopt.{name}" if schema == "marts" else f"source.convopt.raw_meta.{name}"
+                assert schema in ("marts", "reports"), (spec.name, source)
+                node = f"model.convopt.{name}"
                 assert node in exposed, (spec.name, node)
     assert (
         "model.convopt.meta_capi_events"
@@ -375,17 +376,21 @@ def test_every_report_source_has_an_exposure(demo_run: dict) -> None:
 
 
 def test_a_warehouse_without_any_conversion_still_gets_a_report(demo_run: dict, tmp_path: Path) -> None:
-    """Marts built on no data: every dataset empty but typed, charts say so, nothing crashes."""
+    """Marts and report models built on no data: every dataset empty but typed, charts say so, nothing crashes."""
     empty = tmp_path / "empty.duckdb"
     with duckdb.connect(str(empty)) as con:
         con.execute(f"attach '{demo_run['warehouse']}' as demo (read_only)")
-        con.execute("create schema marts")
-        tables = con.execute(
-            "select table_name from information_schema.tables where table_catalog = 'demo' "
-            "and table_schema = 'marts'"
-        ).fetchall()
-        for (table,) in tables:
-            con.execute(f"create table marts.{table} as select * from demo.marts.{table} where false")
+        for schema in ("marts", "reports"):
+            con.execute(f"create schema {schema}")
+            tables = con.execute(
+                "select table_name from information_schema.tables where table_catalog = 'demo' "
+                "and table_schema = ?",
+                [schema],
+            ).fetchall()
+            for (table,) in tables:
+                con.execute(
+                    f"create table {schema}.{table} as select * from demo.{schema}.{table} where false"
+                )
     result = write_report(warehouse=empty, out=tmp_path / "r", period="weekly")
     assert result.folder.name == "weekly_no-data"
     assert {d.name: d.rows for d in result.datasets} == {
