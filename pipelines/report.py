@@ -174,7 +174,7 @@ def datasets(period: str) -> list[Dataset]:
                 where period_type = '{{period}}' and {in_range}
                 order by period_date, attribution_model, campaign_id""",
             True,
-            "The seed's conversion_metrics: period x attribution model x campaign, with spend, CPA, ROAS.",
+            "The feature document's conversion_metrics: period x attribution model x campaign, with spend, CPA, ROAS.",
         ),
         Dataset(
             f"conversion_rollup_{period}",
@@ -208,7 +208,7 @@ def datasets(period: str) -> list[Dataset]:
             "marts.person_conversion_summary",
             """select * from marts.person_conversion_summary order by person_id""",
             False,
-            "The seed's getConversionSummary per person (all time; no identity fields, clear or hashed).",
+            "The feature document's getConversionSummary per person (all time; no identity fields, clear or hashed).",
         ),
         Dataset(
             "meta_delivery_status",

@@ -31,16 +31,6 @@ DOC_BLOCK = re.compile(r"\{%\s*docs\s+([A-Za-z0-9_]+)\s*%\}(.*?)\{%\s*enddocs\s*
 # A few descriptions in models/ still name the feature document "the seed" (a word that also means a dbt
 # seed) or point at the change that added a column. The page uses the documentation's words; an entry
 # becomes a no-op once the YAML says it the same way.
-WORDING = (
-    (re.compile(r"\bevery column of the seed\b"), "every column of the feature document's table"),
-    (re.compile(r"\bthe seed's\b"), "the feature document's"),
-    (re.compile(r"\bThe seed's\b"), "The feature document's"),
-    (
-        re.compile(r"New in the Meta issue: a warehouse\s+built before it"),
-        "A warehouse built before this column existed",
-    ),
-)
-
 HEADER = """\
 # Metric dictionary
 
@@ -73,10 +63,8 @@ def model_entries() -> dict[str, tuple[Path, str, list[tuple[str, str]]]]:
 
 
 def expand(text: str, blocks: dict[str, str]) -> str:
-    text = DOC_REF.sub(lambda m: blocks.get(m.group(1), m.group(0)), text)
-    for pattern, words in WORDING:
-        text = pattern.sub(words, text)
-    return text
+    """``{{ doc("name") }}`` references replaced by their docs blocks."""
+    return DOC_REF.sub(lambda m: blocks.get(m.group(1), m.group(0)), text)
 
 
 def paragraphs(text: str, blocks: dict[str, str]) -> str:

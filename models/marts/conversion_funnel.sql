@@ -1,4 +1,4 @@
--- One row per person × funnel (the seed's conversion_funnel): the person's winning attempt, from
+-- One row per person × funnel (the feature document's conversion_funnel): the person's winning attempt, from
 -- int_funnel_steps_matched (see the docs block funnel_semantics). A table rebuilt on every run from the
 -- incremental matching, so is_open always reflects the current end of the data.
 with steps_matched as (

@@ -1,4 +1,4 @@
--- One row per person × funnel × step reached by the person's winning attempt (the seed's funnel steps:
+-- One row per person × funnel × step reached by the person's winning attempt (the feature document's funnel steps:
 -- getFunnelSteps / completeFunnelStep), with the event or conversion counted and the time between steps.
 with steps_matched as (
     select * from {{ ref('int_funnel_steps_matched') }}

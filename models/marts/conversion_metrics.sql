@@ -1,4 +1,4 @@
--- The seed's conversion_metrics: one row per period_type × period_date × attribution_model × campaign_id,
+-- The feature document's conversion_metrics: one row per period_type × period_date × attribution_model × campaign_id,
 -- every metric of the metric dictionary (docs blocks in models/_docs_metrics.md) plus ad spend and
 -- return. Periods are days, ISO weeks (Monday) and calendar months in the reporting time zone; every
 -- period type is computed from the facts (distinct persons and medians do not add up). A row exists

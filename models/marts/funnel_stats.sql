@@ -1,4 +1,4 @@
--- Funnel statistics (the seed's getFunnelStats): one row per funnel × period_type × period_date ×
+-- Funnel statistics (the feature document's getFunnelStats): one row per funnel × period_type × period_date ×
 -- campaign_scope × campaign_id × step (see the docs block funnel_stats_grain). Persons, not attempts:
 -- each person's winning attempt from conversion_funnel, placed in the period of its started_at (in the
 -- reporting time zone) and under the campaign of its step-1 event.

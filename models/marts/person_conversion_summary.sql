@@ -1,4 +1,4 @@
--- One row per person with a conversion or a funnel row (the seed's getConversionSummary): conversions
+-- One row per person with a conversion or a funnel row (the feature document's getConversionSummary): conversions
 -- by type, revenue in the reporting currency, first/last conversion, funnels entered and converted.
 -- Identity fields are not carried: person_id is the producer's id, there is no clear PII here.
 with conversions as (

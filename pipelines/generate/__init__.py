@@ -26,7 +26,7 @@ Sizes: about 18.5 events per person for 60 days (fewer for short ranges, where l
 ``events=N`` picks the number of persons from a small pilot run with the same seed and dates.
 
 Modules, in the order the data flows through them: ``config`` (what to generate), ``randomness`` (seeded
-draws), ``reference`` and ``world`` (the fixed tables and one seed's campaigns), ``behaviour``,
+draws), ``reference`` and ``world`` (the fixed tables and the campaigns of one random seed), ``behaviour``,
 ``conversions`` and ``identity`` (the simulation, put together by ``simulation``), ``streams`` (rows in the
 raw contract), ``bad_rows``, ``writing`` (files), and ``dataset`` (:func:`generate_dataset`, all of it).
 """

@@ -1,7 +1,7 @@
 """The fixed reference data every data set shares: places, devices, site pages, catalog, campaign templates.
 
 Plain tables, no randomness (also currencies and prices, names, visit channels, and how often each
-timestamp format is written): :mod:`pipelines.generate.world` draws one seed's campaign tree from them and
+timestamp format is written): :mod:`pipelines.generate.world` draws the campaign tree of one random seed from them and
 the simulation and stream modules look values up in them by index.
 """
 

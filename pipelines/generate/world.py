@@ -1,4 +1,4 @@
-"""One seed's world: the campaign tree and its daily calendar, the cities, the ``properties`` snippets."""
+"""The world of one random seed: the campaign tree and its daily calendar, the cities, the ``properties`` snippets."""
 
 from __future__ import annotations
 
