@@ -25,6 +25,8 @@ from engine_compare import Engine, differences, pg_family
 from pg_fixture import postgres_env  # noqa: F401 - the session fixture
 
 from pipelines.dbt_runner import run_dbt
+from pipelines.engines.load import contract_columns
+from pipelines.engines.postgres import column_type as postgres_column_type
 from pipelines.engines.postgres import conninfo_from_env, load_raw
 from pipelines.generate import GeneratorConfig, generate_dataset
 from pipelines.ingest import ingest_paths
@@ -164,8 +166,6 @@ def test_a_postgres_build_creates_the_missing_delivery_log(
 
     import psycopg
 
-    from pipelines.load_target import raw_columns
-
     dbname = f"convopt_nolog_{uuid.uuid4().hex[:8]}"
     admin = conninfo_from_env({**postgres_env, "CONVOPT_PG_DBNAME": "postgres"})
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -195,5 +195,9 @@ def test_a_postgres_build_creates_the_missing_delivery_log(
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'drop database if exists "{dbname}" with (force)')
-    assert created == raw_columns()["meta_delivery_log"]
+    loader_columns = [
+        (column.name, postgres_column_type(column.duckdb_type), column.not_null)
+        for column in contract_columns()["meta_delivery_log"]
+    ]
+    assert created == loader_columns
     assert state == [("c1", "sent", "trace-1", True)]
