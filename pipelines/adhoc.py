@@ -1,21 +1,19 @@
-"""Ad-hoc questions against the warehouse: one read-only query, printed as a table, CSV or JSON."""
+"""Ad-hoc questions against the warehouse: one read-only query, its result as a polars frame.
+
+The CLI prints the result (a table, CSV or JSON) with pipelines.cli_output.render_frame.
+"""
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import re
 from pathlib import Path
 
 import duckdb
 import polars as pl
-from rich.console import Console
-from rich.table import Table
 
 from pipelines.warehouse import connect
 
-FORMATS = ("table", "csv", "json")
 # Where an unqualified name (`conversion_event`) is looked up, in this order: the schemas of this list that
 # exist in the warehouse (then DuckDB's default schema, main). A name in several schemas is the first one's.
 SEARCH_PATH = ("marts", "reports", "intermediate", "staging", "raw", "reference", "audit")
@@ -72,25 +70,6 @@ def run_query(
             return relation.pl() if relation is not None else pl.DataFrame()
         except duckdb.Error as exc:
             raise QueryError(_failure_message(exc, schemas)) from exc
-
-
-def render(frame: pl.DataFrame, fmt: str, *, max_rows: int = 100) -> str:
-    """The result as text: an aligned table (at most ``max_rows`` rows), CSV with a header, or JSON rows."""
-    if fmt == "csv":
-        return frame.write_csv()
-    if fmt == "json":
-        return json.dumps(frame.to_dicts(), default=str, indent=2) + "\n"
-    table = Table(show_edge=False, header_style="bold")
-    for name, dtype in frame.schema.items():
-        table.add_column(name, justify="right" if dtype.is_numeric() else "left")
-    for row in frame.head(max_rows).iter_rows():
-        table.add_row(*("" if v is None else str(v) for v in row))
-    buffer = io.StringIO()
-    Console(file=buffer, width=max(80, min(400, 24 * max(1, frame.width))), force_terminal=False).print(table)
-    shown = min(max_rows, frame.height)
-    note = f"({frame.height} row{'s' if frame.height != 1 else ''}"
-    note += f", first {shown} shown; use --format csv for all)" if shown < frame.height else ")"
-    return buffer.getvalue() + note + "\n"
 
 
 def read_sql_argument(query: str | None, file: Path | None) -> str:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pipelines.cli_output import print_rules
+from pipelines.cli_output import QUERY_FORMATS, print_rules
 from pipelines.warehouse import WarehouseLockedError, landing_path, warehouse_path
 
 app = typer.Typer(
@@ -150,17 +150,18 @@ def load_target_command(
     once (COPY); Spark gets every table replaced (Parquet files in $CONVOPT_SPARK_PARQUET_DIR, default
     spark_raw/ beside the warehouse). See docs/engines.md.
     """
+    from pipelines.cli_output import print_load_report, print_table_copy
     from pipelines.engines.load import TARGETS, LoadTargetError, load_target
 
     if target not in TARGETS:
         _fail_usage(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
     try:
         report = load_target(
-            target, warehouse_path(warehouse), on_table=lambda copy: console.print(escape(copy.summary()))
+            target, warehouse_path(warehouse), on_table=lambda copy: print_table_copy(copy, console)
         )
     except (LoadTargetError, WarehouseLockedError) as exc:
         _fail_usage(str(exc))
-    console.print(f"[green]{escape(report.summary())}[/green]")
+    print_load_report(report, console)
 
 
 @app.command()
@@ -176,17 +177,18 @@ def sql(
     warehouse: Path = WAREHOUSE_OPTION,
 ) -> None:
     """Answer an ad-hoc question on a read-only connection (never modifies the warehouse)."""
-    from pipelines.adhoc import FORMATS, QueryError, read_sql_argument, render, run_query
+    from pipelines.adhoc import QueryError, read_sql_argument, run_query
+    from pipelines.cli_output import render_frame
 
-    if fmt not in FORMATS:
-        _fail_usage(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt not in QUERY_FORMATS:
+        _fail_usage(f"--format must be one of {', '.join(QUERY_FORMATS)}, not {fmt!r}")
     try:
         frame = run_query(read_sql_argument(query, file), warehouse=warehouse_path(warehouse))
     except (ValueError, FileNotFoundError, WarehouseLockedError) as exc:
         _fail_usage(str(exc))
     except QueryError as exc:  # pragma: no cover - QueryError is a ValueError; kept for clarity
         _fail_usage(str(exc))
-    typer.echo(render(frame, fmt, max_rows=max_rows), nl=False)
+    typer.echo(render_frame(frame, fmt, max_rows=max_rows), nl=False)
 
 
 _META_TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"]
@@ -300,12 +302,13 @@ def conversions(
     warehouse: Path = WAREHOUSE_OPTION,
 ) -> None:
     """List conversions (listConversions of the feature document), latest first, from marts.conversion_event."""
-    from pipelines.adhoc import FORMATS, QueryError
-    from pipelines.conversions import ConversionsUsageError, list_conversions, render_conversions
+    from pipelines.adhoc import QueryError
+    from pipelines.cli_output import render_conversions
+    from pipelines.conversions import ConversionsUsageError, list_conversions
     from pipelines.report import ReportUsageError, parse_date
 
-    if fmt not in FORMATS:
-        _fail_usage(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt not in QUERY_FORMATS:
+        _fail_usage(f"--format must be one of {', '.join(QUERY_FORMATS)}, not {fmt!r}")
     try:
         frame = list_conversions(
             warehouse=warehouse_path(warehouse),
@@ -334,11 +337,12 @@ def summary(
     warehouse: Path = WAREHOUSE_OPTION,
 ) -> None:
     """Conversion summary (getConversionSummary of the feature document) for one person or overall. Exit 1: unknown person."""
-    from pipelines.adhoc import FORMATS, QueryError
-    from pipelines.conversions import PersonNotFoundError, conversion_summary, render_summary
+    from pipelines.adhoc import QueryError
+    from pipelines.cli_output import render_summary
+    from pipelines.conversions import PersonNotFoundError, conversion_summary
 
-    if fmt not in FORMATS:
-        _fail_usage(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt not in QUERY_FORMATS:
+        _fail_usage(f"--format must be one of {', '.join(QUERY_FORMATS)}, not {fmt!r}")
     try:
         frame = conversion_summary(warehouse=warehouse_path(warehouse), person=person)
     except (QueryError, WarehouseLockedError, FileNotFoundError) as exc:

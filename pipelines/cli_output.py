@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +17,9 @@ from pipelines.contract import STREAMS
 from pipelines.rules import COLUMNS
 
 if TYPE_CHECKING:
+    import polars as pl
+
+    from pipelines.engines.load import LoadReport, TableCopy
     from pipelines.generate.config import GeneratorConfig
     from pipelines.generate.writing import WrittenFile
     from pipelines.ingest import IngestReport
@@ -132,6 +137,19 @@ def print_ingest_report(report: IngestReport, console: Console) -> None:
             console.print(Text(hint), soft_wrap=True)
 
 
+# --- load-target ---
+
+
+def print_table_copy(copy: TableCopy, console: Console) -> None:
+    """One line per table `convopt load-target` copied, as soon as it is done."""
+    console.print(escape(copy.summary()))
+
+
+def print_load_report(report: LoadReport, console: Console) -> None:
+    """The closing line of `convopt load-target`: rows copied and where to."""
+    console.print(f"[green]{escape(report.summary())}[/green]")
+
+
 # --- meta export ---
 
 
@@ -227,3 +245,63 @@ def print_report(result: ReportResult, console: Console) -> None:
         console.print(f"chart {path}")
     if result.charts:
         console.print(f"open {result.folder / 'index.html'}")
+
+
+# --- sql, conversions, summary ---
+
+# The text formats of `convopt sql`, `convopt conversions` and `convopt summary`.
+QUERY_FORMATS = ("table", "csv", "json")
+# The conversion columns that fit on a terminal; csv and json carry every column of the listing.
+CONVERSION_TABLE_COLUMNS = (
+    "conversion_time",
+    "id",
+    "person_id",
+    "conversion_type",
+    "conversion_source",
+    "value_cents",
+    "currency",
+    "campaign_id",
+    "is_optimized",
+)
+
+
+def render_frame(frame: pl.DataFrame, fmt: str, *, max_rows: int = 100) -> str:
+    """The result as text: an aligned table (at most ``max_rows`` rows), CSV with a header, or JSON rows."""
+    if fmt == "csv":
+        return frame.write_csv()
+    if fmt == "json":
+        return json.dumps(frame.to_dicts(), default=str, indent=2) + "\n"
+    table = Table(show_edge=False, header_style="bold")
+    for name, dtype in frame.schema.items():
+        table.add_column(name, justify="right" if dtype.is_numeric() else "left")
+    for row in frame.head(max_rows).iter_rows():
+        table.add_row(*("" if v is None else str(v) for v in row))
+    buffer = io.StringIO()
+    Console(file=buffer, width=max(80, min(400, 24 * max(1, frame.width))), force_terminal=False).print(table)
+    shown = min(max_rows, frame.height)
+    note = f"({frame.height} row{'s' if frame.height != 1 else ''}"
+    note += f", first {shown} shown; use --format csv for all)" if shown < frame.height else ")"
+    return buffer.getvalue() + note + "\n"
+
+
+def render_conversions(frame: pl.DataFrame, fmt: str, *, max_rows: int) -> str:
+    """Listed conversions: the terminal's columns as a table, every column as CSV or JSON."""
+    if fmt == "table":
+        frame = frame.select([c for c in CONVERSION_TABLE_COLUMNS if c in frame.columns])
+    return render_frame(frame, fmt, max_rows=max_rows)
+
+
+def render_summary(frame: pl.DataFrame, fmt: str) -> str:
+    """A one-row summary: field/value table, one CSV row, or one JSON object."""
+    import polars as pl
+
+    if fmt == "json":
+        return json.dumps(frame.to_dicts()[0], default=str, indent=2) + "\n"
+    if fmt == "csv":
+        return render_frame(frame, "csv")
+    row = frame.to_dicts()[0]
+    pairs = pl.DataFrame(
+        {"field": list(row), "value": ["" if v is None else str(v) for v in row.values()]},
+        schema={"field": pl.String, "value": pl.String},
+    )
+    return render_frame(pairs, "table", max_rows=len(row))

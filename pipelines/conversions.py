@@ -1,19 +1,19 @@
 """`convopt conversions` and `convopt summary`: listConversions and getConversionSummary of the feature document.
 
-Both read the marts on a read-only connection (pipelines.adhoc.run_query) and print through the same
-renderer as `convopt sql`. Days (--since/--until) are days in the reporting time zone the marts were built
-with (audit.dbt_build_log), like the report's; --until is inclusive.
+Both read the marts on a read-only connection (pipelines.adhoc.run_query); the CLI prints their results
+with the renderers `convopt sql` uses (pipelines.cli_output). Days (--since/--until) are days in the
+reporting time zone the marts were built with (audit.dbt_build_log), like the report's; --until is
+inclusive.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 
 import polars as pl
 
-from pipelines.adhoc import render, run_query
+from pipelines.adhoc import run_query
 from pipelines.warehouse import connect
 
 CONVERSION_TYPES = ("purchase", "signup", "video_render", "subscription")
@@ -48,18 +48,6 @@ LIST_COLUMNS = (
     "is_optimized",
     "conversion_time",
     "created_at",
-)
-# What fits on a terminal; csv and json carry every column above.
-TABLE_COLUMNS = (
-    "conversion_time",
-    "id",
-    "person_id",
-    "conversion_type",
-    "conversion_source",
-    "value_cents",
-    "currency",
-    "campaign_id",
-    "is_optimized",
 )
 
 
@@ -127,12 +115,6 @@ def list_conversions(
         limit $limit
     """
     return run_query(sql, warehouse=warehouse, params=params)
-
-
-def render_conversions(frame: pl.DataFrame, fmt: str, *, max_rows: int) -> str:
-    if fmt == "table":
-        frame = frame.select([c for c in TABLE_COLUMNS if c in frame.columns])
-    return render(frame, fmt, max_rows=max_rows)
 
 
 class PersonNotFoundError(LookupError):
@@ -205,17 +187,3 @@ def conversion_summary(
         """,
         warehouse=warehouse,
     )
-
-
-def render_summary(frame: pl.DataFrame, fmt: str) -> str:
-    """A one-row summary: field/value table, one CSV row, or one JSON object."""
-    if fmt == "json":
-        return json.dumps(frame.to_dicts()[0], default=str, indent=2) + "\n"
-    if fmt == "csv":
-        return render(frame, "csv")
-    row = frame.to_dicts()[0]
-    pairs = pl.DataFrame(
-        {"field": list(row), "value": ["" if v is None else str(v) for v in row.values()]},
-        schema={"field": pl.String, "value": pl.String},
-    )
-    return render(pairs, "table", max_rows=len(row))

@@ -1,5 +1,5 @@
-"""benchmarks/engines.py keeps every measured step in a JSON-lines file, so engines measured in
-separate runs end up in one table, and a stopped run keeps what it finished."""
+"""benchmarks/engines.py keeps every measured step in a JSON-lines file (benchmarks/engines_results.py),
+so engines measured in separate runs end up in one table, and a stopped run keeps what it finished."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def engines():
-    spec = importlib.util.spec_from_file_location("bench_engines", ROOT / "benchmarks" / "engines.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_engines_results", ROOT / "benchmarks" / "engines_results.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve their annotations through it
     spec.loader.exec_module(module)

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from pipelines import report as report_module
 from pipelines.cli import app
 from pipelines.report import PII_COLUMNS, ReportUsageError, write_report
+from pipelines.report import write as report_write
 
 pytestmark = pytest.mark.dbt
 runner = CliRunner()
@@ -237,7 +238,7 @@ def test_no_identity_field_leaves_in_clear(daily: Path, demo_run: dict, tmp_path
         leak = report_module.Dataset("leak", "raw", "select 'a@b.c' as email", False, "")
         return [*specs, leak]
 
-    monkeypatch.setattr(report_module, "datasets", with_email)
+    monkeypatch.setattr(report_write, "datasets", with_email)
     with pytest.raises(ReportUsageError, match="dataset leak would export identity fields in clear: email"):
         write_report(warehouse=demo_run["warehouse"], out=tmp_path, charts=False)
     assert [p.name for p in tmp_path.iterdir()] == []  # nothing half-written
@@ -259,7 +260,7 @@ def test_rerun_of_the_same_range_replaces_the_folder_atomically(
         raise RuntimeError("disk full")
 
     # A failing rerun leaves the earlier report untouched and no temporary folder behind.
-    monkeypatch.setattr(report_module, "_manifest", broken)
+    monkeypatch.setattr(report_write, "build_manifest", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         write_report(**args, since=dt.date(2026, 3, 2), until=dt.date(2026, 3, 15))
     assert (first.folder / "stale.txt").exists()

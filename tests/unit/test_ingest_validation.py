@@ -1,0 +1,224 @@
+"""`convopt ingest` validation rules: each field's rule accepts or rejects a row with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from ingest_helpers import MISSING, NOON, NOON_MS, record, rows, write_jsonl
+
+from pipelines.ingest import ingest_file
+from pipelines.warehouse import connect
+
+# ---------------------------------------------------------------------------------------------
+# Validation rules: one file per stream, one line per case; each case passes or fails one field
+# ---------------------------------------------------------------------------------------------
+
+LONG = "x" * 129
+CASES = [
+    # (case id, stream, overrides, failing field or None, reason fragment)
+    ("required-missing", "events", {"person_id": MISSING}, "person_id", "person_id: is required, got null"),
+    ("required-null", "events", {"person_id": None}, "person_id", "person_id: is required, got null"),
+    ("required-blank", "events", {"event_name": "   "}, "event_name", "event_name: is required, got '   '"),
+    ("required-time", "events", {"event_time": MISSING}, "event_time", "event_time: is required, got null"),
+    ("max-length-ok", "events", {"event_id": "x" * 128}, None, ""),
+    ("max-length", "events", {"event_id": LONG}, "event_id", "expected at most 128 characters, got 'xxx"),
+    ("enum-trim-lower", "events", {"source": " PIXEL "}, None, ""),
+    (
+        "enum",
+        "events",
+        {"source": "email"},
+        "source",
+        "source: expected one of pixel, capi, webhook, app, got 'email'",
+    ),
+    (
+        "enum-device",
+        "events",
+        {"device_type": "phone"},
+        "device_type",
+        "expected one of desktop, mobile, tablet",
+    ),
+    ("str-number-ok", "events", {"campaign_id": 12345}, None, ""),
+    (
+        "str-object",
+        "events",
+        {"campaign_id": {"id": 1}},
+        "campaign_id",
+        "expected a string, got '{\"id\":1}' (a JSON object)",
+    ),
+    ("str-boolean", "events", {"utm_source": True}, "utm_source", "(a JSON boolean)"),
+    ("ts-offset", "events", {"event_time": "2026-03-01T14:00:00+02:00"}, None, ""),
+    ("ts-space-fraction", "events", {"event_time": "2026-03-01 12:00:00.123-0130"}, None, ""),
+    ("ts-epoch-number", "events", {"event_time": NOON_MS}, None, ""),
+    ("ts-epoch-string", "events", {"event_time": str(NOON_MS)}, None, ""),
+    (
+        "ts-naive",
+        "events",
+        {"event_time": "2026-03-01T12:00:00"},
+        "event_time",
+        "got '2026-03-01T12:00:00' (has no UTC offset)",
+    ),
+    (
+        "ts-invalid-date",
+        "events",
+        {"event_time": "2026-13-45T10:00:00Z"},
+        "event_time",
+        "(not a valid date or time)",
+    ),
+    (
+        "ts-garbage",
+        "events",
+        {"event_time": "yesterday"},
+        "event_time",
+        "or epoch milliseconds, got 'yesterday'",
+    ),
+    (
+        "ts-epoch-seconds",
+        "events",
+        {"event_time": NOON_MS // 1000},
+        "event_time",
+        "(epoch seconds? expected milliseconds)",
+    ),
+    ("json-object", "events", {"properties": {"page": "/p/1", "n": 2}}, None, ""),
+    ("json-object-in-string", "events", {"properties": '{"page": "/p/1"}'}, None, ""),
+    (
+        "json-array",
+        "events",
+        {"properties": [1, 2]},
+        "properties",
+        "expected a JSON object, got '[1,2]' (a JSON array)",
+    ),
+    ("json-scalar", "events", {"properties": 5}, "properties", "(a JSON number)"),
+    ("json-invalid", "events", {"properties": "{oops"}, "properties", "got '{oops' (not valid JSON)"),
+    ("int-string", "conversions", {"value_cents": "12"}, None, ""),
+    ("int-whole-decimal", "conversions", {"value_cents": "12.0"}, None, ""),
+    (
+        "int-fraction",
+        "conversions",
+        {"value_cents": "12.5"},
+        "value_cents",
+        "value_cents: expected a whole number >= 0, got '12.5'",
+    ),
+    ("int-text", "conversions", {"value_cents": "abc"}, "value_cents", "got 'abc'"),
+    (
+        "int-negative",
+        "conversions",
+        {"value_cents": -5},
+        "value_cents",
+        "value_cents: expected a whole number >= 0, got '-5'",
+    ),
+    ("currency-lower-ok", "conversions", {"currency": "usd"}, None, ""),
+    (
+        "currency-unknown",
+        "conversions",
+        {"currency": "XYZ"},
+        "currency",
+        "expected a 3-letter ISO 4217 currency code, got 'XYZ'",
+    ),
+    ("currency-free", "conversions", {"value_cents": 0, "currency": MISSING}, None, ""),
+    (
+        "currency-needed",
+        "conversions",
+        {"currency": MISSING},
+        "currency",
+        "currency: is required when value_cents > 0, got null",
+    ),
+    ("conversion-type", "conversions", {"conversion_type": "refund"}, "conversion_type", "got 'refund'"),
+    (
+        "date-slashes",
+        "ad_spend",
+        {"date": "2026/03/01"},
+        "date",
+        "date: expected a date as YYYY-MM-DD, got '2026/03/01'",
+    ),
+    ("date-invalid", "ad_spend", {"date": "2026-02-30"}, "date", "got '2026-02-30'"),
+    (
+        "clicks-gt-impressions",
+        "ad_spend",
+        {"clicks": 101},
+        "clicks",
+        "clicks: expected at most impressions, got '101'",
+    ),
+    ("spend-required", "ad_spend", {"spend_cents": MISSING}, "spend_cents", "spend_cents: is required"),
+    ("ad-currency-required", "ad_spend", {"currency": " "}, "currency", "currency: is required"),
+]
+
+
+@pytest.fixture(scope="module")
+def case_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str] | None]:
+    """Load one file per stream; map each case to (failing_fields, reason), or None if loaded."""
+    folder = tmp_path_factory.mktemp("cases")
+    connection = connect(folder / "wh.duckdb")
+    outcomes: dict[str, tuple[str, str] | None] = {}
+    for stream in ("events", "conversions", "ad_spend"):
+        cases = [c for c in CASES if c[1] == stream]
+        path = write_jsonl(
+            folder / f"{stream}.jsonl", [record(stream, n, **c[2]) for n, c in enumerate(cases)]
+        )
+        result = ingest_file(connection, path)
+        assert result.status == "loaded", result.message
+        rejected = dict(
+            connection.execute(
+                "select row_number, [failing_fields, reason] from raw.rejected_rows where file_name = ?",
+                [str(path)],
+            ).fetchall()
+        )
+        loaded = {r[0] for r in rows(connection, f"select _source_row from raw.{stream}")}
+        for line, case in enumerate(cases, start=1):
+            assert (line in loaded) != (line in rejected), case[0]
+            outcomes[case[0]] = tuple(rejected[line]) if line in rejected else None  # type: ignore[assignment]
+    connection.close()
+    return outcomes
+
+
+@pytest.mark.parametrize(
+    ("case", "field", "fragment"), [(c[0], c[3], c[4]) for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_validation_rule(case_outcomes: dict, case: str, field: str | None, fragment: str) -> None:
+    outcome = case_outcomes[case]
+    if field is None:
+        assert outcome is None, f"{case} should load, was rejected: {outcome}"
+    else:
+        assert outcome is not None, f"{case} should be rejected on {field}"
+        failing_fields, reason = outcome
+        assert failing_fields == field
+        assert fragment in reason
+
+
+def test_valid_values_are_stored_typed_and_as_received(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_jsonl(
+        tmp_path / "conversions.jsonl",
+        [
+            record(
+                "conversions",
+                value_cents="12.0",
+                currency=" usd",
+                campaign_id=12345,
+                email=" Jane@Example.com ",
+                conversion_time="2026-03-01T14:00:00+02:00",
+                properties={"b": 2, "a": [1, 2]},
+            )
+        ],
+    )
+    assert ingest_file(con, path).status == "loaded"
+    stored = rows(
+        con,
+        "select value_cents, currency, campaign_id, email, conversion_time, properties from raw.conversions",
+    )
+    assert stored == [(12, " usd", "12345", " Jane@Example.com ", NOON, '{"b":2,"a":[1,2]}')]
+
+
+def test_a_row_failing_several_fields_gets_one_reason_per_field(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_jsonl(
+        tmp_path / "events.jsonl", [record("events", event_id="", source="nope", event_time="2026")]
+    )
+    ingest_file(con, path)
+    ((fields, reason),) = rows(con, "select failing_fields, reason from raw.rejected_rows")
+    assert fields == "event_id,event_time,source"
+    assert reason.split("; ")[0] == "event_id: is required, got ''"
+    assert len(reason.split("; ")) == 3
