@@ -24,7 +24,10 @@ from pipelines.ingest.frames import (
 )
 from pipelines.schemas import PROBLEM_DETAILS
 
-CHUNK_ROWS = 500_000  # rows validated and inserted at a time: bounds memory for files of any size
+CHUNK_ROWS = 500_000  # at most this many rows are validated and inserted at a time
+# Text files (JSONL, CSV) are read this many bytes at a time, cut at a record boundary. With
+# CHUNK_ROWS this bounds the memory one chunk takes, whatever the size of the file.
+CHUNK_BYTES = 128 << 20
 
 # SQL: the minified JSON text of a value (null if not JSON), and the JSON type it holds
 # (OBJECT, ARRAY, ...), INVALID, or null when the value is blank.
@@ -35,14 +38,61 @@ _JSON_KIND_SQL = (
 )
 
 
+def _quotes_open(data: bytes, quote: bytes | None, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` leaves a ``quote``d field open (an odd number of quote chars)."""
+    return bool(quote) and data.count(quote, start, end) % 2 == 1  # type: ignore[arg-type]
+
+
+def _first_record_end(data: bytes, quote: bytes | None) -> int:
+    """Just after the first line end of ``data`` outside a quoted field; 0 if there is none."""
+    end = data.find(b"\n") + 1
+    while end and _quotes_open(data, quote, 0, end):
+        end = data.find(b"\n", end) + 1
+    return end
+
+
+def _last_record_end(data: bytes, quote: bytes | None) -> int:
+    """Just after the last line end of ``data`` outside a quoted field; 0 if there is none."""
+    end = data.rfind(b"\n") + 1
+    open_ = _quotes_open(data, quote, 0, end)
+    while end and open_:  # step back one line, taking its quotes off the count
+        previous = data.rfind(b"\n", 0, end - 1) + 1
+        open_ ^= _quotes_open(data, quote, previous, end)
+        end = previous
+    return end
+
+
+def _blocks(path: Path, quote: bytes | None) -> Iterator[bytes]:
+    """A text file's bytes in blocks of about ``CHUNK_BYTES``, each ending with a whole record.
+
+    A block never splits a record (a line end inside a ``quote``d field does not end one) nor a
+    UTF-8 character; a record longer than ``CHUNK_BYTES`` is read whole. Only one block is held.
+    """
+    with path.open("rb") as f:
+        offset, size = 0, CHUNK_BYTES
+        while True:
+            f.seek(offset)
+            data = f.read(size)
+            if not data:
+                return
+            cut = len(data) if len(data) < size else _last_record_end(data, quote)
+            if not cut:  # no record ends in this block: read a larger one
+                size *= 2
+                continue
+            yield data if cut == len(data) else data[:cut]
+            offset, size = offset + cut, CHUNK_BYTES
+
+
 def _utf8_error(path: Path) -> str | None:
     """Where a file stops being UTF-8 (``byte N (line L)``), or None if it is valid UTF-8."""
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        return f"invalid UTF-8 at byte {exc.start} (line {line}): expected UTF-8 text"
+    offset = lines = 0  # bytes and line ends before the block
+    for block in _blocks(path, None):
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = lines + block.count(b"\n", 0, exc.start) + 1
+            return f"invalid UTF-8 at byte {offset + exc.start} (line {line}): expected UTF-8 text"
+        offset, lines = offset + len(block), lines + block.count(b"\n")
     return None
 
 
@@ -56,17 +106,14 @@ def _read_error(path: Path, what: str, exc: Exception) -> IngestFileError:
     return IngestFileError(f"cannot read {what}: {first_line(exc)}")
 
 
-def _chunks(scan: pl.LazyFrame, on_error: Callable[[Exception], IngestFileError]) -> Iterator[pl.DataFrame]:
-    """Stream a scan (with ``_source_row``) in chunks of ``CHUNK_ROWS``; read errors become file errors."""
-    batches = iter(scan.with_row_index(ROW, offset=1).collect_batches(chunk_size=CHUNK_ROWS))
-    while True:
-        try:
-            chunk = next(batches)
-        except StopIteration:
-            return
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise on_error(exc) from exc
-        yield chunk.with_columns(pl.col(ROW).cast(pl.Int64))
+def _numbered(frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Frames cut to at most ``CHUNK_ROWS`` rows, each with ``_source_row`` (1-based, across frames)."""
+    rows = 0
+    for frame in frames:
+        for start in range(0, frame.height, CHUNK_ROWS):
+            chunk = frame.slice(start, CHUNK_ROWS)
+            yield chunk.with_row_index(ROW, offset=rows + 1).with_columns(pl.col(ROW).cast(pl.Int64))
+            rows += chunk.height
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iterator[Source]:
@@ -77,24 +124,32 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iter
     get their JSON type looked up, so a string field holding an object is rejected cheaply.
     """
 
-    def on_error(exc: Exception) -> IngestFileError:
-        if "more fields" in str(exc):
-            data = path.read_bytes()
-            line = data.count(b"\n", 0, data.find(b"\x00")) + 1
-            return IngestFileError(f"line {line} contains a NUL byte: not valid JSON text")
-        return _read_error(path, "the JSONL file", exc)
+    def lines(block: bytes, first_line: int) -> pl.DataFrame:
+        nul = block.find(b"\x00")
+        if nul >= 0:
+            line = first_line + block.count(b"\n", 0, nul)
+            raise IngestFileError(f"line {line} contains a NUL byte: not valid JSON text")
+        try:
+            return pl.read_csv(
+                block,
+                has_header=False,
+                separator="\x00",  # never in valid JSON text: each line is one field
+                quote_char=None,
+                schema={"line": pl.String},
+                raise_if_empty=False,
+            )
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise _read_error(path, "the JSONL file", exc) from exc
 
-    scan = pl.scan_csv(
-        path,
-        has_header=False,
-        separator="\x00",  # never in valid JSON text: each line is one field
-        quote_char=None,
-        schema={"line": pl.String},
-        raise_if_empty=False,
-        glob=False,  # a file name is a name, not a pattern ("events[1].jsonl")
-    )
-    for lines in _chunks(scan, on_error):
-        yield _jsonl_chunk(con, lines, stream)
+    def frames() -> Iterator[pl.DataFrame]:
+        line = 1  # each line is a row, blank ones too, so rows read so far give the line number
+        for block in _blocks(path, None):
+            frame = lines(block, line)
+            line += frame.height
+            yield frame
+
+    for chunk in _numbered(frames()):
+        yield _jsonl_chunk(con, chunk, stream)
 
 
 def _jsonl_chunk(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, stream: str) -> Source:
@@ -269,7 +324,21 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iterat
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise on_error(exc) from exc
     _missing_required(names, stream, "the CSV header")
-    for original in _chunks(scan, on_error):
+
+    def frames() -> Iterator[pl.DataFrame]:
+        header = b""  # the header record, put before each later block so it parses the same way
+        for block in _blocks(path, b'"'):
+            if not header:
+                header = block[: _first_record_end(block, b'"') or len(block)]
+            else:
+                block = header + block
+            try:
+                frame = pl.read_csv(block, infer_schema=False, quote_char='"', encoding="utf8")
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                raise on_error(exc) from exc
+            yield frame
+
+    for original in _numbered(frames()):
         yield _tabular_source(con, original, stream)
 
 
@@ -283,7 +352,21 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> It
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise on_error(exc) from exc
     _missing_required(names, stream, "the Parquet file")
-    for original in _chunks(scan, on_error):
+
+    def frames() -> Iterator[pl.DataFrame]:
+        # One slice at a time: polars reads only the row groups a slice needs.
+        try:
+            rows = scan.select(pl.len()).collect().item()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise on_error(exc) from exc
+        for start in range(0, rows, CHUNK_ROWS):
+            try:
+                frame = scan.slice(start, CHUNK_ROWS).collect()
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                raise on_error(exc) from exc
+            yield frame
+
+    for original in _numbered(frames()):
         yield _tabular_source(con, original, stream)
 
 
