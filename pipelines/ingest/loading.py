@@ -19,7 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from pipelines.contract import STREAMS, columns
 from pipelines.ingest.discovery import FORMATS, discover_files, file_sha256, stream_of
 from pipelines.ingest.errors import IngestFileError, IngestUsageError, first_line
-from pipelines.ingest.frames import ROW, arrow_view, query_row, quoted
+from pipelines.ingest.frames import ROW, execute_with, query_row, quoted
 from pipelines.ingest.readers import READERS
 from pipelines.ingest.typed import typed_frame
 from pipelines.ingest.validation import failure_cases, rejections
@@ -76,17 +76,14 @@ def _insert_raw_rows(
             _rejected=pl.int_range(0, pl.len(), dtype=pl.Int64).is_in(rejected_idx.implode())
         )
         where = "where not _rejected"
-    con.register("_ingest_rows", arrow_view(rows))
-    try:
-        result = query_row(
-            con,
-            f"insert into raw.{stream} by name select {names}, $load_id as _load_id, $file as _source_file, "
-            f"{ROW}, $loaded_at as _loaded_at from _ingest_rows {where}",
-            {"load_id": load_id, "file": file_name, "loaded_at": loaded_at},
-        )
-    finally:
-        con.unregister("_ingest_rows")
-    return int(result[0]) if result else 0
+    result = execute_with(
+        con,
+        f"insert into raw.{stream} by name select {names}, $load_id as _load_id, $file as _source_file, "
+        f"{ROW}, $loaded_at as _loaded_at from _frame {where}",
+        rows,
+        {"load_id": load_id, "file": file_name, "loaded_at": loaded_at},
+    )
+    return int(result[0][0]) if result else 0
 
 
 def _insert_rejected_rows(
@@ -100,16 +97,13 @@ def _insert_rejected_rows(
 ) -> None:
     if not rejected.height:
         return
-    con.register("_ingest_rejected", arrow_view(rejected.drop("_idx")))
-    try:
-        con.execute(
-            "insert into raw.rejected_rows by name select $load_id as load_id, $file as file_name, "
-            "$stream as stream, row_number, failing_fields, reason, payload, $at as rejected_at "
-            "from _ingest_rejected",
-            {"load_id": load_id, "file": file_name, "stream": stream, "at": rejected_at},
-        )
-    finally:
-        con.unregister("_ingest_rejected")
+    execute_with(
+        con,
+        "insert into raw.rejected_rows by name select $load_id as load_id, $file as file_name, "
+        "$stream as stream, row_number, failing_fields, reason, payload, $at as rejected_at from _frame",
+        rejected.drop("_idx"),
+        {"load_id": load_id, "file": file_name, "stream": stream, "at": rejected_at},
+    )
 
 
 def _insert_load_log(con: duckdb.DuckDBPyConnection, **row: object) -> None:
