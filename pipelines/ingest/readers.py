@@ -24,10 +24,13 @@ from pipelines.ingest.frames import (
 )
 from pipelines.schemas import PROBLEM_DETAILS
 
-CHUNK_ROWS = 500_000  # at most this many rows are validated and inserted at a time
-# Text files (JSONL, CSV) are read this many bytes at a time, cut at a record boundary. With
-# CHUNK_ROWS this bounds the memory one chunk takes, whatever the size of the file.
-CHUNK_BYTES = 128 << 20
+# Rows validated and inserted at a time: with CHUNK_BYTES, what bounds the memory a file takes
+# (about 1.5 GB at most, with DuckDB's own part bounded by its memory_limit). A multiple of DuckDB's
+# row group size (122,880 rows), so each insert writes whole row groups: partly filled ones are
+# merged when the warehouse is closed, which took as much memory as DuckDB's memory_limit allowed.
+CHUNK_ROWS = 2 * 122_880
+# Text files (JSONL, CSV) are read this many bytes at a time, cut at a record boundary.
+CHUNK_BYTES = 32 << 20
 
 # SQL: the minified JSON text of a value (null if not JSON), and the JSON type it holds
 # (OBJECT, ARRAY, ...), INVALID, or null when the value is blank.
@@ -107,13 +110,24 @@ def _read_error(path: Path, what: str, exc: Exception) -> IngestFileError:
 
 
 def _numbered(frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """Frames cut to at most ``CHUNK_ROWS`` rows, each with ``_source_row`` (1-based, across frames)."""
-    rows = 0
+    """The rows of ``frames`` in chunks of exactly ``CHUNK_ROWS`` (the last one smaller), each with
+    ``_source_row`` (1-based, across frames)."""
+    rows, rest = 0, None
     for frame in frames:
-        for start in range(0, frame.height, CHUNK_ROWS):
-            chunk = frame.slice(start, CHUNK_ROWS)
-            yield chunk.with_row_index(ROW, offset=rows + 1).with_columns(pl.col(ROW).cast(pl.Int64))
-            rows += chunk.height
+        if rest is not None:
+            frame, rest = pl.concat([rest, frame]), None
+        full = frame.height - frame.height % CHUNK_ROWS
+        for start in range(0, full, CHUNK_ROWS):
+            yield _with_row_numbers(frame.slice(start, CHUNK_ROWS), rows + 1)
+            rows += CHUNK_ROWS
+        rest = frame.slice(full) if full < frame.height else None
+        del frame  # keep only the rest while the next frame is read
+    if rest is not None:
+        yield _with_row_numbers(rest, rows + 1)
+
+
+def _with_row_numbers(chunk: pl.DataFrame, first: int) -> pl.DataFrame:
+    return chunk.with_row_index(ROW, offset=first).with_columns(pl.col(ROW).cast(pl.Int64))
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iterator[Source]:
