@@ -43,7 +43,7 @@ _JSON_KIND_SQL = (
 
 def _quotes_open(data: bytes, quote: bytes | None, start: int, end: int) -> bool:
     """Whether ``data[start:end]`` leaves a ``quote``d field open (an odd number of quote chars)."""
-    return bool(quote) and data.count(quote, start, end) % 2 == 1  # type: ignore[arg-type]
+    return quote is not None and data.count(quote, start, end) % 2 == 1
 
 
 def _first_record_end(data: bytes, quote: bytes | None) -> int:
@@ -69,7 +69,7 @@ def _blocks(path: Path, quote: bytes | None) -> Iterator[bytes]:
     """A text file's bytes in blocks of about ``CHUNK_BYTES``, each ending with a whole record.
 
     A block never splits a record (a line end inside a ``quote``d field does not end one) nor a
-    UTF-8 character; a record longer than ``CHUNK_BYTES`` is read whole. Only one block is held.
+    UTF-8 character; a record longer than ``CHUNK_BYTES`` is read whole. Blocks are read one at a time.
     """
     with path.open("rb") as f:
         offset, size = 0, CHUNK_BYTES
