@@ -8,6 +8,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
@@ -484,6 +485,31 @@ def test_text_is_cut_into_blocks_only_where_a_record_ends(
     assert [r[1:] for r in stored["csv", 64]] == [r[1:] for r in stored["jsonl", 64]]
     assert stored["csv", 64][2][:2] == (3, 'Line one\nline, two "3"')
     assert [r[0] for r in stored["jsonl", 64]] == [1, 2, 3, 4, 5, *range(7, 13)]
+
+
+def test_csv_read_ahead_reports_a_later_blocks_error_and_stops_with_the_file(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CSV blocks are parsed by a thread ahead of the chunk being written.
+    monkeypatch.setattr(readers, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 2)
+    path = write_csv(tmp_path / "events.csv", [record("events", n) for n in range(1, 9)])
+    path.write_text(path.read_text() + "e9,p1,x,2026-03-01T12:00:00Z,pixel,extra\n")
+    result = ingest_file(con, path)
+    assert (result.status, result.message) == (
+        "failed",
+        "data row 9 (line 10) has 6 fields: expected at most 5, as in the header",
+    )
+    assert count(con, "raw.events") == 0
+
+    def disk_full(*args: object, **kwargs: object) -> int:
+        raise duckdb.IOException("No space left on device")
+
+    monkeypatch.setattr(loading, "_insert_raw_rows", disk_full)
+    assert (
+        ingest_file(con, write_csv(tmp_path / "events-2.csv", [record("events", 1)] * 8)).status == "failed"
+    )
+    assert "ingest-read-ahead" not in [t.name for t in threading.enumerate()]
 
 
 def test_invalid_utf8_in_a_later_block_names_byte_and_line(
