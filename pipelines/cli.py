@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipelines.cli_output import QUERY_FORMATS, print_rules
-from pipelines.warehouse import WarehouseLockedError, landing_path, warehouse_path
+from pipelines.warehouse import WarehouseLockedError, WarehouseSettingError, landing_path, warehouse_path
 
 app = typer.Typer(
     add_completion=False,
@@ -129,7 +129,7 @@ def ingest(
             progress=progress,
             console=console,
         )
-    except (IngestUsageError, WarehouseLockedError) as exc:
+    except (IngestUsageError, WarehouseLockedError, WarehouseSettingError) as exc:
         _fail_usage(str(exc))
     if target != "dev":
         load_target_command(target=target, warehouse=warehouse)

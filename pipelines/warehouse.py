@@ -14,10 +14,19 @@ WAREHOUSE_ENV = "CONVOPT_WAREHOUSE"
 DEFAULT_WAREHOUSE = "warehouse/convopt.duckdb"
 LANDING_ENV = "CONVOPT_LANDING"
 DEFAULT_LANDING = "data/landing"
+# DuckDB's memory budget: the same variables and default as the dbt profile's `dev` target.
+MEMORY_LIMIT_ENV = "CONVOPT_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "4GB"
+TEMP_DIRECTORY_ENV = "CONVOPT_DUCKDB_TEMP_DIRECTORY"
 
 
 class WarehouseLockedError(RuntimeError):
     """The DuckDB file is held by another process (a running build or load)."""
+
+
+class WarehouseSettingError(ValueError):
+    """A DuckDB setting taken from the environment that does not work: rejected by DuckDB, or a
+    memory limit too small for it to run in."""
 
 
 def warehouse_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -56,6 +65,42 @@ def connect(
         raise
     con.execute("set TimeZone = 'UTC'")
     return con
+
+
+def memory_settings() -> dict[str, str]:
+    """DuckDB's memory budget from the environment, checked: ``{setting: value}``.
+
+    ``memory_limit`` is ``$CONVOPT_DUCKDB_MEMORY_LIMIT`` (default 4GB): DuckDB keeps its buffers
+    within it and writes what does not fit to ``temp_directory``, which is
+    ``$CONVOPT_DUCKDB_TEMP_DIRECTORY`` when set (else DuckDB's default, ``<warehouse file>.tmp``).
+    An empty variable counts as unset. Raises WarehouseSettingError for a value DuckDB rejects.
+    """
+    settings = {"memory_limit": os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT}
+    if os.environ.get(TEMP_DIRECTORY_ENV):
+        settings["temp_directory"] = os.environ[TEMP_DIRECTORY_ENV]
+    envs = {"memory_limit": MEMORY_LIMIT_ENV, "temp_directory": TEMP_DIRECTORY_ENV}
+    with duckdb.connect() as probe:  # checked on a scratch database: a bad value touches no warehouse
+        for name, value in settings.items():
+            try:
+                _set(probe, name, value)
+            except duckdb.Error as exc:
+                expected = "a size such as 4GB, 512MB or 2GiB" if name == "memory_limit" else "a folder"
+                detail = str(exc).strip().splitlines()[0]
+                raise WarehouseSettingError(
+                    f"{envs[name]}={value!r} is not a DuckDB {name}: expected {expected} ({detail})"
+                ) from exc
+    return settings
+
+
+def apply_memory_settings(con: duckdb.DuckDBPyConnection, settings: dict[str, str]) -> None:
+    """Give ``con``'s database the memory budget of :func:`memory_settings`."""
+    for name, value in settings.items():
+        _set(con, name, value)
+
+
+def _set(con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
+    literal = "'" + value.replace("'", "''") + "'"
+    con.execute(f"set {name} = {literal}")
 
 
 def raw_table_ddl(stream: str) -> str:

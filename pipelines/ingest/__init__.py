@@ -9,8 +9,10 @@ Guarantees (what ``convopt ingest`` promises):
   ``loaded``); a file with the same content, under any name, is skipped, so reruns are safe.
 * A file loads atomically: its raw rows, its rejected rows and its ``load_log`` row are written in
   one DuckDB transaction; an error or crash mid-file leaves nothing of it behind. Big files are
-  read, validated and inserted in chunks of ``CHUNK_ROWS`` rows inside that one transaction, so
-  memory stays bounded whatever the file size.
+  read, validated and inserted in chunks of ``CHUNK_ROWS`` rows inside that one transaction, and
+  DuckDB keeps within ``$CONVOPT_DUCKDB_MEMORY_LIMIT`` (default 4GB; what does not fit goes to
+  disk), so memory stays bounded whatever the file size. A limit too small for DuckDB to work in
+  fails the file (rolled back) or, outside a file's transaction, stops the ingest with an error.
 * A file that cannot be read (unknown type or stream, invalid UTF-8, a JSONL line that is not a
   JSON object, truncated Parquet, missing required CSV/Parquet columns, a Parquet column of an
   unusable type) is *failed*: reported with where and what was expected, recorded in ``load_log``

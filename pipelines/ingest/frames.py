@@ -52,6 +52,20 @@ def arrow_view(frame: pl.DataFrame) -> pa.Table:
     return pa.Table.from_batches(table.to_batches(max_chunksize=122_880), schema=table.schema)
 
 
+def execute_with(
+    con: duckdb.DuckDBPyConnection, query: str, frame: pl.DataFrame, params: object = None
+) -> list[tuple]:
+    """Run ``query``, in which the name ``_frame`` reads ``frame``; its rows, consumed.
+
+    DuckDB finds ``_frame`` among this function's local variables (its replacement scan), so the
+    frame is read for this one statement. ``con.register`` would not do inside a transaction: a
+    registered view stays in the transaction's catalog until commit, and with it every chunk's data
+    (a whole file held in memory for a one-transaction load).
+    """
+    _frame = arrow_view(frame)  # read by name in the query
+    return con.execute(query, params).fetchall()
+
+
 def quoted(name: str) -> str:
     """``name`` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'

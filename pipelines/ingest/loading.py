@@ -19,11 +19,18 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from pipelines.contract import STREAMS, columns
 from pipelines.ingest.discovery import FORMATS, discover_files, file_sha256, stream_of
 from pipelines.ingest.errors import IngestFileError, IngestUsageError, first_line
-from pipelines.ingest.frames import ROW, arrow_view, query_row, quoted
+from pipelines.ingest.frames import ROW, Source, execute_with, query_row, quoted
 from pipelines.ingest.readers import READERS
 from pipelines.ingest.typed import typed_frame
 from pipelines.ingest.validation import failure_cases, rejections
-from pipelines.warehouse import connect, ensure_raw_schema
+from pipelines.warehouse import (
+    MEMORY_LIMIT_ENV,
+    WarehouseSettingError,
+    apply_memory_settings,
+    connect,
+    ensure_raw_schema,
+    memory_settings,
+)
 
 
 @dataclass
@@ -76,17 +83,14 @@ def _insert_raw_rows(
             _rejected=pl.int_range(0, pl.len(), dtype=pl.Int64).is_in(rejected_idx.implode())
         )
         where = "where not _rejected"
-    con.register("_ingest_rows", arrow_view(rows))
-    try:
-        result = query_row(
-            con,
-            f"insert into raw.{stream} by name select {names}, $load_id as _load_id, $file as _source_file, "
-            f"{ROW}, $loaded_at as _loaded_at from _ingest_rows {where}",
-            {"load_id": load_id, "file": file_name, "loaded_at": loaded_at},
-        )
-    finally:
-        con.unregister("_ingest_rows")
-    return int(result[0]) if result else 0
+    result = execute_with(
+        con,
+        f"insert into raw.{stream} by name select {names}, $load_id as _load_id, $file as _source_file, "
+        f"{ROW}, $loaded_at as _loaded_at from _frame {where}",
+        rows,
+        {"load_id": load_id, "file": file_name, "loaded_at": loaded_at},
+    )
+    return int(result[0][0]) if result else 0
 
 
 def _insert_rejected_rows(
@@ -100,16 +104,42 @@ def _insert_rejected_rows(
 ) -> None:
     if not rejected.height:
         return
-    con.register("_ingest_rejected", arrow_view(rejected.drop("_idx")))
-    try:
-        con.execute(
-            "insert into raw.rejected_rows by name select $load_id as load_id, $file as file_name, "
-            "$stream as stream, row_number, failing_fields, reason, payload, $at as rejected_at "
-            "from _ingest_rejected",
-            {"load_id": load_id, "file": file_name, "stream": stream, "at": rejected_at},
+    execute_with(
+        con,
+        "insert into raw.rejected_rows by name select $load_id as load_id, $file as file_name, "
+        "$stream as stream, row_number, failing_fields, reason, payload, $at as rejected_at from _frame",
+        rejected.drop("_idx"),
+        {"load_id": load_id, "file": file_name, "stream": stream, "at": rejected_at},
+    )
+
+
+def _write_chunk(
+    con: duckdb.DuckDBPyConnection,
+    stream: str,
+    chunk: Source,
+    *,
+    load_id: str,
+    file_name: str,
+    loaded_at: dt.datetime,
+) -> tuple[int, int]:
+    """Validate one chunk of a file and insert its rows and rejected rows: (loaded, rejected).
+
+    Its own function so that the chunk's typed frame and rejections are freed when it returns.
+    """
+    typed = typed_frame(chunk.values, stream)
+    cases = failure_cases(typed, stream)
+    rejected = rejections(chunk, typed, cases, stream) if cases.height else None
+    rejected_idx = rejected["_idx"] if rejected is not None else pl.Series([], dtype=pl.Int64)
+    loaded = _insert_raw_rows(
+        con, stream, typed, rejected_idx, load_id=load_id, file_name=file_name, loaded_at=loaded_at
+    )
+    if rejected is not None:
+        _insert_rejected_rows(
+            con, stream, rejected, load_id=load_id, file_name=file_name, rejected_at=loaded_at
         )
-    finally:
-        con.unregister("_ingest_rejected")
+    if loaded + len(rejected_idx) != typed.height:  # pragma: no cover - would be a bug
+        raise RuntimeError(f"{file_name}: loaded {loaded} + rejected {len(rejected_idx)} rows")
+    return loaded, len(rejected_idx)
 
 
 def _insert_load_log(con: duckdb.DuckDBPyConnection, **row: object) -> None:
@@ -130,6 +160,14 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[str, s
         [sha256],
     )
     return (row[0], row[1]) if row else None
+
+
+def _memory_hint(con: duckdb.DuckDBPyConnection, exc: duckdb.Error) -> str:
+    """What to change when DuckDB ran out of memory (empty for other errors)."""
+    if not isinstance(exc, duckdb.OutOfMemoryException):
+        return ""
+    limit = query_row(con, "select current_setting('memory_limit')")
+    return f" (DuckDB's memory_limit is {limit[0] if limit else '?'}: raise {MEMORY_LIMIT_ENV})"
 
 
 def _now() -> dt.datetime:
@@ -208,32 +246,13 @@ def ingest_file(
     try:
         phase("reading")
         for chunk in READERS[file_format](reader, path, stream_name):
-            phase(f"validating ({read + chunk.values.height:,} rows)")
-            typed = typed_frame(chunk.values, stream_name)
-            cases = failure_cases(typed, stream_name)
-            rejected = rejections(chunk, typed, cases, stream_name) if cases.height else None
-            phase(f"writing ({read + typed.height:,} rows)")
-            rejected_idx = rejected["_idx"] if rejected is not None else pl.Series([], dtype=pl.Int64)
-            chunk_loaded = _insert_raw_rows(
-                con,
-                stream_name,
-                typed,
-                rejected_idx,
-                load_id=load_id,
-                file_name=file_name,
-                loaded_at=loaded_at,
+            phase(f"validating and writing ({read + chunk.values.height:,} rows)")
+            chunk_loaded, chunk_rejected = _write_chunk(
+                con, stream_name, chunk, load_id=load_id, file_name=file_name, loaded_at=loaded_at
             )
-            if rejected is not None:
-                _insert_rejected_rows(
-                    con, stream_name, rejected, load_id=load_id, file_name=file_name, rejected_at=loaded_at
-                )
-            if chunk_loaded + len(rejected_idx) != typed.height:  # pragma: no cover - would be a bug
-                raise RuntimeError(f"{file_name}: loaded {chunk_loaded} + rejected {len(rejected_idx)} rows")
-            read, loaded, rejected_total = (
-                read + typed.height,
-                loaded + chunk_loaded,
-                rejected_total + len(rejected_idx),
-            )
+            read += chunk.values.height
+            loaded, rejected_total = loaded + chunk_loaded, rejected_total + chunk_rejected
+            del chunk  # let go of this chunk before the next one is read
             phase("reading")
         _insert_load_log(
             con, **log, stream=stream_name, rows_read=read, rows_loaded=loaded, rows_rejected=rejected_total,
@@ -245,7 +264,7 @@ def ingest_file(
         return failed(str(exc))
     except duckdb.Error as exc:
         con.rollback()
-        return failed(f"warehouse error: {first_line(exc)}", read)
+        return failed(f"warehouse error: {first_line(exc)}{_memory_hint(con, exc)}", read)
     except BaseException:
         con.rollback()
         raise
@@ -264,9 +283,13 @@ def ingest_paths(
 ) -> IngestReport:
     """Load every landing file under ``paths`` into ``warehouse`` and print a summary.
 
-    Raises IngestUsageError for a path that does not exist or an unknown stream, and
-    WarehouseLockedError when another process holds the warehouse; bad files are reported in the
-    returned report (``report.ok`` is False when any file failed).
+    DuckDB works within the memory budget of :func:`pipelines.warehouse.memory_settings`
+    (``$CONVOPT_DUCKDB_MEMORY_LIMIT``, ``$CONVOPT_DUCKDB_TEMP_DIRECTORY``).
+
+    Raises IngestUsageError for a path that does not exist or an unknown stream,
+    WarehouseSettingError for a memory setting DuckDB rejects, and WarehouseLockedError when
+    another process holds the warehouse; bad files are reported in the returned report
+    (``report.ok`` is False when any file failed).
     """
     console = console or Console(stderr=True)
     if stream is not None and stream not in STREAMS:
@@ -277,8 +300,11 @@ def ingest_paths(
         console.print(f"no landing files (.jsonl, .ndjson, .csv, .parquet) in {', '.join(map(str, paths))}")
         return report
 
+    settings = memory_settings()
     con = connect(warehouse)
     try:
+        # DuckDB keeps its buffers within the memory budget; a file's rows beyond it go to disk.
+        apply_memory_settings(con, settings)
         con.execute("set preserve_insertion_order = false")  # rows carry their own row numbers
         ensure_raw_schema(con)
         sizes = [p.stat().st_size for p in files]
@@ -292,6 +318,11 @@ def ingest_paths(
 
                 report.files.append(ingest_file(con, path, stream=stream, on_phase=on_phase))
                 bar.advance(task, size)
+    except duckdb.OutOfMemoryException as exc:  # outside a file's transaction: nothing half-written
+        raise WarehouseSettingError(
+            f"{MEMORY_LIMIT_ENV}={settings['memory_limit']!r} is too small for DuckDB to work in: "
+            f"{first_line(exc)}"
+        ) from exc
     finally:
         con.close()
     # The summary is drawn by the commands' rendering module, imported only when it is needed.

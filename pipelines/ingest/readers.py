@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,7 +27,16 @@ from pipelines.ingest.frames import (
 )
 from pipelines.schemas import PROBLEM_DETAILS
 
-CHUNK_ROWS = 500_000  # rows validated and inserted at a time: bounds memory for files of any size
+# Rows validated and inserted at a time: with CHUNK_BYTES, what bounds the memory of reading and
+# validating, whatever the file size (DuckDB's own part is bounded by its memory_limit). Twice the
+# 122,880 rows of a DuckDB row group, so each insert writes whole row groups: partly filled ones are
+# merged when the warehouse is closed, which took as much memory as DuckDB's memory_limit allowed.
+# 491,520 rows took 0.8 GB more at the peak of a 10M-row JSONL file than this.
+CHUNK_ROWS = 2 * 122_880
+# Text files (JSONL, CSV) are read this many bytes at a time, cut at a record boundary.
+CHUNK_BYTES = 32 << 20
+# CSV blocks parsed ahead of the chunk being validated and written (about one chunk's worth).
+CSV_READ_AHEAD = 4
 
 # SQL: the minified JSON text of a value (null if not JSON), and the JSON type it holds
 # (OBJECT, ARRAY, ...), INVALID, or null when the value is blank.
@@ -35,14 +47,61 @@ _JSON_KIND_SQL = (
 )
 
 
+def _quotes_open(data: bytes, quote: bytes | None, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` leaves a ``quote``d field open (an odd number of quote chars)."""
+    return quote is not None and data.count(quote, start, end) % 2 == 1
+
+
+def _first_record_end(data: bytes, quote: bytes | None) -> int:
+    """Just after the first line end of ``data`` outside a quoted field; 0 if there is none."""
+    end = data.find(b"\n") + 1
+    while end and _quotes_open(data, quote, 0, end):
+        end = data.find(b"\n", end) + 1
+    return end
+
+
+def _last_record_end(data: bytes, quote: bytes | None) -> int:
+    """Just after the last line end of ``data`` outside a quoted field; 0 if there is none."""
+    end = data.rfind(b"\n") + 1
+    open_ = _quotes_open(data, quote, 0, end)
+    while end and open_:  # step back one line, taking its quotes off the count
+        previous = data.rfind(b"\n", 0, end - 1) + 1
+        open_ ^= _quotes_open(data, quote, previous, end)
+        end = previous
+    return end
+
+
+def _blocks(path: Path, quote: bytes | None) -> Iterator[bytes]:
+    """A text file's bytes in blocks of about ``CHUNK_BYTES``, each ending with a whole record.
+
+    A block never splits a record (a line end inside a ``quote``d field does not end one) nor a
+    UTF-8 character; a record longer than ``CHUNK_BYTES`` is read whole. Blocks are read one at a time.
+    """
+    with path.open("rb") as f:
+        offset, size = 0, CHUNK_BYTES
+        while True:
+            f.seek(offset)
+            data = f.read(size)
+            if not data:
+                return
+            cut = len(data) if len(data) < size else _last_record_end(data, quote)
+            if not cut:  # no record ends in this block: read a larger one
+                size *= 2
+                continue
+            yield data if cut == len(data) else data[:cut]
+            offset, size = offset + cut, CHUNK_BYTES
+
+
 def _utf8_error(path: Path) -> str | None:
     """Where a file stops being UTF-8 (``byte N (line L)``), or None if it is valid UTF-8."""
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        return f"invalid UTF-8 at byte {exc.start} (line {line}): expected UTF-8 text"
+    offset = lines = 0  # bytes and line ends before the block
+    for block in _blocks(path, None):
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = lines + block.count(b"\n", 0, exc.start) + 1
+            return f"invalid UTF-8 at byte {offset + exc.start} (line {line}): expected UTF-8 text"
+        offset, lines = offset + len(block), lines + block.count(b"\n")
     return None
 
 
@@ -56,17 +115,62 @@ def _read_error(path: Path, what: str, exc: Exception) -> IngestFileError:
     return IngestFileError(f"cannot read {what}: {first_line(exc)}")
 
 
-def _chunks(scan: pl.LazyFrame, on_error: Callable[[Exception], IngestFileError]) -> Iterator[pl.DataFrame]:
-    """Stream a scan (with ``_source_row``) in chunks of ``CHUNK_ROWS``; read errors become file errors."""
-    batches = iter(scan.with_row_index(ROW, offset=1).collect_batches(chunk_size=CHUNK_ROWS))
-    while True:
+def _numbered(frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """The rows of ``frames`` in chunks of exactly ``CHUNK_ROWS`` (the last one smaller), each with
+    ``_source_row`` (1-based, across frames)."""
+    rows, rest = 0, None
+    for frame in frames:
+        if rest is not None:
+            frame, rest = pl.concat([rest, frame]), None
+        full = frame.height - frame.height % CHUNK_ROWS
+        for start in range(0, full, CHUNK_ROWS):
+            yield _with_row_numbers(frame.slice(start, CHUNK_ROWS), rows + 1)
+            rows += CHUNK_ROWS
+        rest = frame.slice(full) if full < frame.height else None
+        del frame  # keep only the rest while the next frame is read
+    if rest is not None:
+        yield _with_row_numbers(rest, rows + 1)
+
+
+def _read_ahead(frames: Iterator[pl.DataFrame], depth: int) -> Iterator[pl.DataFrame]:
+    """``frames``, made by a thread at most ``depth`` frames ahead of the caller.
+
+    Parsing the next blocks then overlaps with validating and writing the current chunk (polars
+    and DuckDB release the GIL), as a streaming reader would, but with its memory bounded. The
+    thread's errors are raised here; when the caller stops early, the thread stops too.
+    """
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
         try:
-            chunk = next(batches)
-        except StopIteration:
-            return
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise on_error(exc) from exc
-        yield chunk.with_columns(pl.col(ROW).cast(pl.Int64))
+            for frame in frames:
+                if stop.is_set():
+                    return
+                ready.put(frame)
+            ready.put(end)
+        except BaseException as exc:  # handed to the caller, raised there
+            ready.put(exc)
+
+    thread = threading.Thread(target=produce, name="ingest-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, pl.DataFrame)
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # free the queue so a waiting put returns and the thread sees stop
+            with contextlib.suppress(queue.Empty):
+                ready.get_nowait()
+            thread.join(timeout=0.05)
+
+
+def _with_row_numbers(chunk: pl.DataFrame, first: int) -> pl.DataFrame:
+    return chunk.with_row_index(ROW, offset=first).with_columns(pl.col(ROW).cast(pl.Int64))
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iterator[Source]:
@@ -77,24 +181,32 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iter
     get their JSON type looked up, so a string field holding an object is rejected cheaply.
     """
 
-    def on_error(exc: Exception) -> IngestFileError:
-        if "more fields" in str(exc):
-            data = path.read_bytes()
-            line = data.count(b"\n", 0, data.find(b"\x00")) + 1
-            return IngestFileError(f"line {line} contains a NUL byte: not valid JSON text")
-        return _read_error(path, "the JSONL file", exc)
+    def lines(block: bytes, first_line: int) -> pl.DataFrame:
+        nul = block.find(b"\x00")
+        if nul >= 0:
+            line = first_line + block.count(b"\n", 0, nul)
+            raise IngestFileError(f"line {line} contains a NUL byte: not valid JSON text")
+        try:
+            return pl.read_csv(
+                block,
+                has_header=False,
+                separator="\x00",  # never in valid JSON text: each line is one field
+                quote_char=None,
+                schema={"line": pl.String},
+                raise_if_empty=False,
+            )
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise _read_error(path, "the JSONL file", exc) from exc
 
-    scan = pl.scan_csv(
-        path,
-        has_header=False,
-        separator="\x00",  # never in valid JSON text: each line is one field
-        quote_char=None,
-        schema={"line": pl.String},
-        raise_if_empty=False,
-        glob=False,  # a file name is a name, not a pattern ("events[1].jsonl")
-    )
-    for lines in _chunks(scan, on_error):
-        yield _jsonl_chunk(con, lines, stream)
+    def frames() -> Iterator[pl.DataFrame]:
+        line = 1  # each line is a row, blank ones too, so rows read so far give the line number
+        for block in _blocks(path, None):
+            frame = lines(block, line)
+            line += frame.height
+            yield frame
+
+    for chunk in _numbered(frames()):
+        yield _jsonl_chunk(con, chunk, stream)
 
 
 def _jsonl_chunk(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, stream: str) -> Source:
@@ -269,7 +381,22 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iterat
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise on_error(exc) from exc
     _missing_required(names, stream, "the CSV header")
-    for original in _chunks(scan, on_error):
+
+    def frames() -> Iterator[pl.DataFrame]:
+        header = b""  # the header record, put before each later block so it parses the same way
+        for block in _blocks(path, b'"'):
+            if not header:
+                header = block[: _first_record_end(block, b'"') or len(block)]
+            else:
+                block = header + block
+            try:
+                frame = pl.read_csv(block, infer_schema=False, quote_char='"', encoding="utf8")
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                raise on_error(exc) from exc
+            yield frame
+
+    # Parsing CSV is much of the work: the next blocks are parsed while this chunk is written.
+    for original in _numbered(_read_ahead(frames(), CSV_READ_AHEAD)):
         yield _tabular_source(con, original, stream)
 
 
@@ -283,7 +410,21 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> It
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise on_error(exc) from exc
     _missing_required(names, stream, "the Parquet file")
-    for original in _chunks(scan, on_error):
+
+    def frames() -> Iterator[pl.DataFrame]:
+        # One slice at a time: polars reads only the row groups a slice needs.
+        try:
+            rows = scan.select(pl.len()).collect().item()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise on_error(exc) from exc
+        for start in range(0, rows, CHUNK_ROWS):
+            try:
+                frame = scan.slice(start, CHUNK_ROWS).collect()
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                raise on_error(exc) from exc
+            yield frame
+
+    for original in _numbered(frames()):
         yield _tabular_source(con, original, stream)
 
 

@@ -126,6 +126,7 @@ def test_large_files_load_in_chunks_with_exact_row_numbers(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
     monkeypatch.setattr(readers, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(readers, "CHUNK_BYTES", 150)  # a text block holds one or two records
     records = [record("events", n, source="nope" if n in (3, 5) else "pixel") for n in range(1, 8)]
     result = ingest_file(con, write_events(tmp_path / f"events.{fmt}", records))
     assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (7, 5, 2)
