@@ -19,18 +19,18 @@
     skipped) and the event object exactly as it goes into the request's `data` array (`payload`).
     The 7-day window is measured from var `meta_export_as_of` when set, else from the build time.
 
-    Incremental, by conversion: a run recomputes every (conversion_type, event_id) key that
-      * has a conversion loaded since the last build (a new conversion, or a late copy that fills
-        identities or the value, or re-anchors the key's clusters and so changes its ids): its
-        `last_loaded_at` is at or after the checkpoint's `loaded_at`
+    Incremental, by conversion. A run recomputes
+      * the (conversion_type, event_id) keys with a conversion loaded since the previous build (a new
+        conversion, or a late copy that fills identities or the value, or re-anchors the key's
+        clusters and so changes its ids): `last_loaded_at` at or after the checkpoint's `loaded_at`
         (macros/incremental_checkpoint.sql; this table has no column to keep it in);
-      * has a row whose status depends on time and changes at this run's reference time: the stored
-        row's window reason (meta_event_window_reason on its own event_time and action_source) differs
-        from the stored status_reason. Skipped rows never change with time; a ready row expires when it
-        gets too old, an expired-because-future row becomes ready, and, when the reference time is set
-        back, an expired row can become ready again. Nothing else in a row depends on time;
-      * all keys, when there is no checkpoint yet or the optimization rules or var
-        `meta_default_pixel_id` differ from the checkpoint's (meta_capi_settings_hash).
+      * the keys of stored rows whose status this run's reference time changes: the window reason of
+        the row's own event_time and action_source (meta_event_window_reason) differs from its stored
+        status_reason. Skipped rows never change with time; a ready row expires when it gets too old,
+        an expired-because-future row becomes ready, and, when the reference time is set back, an
+        expired row can become ready again. Nothing else in a row depends on time;
+      * every key when there is no checkpoint yet, or when the optimization rules or var
+        `meta_default_pixel_id` differ from the checkpoint's (meta_capi_settings_hash);
     and replaces all rows of those keys (delete+insert on conversion_type, event_id: a key can hold
     several conversions, whose ids change when a late copy re-anchors them). The pre-hook deletes the
     rows of types whose rule was removed; the post-hook records the checkpoint. So an incremental run
