@@ -11,7 +11,7 @@ DEMO_DAYS ?= 60
 # (tests/conftest.py keeps the modules that share the demo_run warehouse together).
 TEST_WORKERS ?= 2
 
-.PHONY: demo test venv dev build lint format bench bench-engines clean
+.PHONY: demo test venv dev build lint format bench bench-engines bench-build clean
 
 ## demo: set up, generate demo data (once), then `convopt run`: ingest, dbt build, export-meta (dry run), report
 demo: $(BIN)/convopt $(CONVOPT_LANDING)/.generated
@@ -61,6 +61,10 @@ bench: venv
 # DuckDB vs PostgreSQL (a throwaway server from the Debian binaries), 1M events; see BENCHMARKS.md.
 bench-engines: dev
 	$(BIN)/python benchmarks/engines.py --events 1000000 --write
+
+# The scheduled build at 1M events, full and then incremental after 1 % more; see BENCHMARKS.md.
+bench-build: dev
+	$(BIN)/python benchmarks/build.py --events 1000000
 
 clean:
 	rm -rf target logs dbt_packages warehouse data reports .pytest_cache

@@ -253,6 +253,14 @@
     ) }}
 {%- endmacro %}
 
+{#- For the pre-hook of meta_capi_events' incremental runs (macros/meta/meta_capi_incremental.sql). -#}
+{% macro spark__delete_meta_capi_events_without_rule(relation) -%}
+    {{ spark_delete_rows_where(
+        relation,
+        "conversion_type not in (select rules.conversion_type from " ~ ref('optimization_rules') ~ " as rules)"
+    ) }}
+{%- endmacro %}
+
 {#-
     dbt-spark's listagg ignores order_by_clause (a warning, then collect_list in arbitrary order), so
     the MD5s of attribution_settings_hash / funnel_definition_hashes would change between runs and

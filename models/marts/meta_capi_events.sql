@@ -1,17 +1,49 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['conversion_type', 'event_id'],
+        on_schema_change='fail',
+        pre_hook="{% if is_incremental() %}{{ delete_meta_capi_events_without_rule(this) }}{% endif %}",
+        post_hook="{{ record_incremental_checkpoint(
+            this,
+            'select max(last_loaded_at) from ' ~ ref('int_conversions_valued'),
+            meta_capi_settings_hash(),
+        ) }}",
+    )
+}}
+
 {#-
     What `convopt export-meta` sends to Meta's Conversions API: one row per conversion whose
     conversion_type has a rule in seed `optimization_rules`, with its status (ready / expired /
     skipped) and the event object exactly as it goes into the request's `data` array (`payload`).
     The 7-day window is measured from var `meta_export_as_of` when set, else from the build time.
+
+    Incremental, by conversion. A run recomputes
+      * the (conversion_type, event_id) keys with a conversion loaded since the previous build (a new
+        conversion, or a late copy that fills identities or the value, or re-anchors the key's
+        clusters and so changes its ids): `last_loaded_at` at or after the checkpoint's `loaded_at`
+        (macros/incremental_checkpoint.sql; this table has no column to keep it in);
+      * the keys of stored rows whose status this run's reference time changes: the window reason of
+        the row's own event_time and action_source (meta_event_window_reason) differs from its stored
+        status_reason. Skipped rows never change with time; a ready row expires when it gets too old,
+        an expired-because-future row becomes ready, and, when the reference time is set back, an
+        expired row can become ready again. Nothing else in a row depends on time;
+      * every key when there is no checkpoint yet, or when the optimization rules or var
+        `meta_default_pixel_id` differ from the checkpoint's (meta_capi_settings_hash);
+    and replaces all rows of those keys (delete+insert on conversion_type, event_id: a key can hold
+    several conversions, whose ids change when a late copy re-anchors them). The pre-hook deletes the
+    rows of types whose rule was removed; the post-hook records the checkpoint. So an incremental run
+    gives the rows a full refresh gives at the same reference time.
 -#}
 {%- set as_of = var('meta_export_as_of') -%}
 {%- if as_of -%}
-    {%- set reference_time = "cast('" ~ as_of ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
+    {%- set reference_timestamp = "cast('" ~ as_of ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
 {%- else -%}
-    {%- set reference_time = dbt.current_timestamp() -%}
+    {%- set reference_timestamp = dbt.current_timestamp() -%}
 {%- endif -%}
-{%- set max_age_seconds = 7 * 24 * 3600 -%}
-{%- set physical_store_max_age_seconds = 62 * 24 * 3600 -%}
+{%- set reference_time = "cast(floor(" ~ epoch_microseconds(reference_timestamp) ~ " / 1000000.0) as "
+    ~ dbt.type_bigint() ~ ")" -%}
 {%- set hashed_fields = meta_user_data_fields() -%}
 {%- set hashed_members = [] -%}
 {%- for field in hashed_fields -%}
@@ -26,23 +58,83 @@ rules as (
     select * from {{ ref('optimization_rules') }}
 ),
 
+{% if is_incremental() %}
+    checkpoint as (
+        {{ incremental_checkpoint(this) }}
+    ),
+
+    settings as (
+        {{ meta_capi_settings_hash() }}
+    ),
+
+    previous_build as (
+        -- The newest load the last build had read, if it used the same rules and default pixel;
+        -- else 1970, so that every conversion is recomputed.
+        select
+            coalesce(
+                max(checkpoint.loaded_at), cast('1970-01-01 00:00:00+00' as {{ dbt.type_timestamp() }})
+            ) as loaded_at
+        from checkpoint
+        inner join settings
+            on checkpoint.settings_hash = settings.settings_hash
+    ),
+
+    changed_keys as (
+        select
+            conversions.conversion_type,
+            conversions.event_id
+        from conversions
+        where conversions.last_loaded_at >= (select previous_build.loaded_at from previous_build)
+
+        union
+
+        -- Rows whose status this run's reference time changes (see the header).
+        select
+            previous_rows.conversion_type,
+            previous_rows.event_id
+        from {{ this }} as previous_rows
+        where
+            previous_rows.status <> 'skipped'
+            and coalesce(previous_rows.status_reason, '') <> coalesce(
+                {{ meta_event_window_reason(
+                    'previous_rows.event_time', reference_time, 'previous_rows.action_source'
+                ) }},
+                ''
+            )
+    ),
+
+    changed_conversions as (
+        select conversions.*
+        from conversions
+        inner join changed_keys
+            on
+                conversions.conversion_type = changed_keys.conversion_type
+                and conversions.event_id = changed_keys.event_id
+    ),
+{% else %}
+    changed_conversions as (
+        select * from conversions
+    ),
+{% endif %}
+
 ruled as (
     -- Conversions without a rule are not Meta events at all: inner join.
     select
-        conversions.*,
+        changed_conversions.*,
         rules.meta_event_name,
         rules.is_sent as is_rule_sent,
         rules.min_value_cents,
         rules.value_multiplier,
         rules.action_source,
         rules.qualifying_sources,
-        cast(floor({{ epoch_microseconds('conversions.conversion_time') }} / 1000000.0) as {{ dbt.type_bigint() }})
-            as event_time,
-        cast(floor({{ epoch_microseconds(reference_time) }} / 1000000.0) as {{ dbt.type_bigint() }})
-            as reference_time
-    from conversions
+        cast(
+            floor({{ epoch_microseconds('changed_conversions.conversion_time') }} / 1000000.0)
+            as {{ dbt.type_bigint() }}
+        ) as event_time,
+        {{ reference_time }} as reference_time
+    from changed_conversions
     inner join rules
-        on conversions.conversion_type = rules.conversion_type
+        on changed_conversions.conversion_type = rules.conversion_type
 ),
 
 prepared as (
@@ -98,19 +190,8 @@ prepared as (
                     )
                     || ' (Meta requires both for action_source website)'
         end as missing_fields_reason,
-        case
-            when ruled.event_time > ruled.reference_time
-                then 'event_time is in the future of the reference time'
-            when
-                ruled.event_time < ruled.reference_time - case
-                    when ruled.action_source = 'physical_store' then {{ physical_store_max_age_seconds }}
-                    else {{ max_age_seconds }}
-                end
-                then
-                    'event_time is more than '
-                    || case when ruled.action_source = 'physical_store' then '62' else '7' end
-                    || ' days before the reference time'
-        end as window_reason
+        {{ meta_event_window_reason('ruled.event_time', 'ruled.reference_time', 'ruled.action_source') }}
+            as window_reason
     from ruled
 ),
 

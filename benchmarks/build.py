@@ -1,0 +1,308 @@
+"""The scheduled build (`dbt build --selector scheduled`, what `convopt run` builds), full and incremental.
+
+    .venv/bin/python benchmarks/build.py [--events 1000000] [--workdir DIR] [--write]
+
+Data, generated once per run (seeded, Parquet):
+
+* history: `--events` events over 60 days from 2026-01-01, 100 files per stream (as benchmarks/engines.py
+  lands them: a build reads the newest load of the previous build again, so that load is about 1 %);
+* about 1 % more, landed after the full build: 0.9 % for the next day (2026-03-02) and 0.1 % of late
+  data for old days (2026-01-20 to 2026-01-29, with their ad spend restated), each from its own seed.
+
+Steps, each a child process: ingest of the history, full `dbt build --selector scheduled`, ingest of the
+1 %, incremental `dbt build --selector scheduled`. Each build's reference time for Meta's window (var
+`meta_export_as_of`) is the end of the data landed so far, as a daily run would have it. Per build:
+wall time, node time by resource type and the five slowest nodes (dbt's run_results.json), peak
+memory (benchmarks/engines.py's sampler: the largest sum of proportional set sizes of dbt's process
+tree, every 0.2 s), and the incremental/full ratio. DuckDB's floor (benchmarks/engines.py's FLOOR_SQL:
+conversion_rollup_daily computed straight from the raw tables in one hand-written query, checked row
+for row against the mart) is run after each build. The result is printed as Markdown; `--write` puts
+it into BENCHMARKS.md's section "Scheduled build at <N> events" (replacing that section, leaving the
+rest of the file as it is).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+BENCHMARKS = Path(__file__).resolve().parent
+ROOT = BENCHMARKS.parent
+sys.path.insert(0, str(BENCHMARKS))
+sys.path.insert(0, str(ROOT))
+
+import engines as engine_bench  # noqa: E402  (benchmarks/engines.py: the memory sampler, steps, floor)
+
+from pipelines.generate import GeneratorConfig, generate_dataset  # noqa: E402
+
+BIN = Path(sys.executable).parent
+HISTORY_START, HISTORY_DAYS = dt.date(2026, 1, 1), 60
+LATER_SHARE, LATE_SHARE = 0.009, 0.001
+LATE_START, LATE_DAYS = dt.date(2026, 1, 20), 10
+# dbt's resource types in unique ids, as the table names them (unit tests: none in `scheduled`).
+RESOURCE_TYPES = {
+    "model": "models",
+    "test": "data tests",
+    "unit_test": "unit tests",
+    "seed": "seeds",
+    "operation": "hooks",
+}
+SLOWEST = 5
+
+
+# --- what a build's run_results.json says -------------------------------------------------------------
+
+
+@dataclass
+class BuildResult:
+    """One dbt build: wall seconds and peak memory (measured around the process), node times (from dbt)."""
+
+    name: str
+    wall_seconds: float
+    peak_mib: float
+    node_seconds: dict[str, float]  # RESOURCE_TYPES value -> summed execution_time
+    nodes: dict[str, int]  # RESOURCE_TYPES value -> node count
+    slowest: list[tuple[str, str, float]]  # (node name, resource type, seconds), slowest first
+    floor: tuple[float, int, int, int] | None = None  # engines.floor after this build
+
+
+def node_times(run_results: dict, slowest: int = SLOWEST) -> tuple[dict[str, float], dict[str, int], list]:
+    """(seconds per resource type, node count per resource type, the `slowest` nodes) of a run_results.json.
+
+    Resource types are named as in RESOURCE_TYPES (every one present, 0 when absent); a node's name is
+    the third part of its unique id (`model.convopt.conversion_metrics` → conversion_metrics)."""
+    seconds = dict.fromkeys(RESOURCE_TYPES.values(), 0.0)
+    counts = dict.fromkeys(RESOURCE_TYPES.values(), 0)
+    nodes = []
+    for result in run_results["results"]:
+        unique_id = result["unique_id"]
+        prefix = unique_id.split(".", 1)[0]
+        kind = RESOURCE_TYPES.get(prefix, prefix)
+        seconds[kind] = seconds.get(kind, 0.0) + result["execution_time"]
+        counts[kind] = counts.get(kind, 0) + 1
+        name = unique_id.split(".")[2] if unique_id.count(".") >= 2 else unique_id
+        nodes.append((name, kind, result["execution_time"]))
+    nodes.sort(key=lambda node: (-node[2], node[0]))
+    return seconds, counts, nodes[:slowest]
+
+
+# --- the Markdown ---------------------------------------------------------------------------------------
+
+
+def _ratio(incremental: float, full: float) -> str:
+    return f"{incremental / full:.2f}" if full else ""
+
+
+def render(
+    events: dict[str, int], ingest: dict[str, float], full: BuildResult, incremental: BuildResult
+) -> str:
+    """The run as Markdown: one table comparing the two builds, then the slowest nodes of each."""
+    added = events["later"] + events["late"]
+    lines = [
+        f"{events['history']:,} events landed first, then {added:,} more ({added / events['history']:.1%}: "
+        f"{events['later']:,} for the next day, {events['late']:,} late for old days).",
+        "",
+        "| | full build | incremental build | incremental / full |",
+        "|---|---:|---:|---:|",
+        f"| ingest before the build (s) | {ingest['full']:.1f} | {ingest['incremental']:.1f} | |",
+        f"| **dbt build, wall (s)** | **{full.wall_seconds:.1f}** | **{incremental.wall_seconds:.1f}** "
+        f"| **{_ratio(incremental.wall_seconds, full.wall_seconds)}** |",
+    ]
+    for kind in RESOURCE_TYPES.values():
+        if kind == "unit tests" and not full.nodes.get(kind) and not incremental.nodes.get(kind):
+            lines.append("| node time: unit tests (s) | none in `scheduled` | none in `scheduled` | |")
+            continue
+        a, b = full.node_seconds.get(kind, 0.0), incremental.node_seconds.get(kind, 0.0)
+        count = full.nodes.get(kind, 0)
+        lines.append(f"| node time: {kind}, {count} nodes (s) | {a:.1f} | {b:.1f} | {_ratio(b, a)} |")
+    lines.append(
+        f"| peak memory of dbt (MiB) | {full.peak_mib:,.0f} | {incremental.peak_mib:,.0f} "
+        f"| {_ratio(incremental.peak_mib, full.peak_mib)} |"
+    )
+    if full.floor and incremental.floor:
+        lines.append(
+            f"| DuckDB floor: the daily rollup from raw in one query (s) | {full.floor[0]:.2f} "
+            f"| {incremental.floor[0]:.2f} | |"
+        )
+    lines += ["", "| build | slowest nodes | type | seconds |", "|---|---|---|---:|"]
+    for build in (full, incremental):
+        for rank, (name, kind, seconds) in enumerate(build.slowest, start=1):
+            lines.append(f"| {build.name if rank == 1 else ''} | {rank}. {name} | {kind} | {seconds:.1f} |")
+    if full.floor and incremental.floor:
+        checks = []
+        for build in (full, incremental):
+            seconds, rows, only_floor, only_mart = build.floor
+            checks.append(
+                f"after the {build.name} build, {seconds:.2f} s for {rows:,} rows ({only_floor} only in the "
+                f"query, {only_mart} only in the mart); the build took {build.wall_seconds / seconds:,.0f} "
+                "times as long"
+            )
+        lines += [
+            "",
+            "DuckDB's floor (benchmarks/engines.py's FLOOR_SQL: conversion_rollup_daily from the raw tables and "
+            "seeds, compared with the mart by EXCEPT ALL both ways): " + "; ".join(checks) + ".",
+        ]
+    return "\n".join(lines)
+
+
+def replace_section(text: str, heading: str, body: str) -> str:
+    """`text` with the section that starts at the line `heading` replaced by `heading` + `body`.
+
+    The section runs to the next heading of the same or a higher level (or the end). Without such a
+    section, it is appended after a blank line. Everything outside the section is kept byte for byte."""
+    level = len(heading) - len(heading.lstrip("#"))
+    section = f"{heading}\n\n{body.strip(chr(10))}\n"
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\r\n") == heading]
+    if not starts:
+        if not text:
+            return section
+        return text + ("" if text.endswith("\n") else "\n") + "\n" + section
+    start = starts[0]
+    end = len(lines)
+    for i in range(start + 1, len(lines)):
+        hashes = len(lines[i]) - len(lines[i].lstrip("#"))
+        if 0 < hashes <= level and lines[i][hashes : hashes + 1] == " ":
+            end = i
+            break
+    following = "".join(lines[end:])
+    return "".join(lines[:start]) + section + ("\n" + following if following else "")
+
+
+def section_heading(events: int) -> str:
+    return f"## Scheduled build at {events:,} events"
+
+
+# --- the run ---------------------------------------------------------------------------------------------
+
+
+def _count_events(folder: Path) -> int:
+    files = sorted(str(p) for p in folder.glob("events*.parquet"))
+    with duckdb.connect() as con:
+        return con.execute("select count(*) from read_parquet(?)", [files]).fetchone()[0]
+
+
+def generate(landing: Path, events: int) -> dict[str, int]:
+    """The three batches (see the module docstring), each in its own folder; events per batch."""
+    end = HISTORY_START + dt.timedelta(days=HISTORY_DAYS)
+    configs = {
+        "history": GeneratorConfig(
+            events=events,
+            seed=42,
+            start=HISTORY_START,
+            days=HISTORY_DAYS,
+            fmt="parquet",
+            files_per_stream=100,
+        ),
+        "later": GeneratorConfig(
+            events=max(1, round(events * LATER_SHARE)), seed=43, start=end, days=1, fmt="parquet"
+        ),
+        "late": GeneratorConfig(
+            events=max(1, round(events * LATE_SHARE)),
+            seed=44,
+            start=LATE_START,
+            days=LATE_DAYS,
+            fmt="parquet",
+        ),
+    }
+    counts = {}
+    for name, config in configs.items():
+        generate_dataset(landing / name, config)
+        counts[name] = _count_events(landing / name)
+    return counts
+
+
+def build(name: str, env: dict[str, str], target: Path, as_of: dt.date) -> BuildResult:
+    variables = json.dumps({"meta_export_as_of": f"{as_of.isoformat()} 00:00:00+00"})
+    command = [str(BIN / "dbt"), "build", "--selector", "scheduled", "--vars", variables]
+    step = engine_bench.run_step(
+        "duckdb",
+        f"dbt build ({name})",
+        command,
+        {**env, "DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target / "logs")},
+        [],
+    )
+    seconds, counts, slowest = node_times(json.loads((target / "run_results.json").read_text()))
+    return BuildResult(name, step.seconds, step.peak_mib, seconds, counts, slowest)
+
+
+def _commit() -> str:
+    found = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    return found.stdout.strip() or "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a temp dir, deleted at the end")
+    parser.add_argument("--write", action="store_true", help="put the table into BENCHMARKS.md")
+    args = parser.parse_args()
+    if args.events < 1000:
+        parser.error("--events: at least 1000, so the 1 % batches are not empty")
+
+    if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
+        parser.error(f"--workdir: {args.workdir} is not empty; the benchmark needs a fresh warehouse")
+    started, load_at_start = dt.datetime.now(dt.UTC), os.getloadavg()[0]
+    work = Path(tempfile.mkdtemp(prefix="convopt-bench-build-")) if args.workdir is None else args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    landing, warehouse = work / "landing", work / "warehouse.duckdb"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DBT_PROFILES_DIR": str(ROOT),
+        "CONVOPT_WAREHOUSE": str(warehouse),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    env.pop("CONVOPT_TARGET", None)
+    try:
+        print(f"generating {args.events:,} events (+1 %) into {landing}", flush=True)
+        counts = generate(landing, args.events)
+        convopt = str(BIN / "convopt")
+        ingest, builds = {}, {}
+        history_end = HISTORY_START + dt.timedelta(days=HISTORY_DAYS)
+        for name, folders, as_of in (
+            ("full", ["history"], history_end),
+            ("incremental", ["later", "late"], history_end + dt.timedelta(days=1)),
+        ):
+            paths = [str(landing / folder) for folder in folders]
+            ingest[name] = engine_bench.run_step(
+                "duckdb", f"ingest ({name})", [convopt, "ingest", "--no-progress", *paths], env, []
+            ).seconds
+            builds[name] = build(name, env, work / f"target-{name}", as_of)
+            builds[name].floor = engine_bench.floor(warehouse)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+    table = render(counts, ingest, builds["full"], builds["incremental"])
+    about = (
+        f"Command: `.venv/bin/python benchmarks/build.py --events {args.events}{' --write' if args.write else ''}`, "
+        f"commit {_commit()}. "
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
+        f"duckdb {duckdb.__version__}; started {started:%Y-%m-%d %H:%M} UTC, 1-minute load average then "
+        f"{load_at_start:.1f}."
+    )
+    print(f"\n{section_heading(args.events)}\n\n{about}\n\n{table}")
+    if args.write:
+        path = ROOT / "BENCHMARKS.md"
+        path.write_text(
+            replace_section(path.read_text(), section_heading(args.events), f"{about}\n\n{table}")
+        )
+        print(f"\nBENCHMARKS.md: section {section_heading(args.events)!r} written")
+
+
+if __name__ == "__main__":
+    main()

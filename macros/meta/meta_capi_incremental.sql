@@ -1,0 +1,52 @@
+{#-
+    What incremental runs of meta_capi_events need besides the load watermark: the hash of the settings
+    its rows are computed with, and the pre-hook that removes the rows of a conversion type whose
+    optimization rule was removed.
+-#}
+
+{#-
+    One-row query of `settings_hash`: the MD5 of var `meta_default_pixel_id` and every row of seed
+    `optimization_rules` (in conversion_type order). meta_capi_events records it in its checkpoint
+    and recomputes every row when it changes, so editing a rule needs no `--full-refresh`.
+-#}
+{% macro meta_capi_settings_hash() -%}
+    {%- set rule_columns = [
+        'conversion_type', 'meta_event_name', 'is_sent', 'min_value_cents', 'value_multiplier',
+        'action_source', 'qualifying_sources',
+    ] -%}
+    {%- set measure_parts = [] -%}
+    {%- for column in rule_columns -%}
+        {%- if not loop.first -%}{%- do measure_parts.append("'|'") -%}{%- endif -%}
+        {%- do measure_parts.append(
+            "coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '(null)')"
+        ) -%}
+    {%- endfor -%}
+    select
+        md5(
+            'meta_default_pixel_id={{ var("meta_default_pixel_id") }};'
+            || coalesce({{ dbt.listagg(
+                measure=dbt.concat(measure_parts),
+                delimiter_text="';'",
+                order_by_clause="order by conversion_type",
+            ) }}, '')
+        ) as settings_hash
+    from {{ ref('optimization_rules') }}
+{%- endmacro %}
+
+{#-
+    Pre-hook of meta_capi_events' incremental runs: delete the rows of conversion types that no longer
+    have an optimization rule. The model's delete+insert replaces only the conversions it recomputes,
+    and it never recomputes a conversion without a rule, so without this such rows would stay.
+-#}
+{% macro delete_meta_capi_events_without_rule(relation) -%}
+    {{ return(adapter.dispatch('delete_meta_capi_events_without_rule')(relation)) }}
+{%- endmacro %}
+
+{#- A DELETE statement; Spark's Parquet tables have none (spark__ version in macros/engines/spark.sql). -#}
+{% macro default__delete_meta_capi_events_without_rule(relation) -%}
+    delete from {{ relation }}
+    where conversion_type not in (
+        select rules.conversion_type
+        from {{ ref('optimization_rules') }} as rules
+    )
+{%- endmacro %}
