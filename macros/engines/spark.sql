@@ -243,6 +243,16 @@
     alter table {{ keep }} rename to {{ relation }}
 {%- endmacro %}
 
+{#- macros/delete_rows_where.sql: the rewrite above. -#}
+{% macro spark__delete_rows_where(relation, condition) -%}
+    {{ spark_delete_rows_where(relation, condition) }}
+{%- endmacro %}
+
+{#- macros/incremental_state.sql: Spark's `timestamp` is an instant. -#}
+{% macro spark__type_timestamp_tz() -%}
+    timestamp
+{%- endmacro %}
+
 {#- For the pre-hook of the incremental funnel models, once delete_outdated_funnel_rows dispatches
     (macros/funnel_definition_hashes.sql; see docs/engines.md). -#}
 {% macro spark__delete_outdated_funnel_rows(relation) -%}

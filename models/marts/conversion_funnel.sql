@@ -1,6 +1,28 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='person_id',
+        on_schema_change='fail',
+        pre_hook="{% if is_incremental() %}{{ delete_rows_where(this, 'not ' ~ incremental_state_is_current(funnel_rows_fingerprint())) }}{% endif %}",
+        post_hook="{{ record_incremental_state(funnel_rows_loaded_through(), funnel_rows_fingerprint()) }}",
+    )
+}}
+
 -- One row per person × funnel (the feature document's conversion_funnel): the person's winning attempt, from
--- int_funnel_steps_matched (see the docs block funnel_semantics). A table rebuilt on every run from the
--- incremental matching, so is_open always reflects the current end of the data.
+-- int_funnel_steps_matched (see the docs block funnel_semantics).
+--
+-- Incremental (delete+insert by person_id: a person's rows are replaced together). A run recomputes
+--   * the persons whose matching changed since the last run: person_loaded_at at or after the
+--     `loaded_through` this model recorded (audit.incremental_state, macros/funnel_mart_state.sql);
+--   * the persons with a row whose is_open can change with the end of the data (the latest event or
+--     conversion, which moves with every load): rows not converted that were open, or whose window
+--     closes after the current data end (is_open true now). Converted rows are never open, and a
+--     closed row only opens again if the data end moves back before its window closes: both cases
+--     are in the set, which holds only the recent, unconverted attempts;
+--   * every person when the funnel definitions the matching used changed (its set of definition
+--     hashes differs from the recorded one) or nothing was recorded: the pre-hook then empties the table.
+-- Nothing else changes a row: its other columns depend only on the person's matched steps.
 with steps_matched as (
     select * from {{ ref('int_funnel_steps_matched') }}
 ),
@@ -23,15 +45,52 @@ data_end as (
     ) as observed
 ),
 
+{% if is_incremental() -%}
+    incremental_state as (
+        select
+            {{ incremental_state_value('loaded_through') }} as loaded_through,
+            {{ incremental_state_is_current(funnel_rows_fingerprint()) }} as is_current
+    ),
+
+    persons_to_recompute as (
+        select steps_matched.person_id
+        from steps_matched
+        where
+            steps_matched.person_loaded_at >= (select incremental_state.loaded_through from incremental_state)
+            or not (select incremental_state.is_current from incremental_state)
+
+        union
+
+        select previous_rows.person_id
+        from {{ this }} as previous_rows
+        where
+            not previous_rows.is_converted
+            and (
+                previous_rows.is_open
+                or previous_rows.window_closes_at > (select data_end.data_end_at from data_end)
+            )
+    ),
+
+    recomputed_steps as (
+        select steps_matched.*
+        from steps_matched
+        where steps_matched.person_id in (select persons_to_recompute.person_id from persons_to_recompute)
+    ),
+{%- else -%}
+    recomputed_steps as (
+        select * from steps_matched
+    ),
+{%- endif %}
+
 entry_steps as (
     select *
-    from steps_matched
+    from recomputed_steps
     where step_number = 1
 ),
 
 furthest_steps as (
     select *
-    from steps_matched
+    from recomputed_steps
     where step_number = completed_steps
 ),
 
@@ -40,7 +99,7 @@ counted_loads as (
         person_id,
         funnel_name,
         max(event_loaded_at) as last_counted_loaded_at
-    from steps_matched
+    from recomputed_steps
     group by
         person_id,
         funnel_name

@@ -1,7 +1,28 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='id',
+        on_schema_change='fail',
+        pre_hook="{% if is_incremental() %}{{ delete_rows_where(this, funnel_stats_outdated_periods()) }}{% endif %}",
+        post_hook="{{ record_incremental_state(funnel_stats_loaded_through(), funnel_stats_fingerprint()) }}",
+    )
+}}
+
+-- depends_on: {{ ref('int_funnel_steps_matched') }}
+
 -- Funnel statistics (the feature document's getFunnelStats): one row per funnel × period_type × period_date ×
 -- campaign_scope × campaign_id × step (see the docs block funnel_stats_grain). Persons, not attempts:
 -- each person's winning attempt from conversion_funnel, placed in the period of its started_at (in the
 -- reporting time zone) and under the campaign of its step-1 event.
+--
+-- Incremental, by period: the pre-hook deletes every row of each period (funnel × period_type ×
+-- period_date) that may have changed since the last run (macros/funnel_stats_outdated_periods.sql: the
+-- days where a changed person now starts or whose count of persons changed, their weeks and months, and
+-- the funnel's all_time total), or every row when the funnel definitions, the funnel marts' own
+-- recomputation or var reporting_timezone changed. This model then computes the periods that have
+-- persons and no rows: each of them whole, every campaign and step, so no row of a period survives from
+-- an earlier run beside new ones. The clock changes nothing here (is_open is not read).
 with funnel_definitions as (
     select * from {{ ref('funnel_definitions') }}
 ),
@@ -15,7 +36,7 @@ funnel_steps as (
 ),
 
 -- Each person's funnel row under every period it belongs to …
-person_periods as (
+all_person_periods as (
     select
         person_id,
         funnel_name,
@@ -48,6 +69,37 @@ person_periods as (
         {{ reporting_period_start('started_at', 'month') }} as period_date
     from funnels
 ),
+
+{% if is_incremental() -%}
+    -- The periods left after the pre-hook (every one has its 'all' row of step 1) …
+    stored_periods as (
+        select
+            stored.funnel_name,
+            stored.period_type,
+            stored.period_date
+        from {{ this }} as stored
+        where
+            stored.campaign_scope = 'all'
+            and stored.step_number = 1
+    ),
+
+    -- … and the persons of every other period (all_time has no period_date: compared as a placeholder).
+    person_periods as (
+        select all_person_periods.*
+        from all_person_periods
+        left join stored_periods
+            on
+                all_person_periods.funnel_name = stored_periods.funnel_name
+                and all_person_periods.period_type = stored_periods.period_type
+                and coalesce(all_person_periods.period_date, cast('1900-01-01' as date))
+                = coalesce(stored_periods.period_date, cast('1900-01-01' as date))
+        where stored_periods.funnel_name is null
+    ),
+{%- else -%}
+    person_periods as (
+        select * from all_person_periods
+    ),
+{%- endif %}
 
 -- … and under both campaign scopes: all campaigns together, and its own entry campaign.
 person_groups as (

@@ -1,13 +1,64 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='person_id',
+        on_schema_change='fail',
+        pre_hook="{% if is_incremental() %}{{ delete_rows_where(this, person_summary_outdated_persons()) }}{% endif %}",
+        post_hook="{{ record_incremental_state(person_summary_loaded_through(), person_summary_fingerprint()) }}",
+    )
+}}
+
+-- depends_on: {{ ref('int_conversion_identities') }}
+-- depends_on: {{ ref('int_funnel_steps_matched') }}
+
 -- One row per person with a conversion or a funnel row (the feature document's getConversionSummary): conversions
 -- by type, revenue in the reporting currency, first/last conversion, funnels entered and converted.
 -- Identity fields are not carried: person_id is the producer's id, there is no clear PII here.
-with conversions as (
+--
+-- Incremental, by person: the pre-hook deletes the rows of the persons that may have changed since the
+-- last run (macros/person_summary_outdated_persons.sql: a conversion of theirs, or one that was
+-- theirs, got a copy; or their funnel matching changed), or every row when the funnel definitions,
+-- conversion_funnel's own recomputation or var reporting_currency changed. This model then computes the
+-- persons with conversions or funnel rows and no row here. A person left with neither keeps no row.
+with all_conversions as (
     select * from {{ ref('conversion_event') }}
 ),
 
-funnels as (
+all_funnels as (
     select * from {{ ref('conversion_funnel') }}
 ),
+
+{% if is_incremental() -%}
+    stored_persons as (
+        select stored.person_id
+        from {{ this }} as stored
+    ),
+
+    conversions as (
+        select all_conversions.*
+        from all_conversions
+        left join stored_persons
+            on all_conversions.person_id = stored_persons.person_id
+        where stored_persons.person_id is null
+    ),
+
+    funnels as (
+        select all_funnels.*
+        from all_funnels
+        left join stored_persons
+            on all_funnels.person_id = stored_persons.person_id
+        where stored_persons.person_id is null
+    ),
+{%- else -%}
+    conversions as (
+        select * from all_conversions
+    ),
+
+    funnels as (
+        select * from all_funnels
+    ),
+{%- endif %}
 
 conversion_totals as (
     select

@@ -1,8 +1,10 @@
-"""Funnel models built in two incremental batches equal a full refresh of the same data.
+"""Funnel models built in four incremental batches equal a full refresh of the same data.
 
-Each test works on a copy of the dbt project in a temporary folder (so it can swap the funnel
-definitions seed) and on its own DuckDB files. Raw rows are inserted directly with SQL: these tests do
-not depend on the generator or the ingest job.
+The second batch moves the end of the data a month on and brings late events of old periods; the third
+and fourth are a handful of late events each, and the fourth checks that an incremental run rewrites
+only some rows of each funnel mart. Each test works on a copy of the dbt project in a temporary folder (so it can swap the
+funnel definitions seed) and on its own DuckDB files. Raw rows are inserted directly with SQL: these
+tests do not depend on the generator or the ingest job.
 """
 
 from __future__ import annotations
@@ -38,9 +40,20 @@ FUNNEL_RELATIONS = (
 )
 FUNNEL_MARTS = "+conversion_funnel +conversion_funnel_step +funnel_stats +person_conversion_summary"
 
+# The incremental marts and a text column of each that every run writes the same way: a run that
+# rewrote a row leaves it as computed, one that kept it leaves what the test wrote there before.
+MARKED_COLUMNS = {
+    "marts.conversion_funnel": "last_step_name",
+    "marts.conversion_funnel_step": "step_name",
+    "marts.funnel_stats": "step_name",
+    "marts.person_conversion_summary": "reporting_currency",
+}
+
 CUTOFF = dt.datetime(2024, 3, 20, tzinfo=dt.UTC)
 FIRST_LOAD_AT = dt.datetime(2024, 3, 20, 1, tzinfo=dt.UTC)
 SECOND_LOAD_AT = dt.datetime(2024, 4, 15, 1, tzinfo=dt.UTC)
+THIRD_LOAD_AT = dt.datetime(2024, 4, 16, 1, tzinfo=dt.UTC)
+FOURTH_LOAD_AT = dt.datetime(2024, 4, 17, 1, tzinfo=dt.UTC)
 
 
 # --- synthetic raw data -------------------------------------------------------------------------------
@@ -60,11 +73,18 @@ def synthetic_raw_data(persons: int, seed: int) -> RawData:
     Repeated and out-of-order steps, noise events, journeys too slow for the window, duplicate event
     copies, pixel + server copies of conversions (the server copy sometimes later and carrying the
     campaign), and late-arriving old events. Batch 1 holds what happened before CUTOFF; batch 2 the rest,
-    plus late data and second copies of batch-1 records.
+    plus late data and second copies of batch-1 records; batches 3 and 4 a few more late events of old
+    periods and a few conversions each.
     """
     rng = random.Random(seed)
     data = RawData()
     campaigns = ["cmp_spring", "cmp_brand", "cmp_retarget", None]
+
+    def landing_batch(at: dt.datetime) -> int:
+        if at >= CUTOFF:
+            return 2
+        draw = rng.random()
+        return 1 if draw > 0.04 else 3 if draw < 0.002 else 4 if draw < 0.004 else 2
 
     def add_event(person: str, name: str, at: dt.datetime, campaign: str | None) -> dict:
         row = {
@@ -79,7 +99,7 @@ def synthetic_raw_data(persons: int, seed: int) -> RawData:
             "utm_source": "facebook" if campaign else None,
             "utm_medium": "paid_social" if campaign else None,
             "utm_campaign": campaign,
-            "batch": 1 if at < CUTOFF and rng.random() > 0.04 else 2,
+            "batch": landing_batch(at),
         }
         data.events.append(row)
         if rng.random() < 0.05:  # the same event landed again, later
@@ -157,12 +177,16 @@ def synthetic_raw_data(persons: int, seed: int) -> RawData:
                     add_conversion(
                         person, "subscription", r + dt.timedelta(days=rng.randint(0, 40)), None, 1999
                     )
+    # A few conversions of the second batch arrive later, in the third and fourth.
+    late_conversions = [row for row in data.conversions if row["batch"] == 2][::100]
+    for number, row in enumerate(late_conversions):
+        row["batch"] = 3 + number % 2
     return data
 
 
 def land(warehouse: Path, data: RawData, batches: tuple[int, ...]) -> None:
     """Append the rows of the given batches to raw.events / raw.conversions, one load per stream and batch."""
-    load_times = {1: FIRST_LOAD_AT, 2: SECOND_LOAD_AT}
+    load_times = {1: FIRST_LOAD_AT, 2: SECOND_LOAD_AT, 3: THIRD_LOAD_AT, 4: FOURTH_LOAD_AT}
     con = duckdb.connect(str(warehouse))
     try:
         ensure_raw_schema(con)
@@ -206,10 +230,10 @@ class Project:
             shutil.copytree(PROJECT_DIR / folder, destination / folder)
         return cls(destination)
 
-    def build(self, warehouse: Path) -> None:
+    def build(self, warehouse: Path, options: tuple[str, ...] = ()) -> None:
         """Seed, then run the funnel marts and everything upstream of them."""
-        self.dbt(warehouse, ["seed"])
-        self.dbt(warehouse, ["run", "--select", *FUNNEL_MARTS.split()])
+        self.dbt(warehouse, ["seed", *options])
+        self.dbt(warehouse, ["run", "--select", *FUNNEL_MARTS.split(), *options])
 
     def dbt(self, warehouse: Path, command: list[str]) -> None:
         env = {
@@ -259,6 +283,45 @@ def differences(incremental: Path, full_refresh: Path) -> dict[str, tuple[int, i
         con.close()
 
 
+def mark_every_row(warehouse: Path) -> None:
+    """Prefix MARKED_COLUMNS with '~' in every row, so rows an incremental run rewrites stand out."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        for relation, column in MARKED_COLUMNS.items():
+            con.execute(f"update {relation} set {column} = '~' || {column}")
+    finally:
+        con.close()
+
+
+def rewritten_and_total_rows(warehouse: Path) -> dict[str, tuple[int, int]]:
+    """Per marked relation: rows without the mark (written by the last run) and all rows; then unmark."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        found = {}
+        for relation, column in MARKED_COLUMNS.items():
+            found[relation] = con.execute(
+                f"select count(*) filter (where not starts_with({column}, '~')), count(*) from {relation}"
+            ).fetchone()
+            con.execute(
+                f"update {relation} set {column} = substr({column}, 2) where starts_with({column}, '~')"
+            )
+        return found
+    finally:
+        con.close()
+
+
+def copy_raw_tables(source: Path, destination: Path) -> None:
+    """A new warehouse file holding only the raw tables of ``source``."""
+    con = duckdb.connect(str(destination))
+    try:
+        con.execute(f"attach '{source}' as built (read_only)")
+        con.execute("create schema raw")
+        for table in ("events", "conversions", "ad_spend", "load_log", "rejected_rows", "meta_delivery_log"):
+            con.execute(f"create table raw.{table} as select * from built.raw.{table}")
+    finally:
+        con.close()
+
+
 def count(warehouse: Path, relation: str, condition: str = "true") -> int:
     """Rows of ``relation`` (schema.table) that satisfy ``condition``."""
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -274,8 +337,13 @@ def raw_data() -> RawData:
 
 
 @pytest.fixture(scope="module")
-def two_batches(tmp_path_factory: pytest.TempPathFactory, raw_data: RawData) -> dict:
-    """The same data built twice: in two incremental batches, and in one full build."""
+def batches(tmp_path_factory: pytest.TempPathFactory, raw_data: RawData) -> dict:
+    """The same data built twice: in four incremental batches, and in one full build.
+
+    Before the fourth run every row of the incremental marts is marked, so the rows that run rewrote can
+    be counted. Not the third: a run also reads again the latest load it has seen (its watermark is
+    compared with `>=`), and the second load is most of the data.
+    """
     root = tmp_path_factory.mktemp("funnels")
     project = Project.copy_of_repo(root)
     (root / "incremental").mkdir()
@@ -287,14 +355,36 @@ def two_batches(tmp_path_factory: pytest.TempPathFactory, raw_data: RawData) -> 
     open_after_first_batch = count(incremental, "marts.conversion_funnel", "is_open")
     land(incremental, raw_data, (2,))
     project.build(incremental)
+    land(incremental, raw_data, (3,))
+    project.build(incremental)
+    mark_every_row(incremental)
+    land(incremental, raw_data, (4,))
+    project.build(incremental)
+    persons = ", ".join(f"'{person}'" for person in persons_with_late_funnel_events(raw_data))
+    late_rows_kept = count(
+        incremental,
+        "marts.conversion_funnel",
+        f"person_id in ({persons}) and starts_with(last_step_name, '~')",
+    )
+    rewritten_by_fourth_batch = rewritten_and_total_rows(incremental)
 
-    land(full, raw_data, (1, 2))
+    land(full, raw_data, (1, 2, 3, 4))
     project.build(full)
     return {
         "root": root,
         "incremental": incremental,
         "full": full,
         "open_after_first_batch": open_after_first_batch,
+        "rewritten_by_fourth_batch": rewritten_by_fourth_batch,
+        "late_rows_kept": late_rows_kept,
+    }
+
+
+def persons_with_late_funnel_events(raw_data: RawData) -> set[str]:
+    """Persons with an event of the fourth batch that a funnel step of the default seed matches."""
+    step_events = {"ad_click", "landing_page_view", "add_to_cart", "checkout_started", "video_render_started"}
+    return {
+        row["person_id"] for row in raw_data.events if row["batch"] == 4 and row["event_name"] in step_events
     }
 
 
@@ -354,28 +444,39 @@ def reference_matches(events: list[tuple], steps: list[tuple]) -> set[tuple]:
 # --- tests --------------------------------------------------------------------------------------------
 
 
-def test_two_batches_equal_a_full_refresh(two_batches: dict) -> None:
-    assert differences(two_batches["incremental"], two_batches["full"]) == {}
+def test_four_batches_equal_a_full_refresh(batches: dict) -> None:
+    assert differences(batches["incremental"], batches["full"]) == {}
 
 
-def test_second_batch_changed_the_funnels(two_batches: dict) -> None:
+def test_a_small_late_batch_rewrites_only_some_rows(batches: dict, raw_data: RawData) -> None:
+    # The fourth batch is a few late events of old periods: each funnel mart rewrites the rows of the
+    # persons (or periods) they and the third batch touch, and keeps most rows as they were. A table
+    # rebuilt whole would rewrite every row.
+    assert 0 < len(persons_with_late_funnel_events(raw_data)) < 20
+    for relation, (rewritten, total) in batches["rewritten_by_fourth_batch"].items():
+        assert 0 < rewritten < total / 2, (relation, rewritten, total)
+    # Every funnel row of a person with a late funnel event was rewritten.
+    assert batches["late_rows_kept"] == 0
+
+
+def test_second_batch_changed_the_funnels(batches: dict) -> None:
     # Guards the comparison above against a vacuous pass: batch 2 must advance or add funnel rows,
     # and some rows must be open at the end of batch 1.
-    full = two_batches["full"]
+    full = batches["full"]
     assert count(full, "marts.conversion_funnel", "created_at > timestamptz '2024-04-01'") > 0
     assert count(full, "marts.conversion_funnel", "updated_at > created_at") > 0
     assert count(full, "marts.conversion_funnel", "is_converted") > 0
     # Funnels open after batch 1 (later events could still advance them) were recomputed and closed.
-    assert two_batches["open_after_first_batch"] > 0
-    assert count(two_batches["incremental"], "marts.conversion_funnel", "is_open") == count(
+    assert batches["open_after_first_batch"] > 0
+    assert count(batches["incremental"], "marts.conversion_funnel", "is_open") == count(
         full, "marts.conversion_funnel", "is_open"
     )
 
 
-def test_data_tests_hold_on_the_incremental_build(two_batches: dict) -> None:
+def test_data_tests_hold_on_the_incremental_build(batches: dict) -> None:
     # The generic and singular data tests of the funnel models (unit tests run in `dbt build`).
-    Project(two_batches["root"]).dbt(
-        two_batches["incremental"],
+    Project(batches["root"]).dbt(
+        batches["incremental"],
         [
             "test",
             "--select",
@@ -390,15 +491,57 @@ def test_data_tests_hold_on_the_incremental_build(two_batches: dict) -> None:
     )
 
 
-def test_incremental_run_reads_only_new_loads(two_batches: dict, raw_data: RawData) -> None:
+def test_incremental_run_reads_only_new_loads(batches: dict, raw_data: RawData) -> None:
     # Duplicate copies that arrived in batch 2 never replace the batch-1 copy (earliest load wins).
-    incremental = two_batches["incremental"]
+    incremental = batches["incremental"]
     assert count(incremental, "intermediate.int_events_deduplicated", "campaign_id = 'cmp_copy'") == 0
     distinct_ids = len({row["event_id"] for row in raw_data.events})
     assert count(incremental, "intermediate.int_events_deduplicated") == distinct_ids
 
 
-def test_replacing_the_funnel_seed_needs_no_full_refresh(two_batches: dict, tmp_path: Path) -> None:
+def test_a_table_without_a_recorded_state_is_recomputed_whole(batches: dict, tmp_path: Path) -> None:
+    # As after an upgrade from the table materialization: the marts exist, nothing says how far they
+    # are up to date. Their rows are marked (stale), so only a run that recomputes every row passes.
+    project = Project.copy_of_repo(tmp_path)
+    (tmp_path / "incremental").mkdir()
+    incremental = tmp_path / "incremental" / "incremental.duckdb"
+    shutil.copy2(batches["incremental"], incremental)
+    mark_every_row(incremental)
+    con = duckdb.connect(str(incremental))
+    try:
+        con.execute("delete from audit.incremental_state")
+    finally:
+        con.close()
+    project.build(incremental)
+    assert differences(incremental, batches["full"]) == {}
+
+
+def test_changing_the_reporting_timezone_needs_no_full_refresh(batches: dict, tmp_path: Path) -> None:
+    # funnel_stats records the time zone of its periods and recomputes every row when it changes. On a
+    # copy: the seed test below rebuilds the module's incremental warehouse with other funnels.
+    project = Project.copy_of_repo(tmp_path)
+    options = ("--vars", '{"reporting_timezone": "America/Los_Angeles"}')
+    (tmp_path / "incremental").mkdir()
+    (tmp_path / "fresh").mkdir()
+    incremental, fresh = tmp_path / "incremental" / "incremental.duckdb", tmp_path / "fresh" / "fresh.duckdb"
+    shutil.copy2(batches["incremental"], incremental)
+    project.build(incremental, options)
+    copy_raw_tables(incremental, fresh)
+    project.build(fresh, options)
+
+    assert differences(incremental, fresh) == {}
+    con = duckdb.connect(str(incremental), read_only=True)
+    try:
+        con.execute(f"attach '{batches['incremental']}' as utc (read_only)")
+        (moved,) = con.execute(
+            "select count(*) from (select * from marts.funnel_stats except all select * from utc.marts.funnel_stats)"
+        ).fetchone()
+    finally:
+        con.close()
+    assert moved > 0  # the periods did move
+
+
+def test_replacing_the_funnel_seed_needs_no_full_refresh(batches: dict, tmp_path: Path) -> None:
     # Edit one funnel (new window), drop the others, add one whose steps share an event name, and
     # rebuild the incremental warehouse without --full-refresh: it must equal a fresh build.
     project = Project.copy_of_repo(tmp_path)
@@ -411,19 +554,12 @@ def test_replacing_the_funnel_seed_needs_no_full_refresh(two_batches: dict, tmp_
         "browse_twice_then_buy,2,Another page view,page_view,120\n"
         "browse_twice_then_buy,3,Purchase,purchase,120\n"
     )
-    incremental = two_batches["incremental"]
+    incremental = batches["incremental"]
     project.build(incremental)
 
     (tmp_path / "fresh").mkdir()
     fresh = tmp_path / "fresh" / "fresh.duckdb"
-    con = duckdb.connect(str(fresh))
-    try:
-        con.execute(f"attach '{incremental}' as built (read_only)")
-        con.execute("create schema raw")
-        for table in ("events", "conversions", "ad_spend", "load_log", "rejected_rows", "meta_delivery_log"):
-            con.execute(f"create table raw.{table} as select * from built.raw.{table}")
-    finally:
-        con.close()
+    copy_raw_tables(incremental, fresh)
     project.build(fresh)
 
     assert differences(incremental, fresh) == {}
@@ -465,5 +601,5 @@ def assert_matches_reference(warehouse: Path) -> None:
     assert matched == expected
 
 
-def test_matching_agrees_with_the_reference_implementation(two_batches: dict) -> None:
-    assert_matches_reference(two_batches["full"])
+def test_matching_agrees_with_the_reference_implementation(batches: dict) -> None:
+    assert_matches_reference(batches["full"])
