@@ -243,6 +243,18 @@
     alter table {{ keep }} rename to {{ relation }}
 {%- endmacro %}
 
+{#- macros/incremental_state.sql: the same rewrite, with the rows the condition tests named `target_rows`. -#}
+{% macro spark__delete_rows_where(relation, condition) -%}
+    {%- set keep = relation.incorporate(path={"identifier": relation.identifier ~ '__dbt_keep'}) -%}
+    {%- do run_query('drop table if exists ' ~ keep) -%}
+    {%- do run_query(
+        'create table ' ~ keep ~ ' using parquet as select target_rows.* from ' ~ relation
+        ~ ' as target_rows where not coalesce((' ~ condition ~ '), false)'
+    ) -%}
+    {%- do run_query('drop table ' ~ relation) -%}
+    alter table {{ keep }} rename to {{ relation }}
+{%- endmacro %}
+
 {#- For the pre-hook of the incremental funnel models, once delete_outdated_funnel_rows dispatches
     (macros/funnel_definition_hashes.sql; see docs/engines.md). -#}
 {% macro spark__delete_outdated_funnel_rows(relation) -%}

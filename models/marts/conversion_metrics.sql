@@ -1,9 +1,47 @@
+{%- set state = conversion_metrics_incremental_state() -%}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['period_type', 'period_date'],
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ write_touched_keys(conversion_metrics_incremental_state()) }}",
+            "{{ delete_touched_rows(conversion_metrics_incremental_state()) }}",
+        ],
+        post_hook="{{ save_incremental_state(conversion_metrics_incremental_state()) }}",
+    )
+}}
+{%- set is_incremental_run = incremental_state_is_current(state) %}
+
 -- The feature document's conversion_metrics: one row per period_type × period_date × attribution_model × campaign_id,
 -- every metric of the metric dictionary (docs blocks in models/_docs_metrics.md) plus ad spend and
 -- return. Periods are days, ISO weeks (Monday) and calendar months in the reporting time zone; every
 -- period type is computed from the facts (distinct persons and medians do not add up). A row exists
 -- when the campaign has credited conversions, reached persons, funnel starts or spend in the period,
 -- for every attribution model; spend, reach and funnels do not depend on the model.
+--
+-- Incremental by period: a run recomputes every row of each touched (period_type, period_date) and
+-- replaces the period (delete+insert; the pre-hook also empties a touched period that ends up with no
+-- row at all). The watermarks are kept in audit.conversion_metrics_incremental_state
+-- (macros/incremental_state.sql), the touched periods of the run in audit.conversion_metrics_touched_keys
+-- (macros/touched_keys.sql). A period is touched, in every period type, when it holds the instant of
+-- * a copy of a conversion key with a conversion loaded since the last run (conversion_event
+--   last_loaded_at; all copies of the key, so a conversion that moved or vanished touches its old
+--   period too), and, for the persons of those purchases, their earliest unchanged purchase (repeat
+--   purchasers depend on the first purchase ever);
+-- * a conversion whose credits were recomputed from a newer input (int_attribution_credits
+--   inputs_loaded_at) or that Meta accepted since (conversion_event optimized_at);
+-- * a campaign touchpoint loaded since (int_touchpoints _loaded_at);
+-- * the start of a funnel row updated since (conversion_funnel updated_at) or of a person whose
+--   conversions changed; and a period whose stored funnel starts or completions per campaign no longer
+--   match conversion_funnel (a winning attempt that moved to another period leaves its old one);
+-- or the day of ad spend loaded or restated since (int_attribution_ad_spend_daily last_loaded_at).
+-- Eligibility (meta_capi_events.is_eligible) depends only on the conversion's own row and the
+-- optimization rules. Nothing here depends on the current time. Every row is recomputed when the
+-- attribution settings of the credits, var `reporting_timezone` or `reporting_currency`, the
+-- optimization rules or the funnel definitions changed, and on the first run without saved state.
+-- A changed exchange-rate seed needs --full-refresh (as for the conversions' values).
 with attribution as (
     select * from {{ ref('conversion_attribution') }}
 ),
@@ -32,6 +70,12 @@ period_types as (
     {{ period_types_query() }}
 ),
 
+{% if is_incremental_run -%}
+    touched_periods as (
+        select * from {{ incremental_state_relation('touched_keys') }}
+    ),
+{%- endif %}
+
 attribution_models as (
     {%- for model_name in attribution_models() %}
         select '{{ model_name }}' as attribution_model
@@ -49,6 +93,13 @@ credited as (
         attribution.*
     from attribution
     cross join period_types
+    {%- if is_incremental_run %}
+        inner join touched_periods
+            on
+                period_types.period_type = touched_periods.period_type
+                and {{ period_start('period_types.period_type', 'attribution.conversion_time') }}
+                = touched_periods.period_date
+    {%- endif %}
 ),
 
 credit_totals as (
@@ -82,9 +133,12 @@ credited_conversions as (
 
 click_hours as (
     select distinct
-        conversion_id,
-        last_click_to_conversion_hours
+        attribution.conversion_id,
+        attribution.last_click_to_conversion_hours
     from attribution
+    {%- if is_incremental_run %}
+        where attribution.conversion_id in (select credited.conversion_id from credited)
+    {%- endif %}
 ),
 
 credited_conversion_facts as (
@@ -139,6 +193,13 @@ reached_persons as (
         max(touchpoints._loaded_at) as last_loaded_at
     from touchpoints
     cross join period_types
+    {%- if is_incremental_run %}
+        inner join touched_periods
+            on
+                period_types.period_type = touched_periods.period_type
+                and {{ period_start('period_types.period_type', 'touchpoints.touchpoint_time') }}
+                = touched_periods.period_date
+    {%- endif %}
     where touchpoints.campaign_id is not null
     group by
         period_types.period_type,
@@ -185,15 +246,6 @@ reach_counts as (
 
 -- Purchasers with a purchase credited to the campaign in the period; repeat customers had their first
 -- purchase ever (any campaign) in an earlier period.
-first_purchases as (
-    select
-        person_id,
-        min(conversion_time) as first_purchase_at
-    from conversions
-    where conversion_type = 'purchase'
-    group by person_id
-),
-
 purchasers as (
     select distinct
         period_type,
@@ -203,6 +255,19 @@ purchasers as (
         person_id
     from credited_conversion_facts
     where conversion_type = 'purchase'
+),
+
+first_purchases as (
+    select
+        person_id,
+        min(conversion_time) as first_purchase_at
+    from conversions
+    where
+        conversion_type = 'purchase'
+        {%- if is_incremental_run %}
+            and person_id in (select purchasers.person_id from purchasers)
+        {%- endif %}
+    group by person_id
 ),
 
 purchaser_histories as (
@@ -245,6 +310,12 @@ funnel_counts as (
         max(funnels.updated_at) as updated_at
     from funnels
     cross join period_types
+    {%- if is_incremental_run %}
+        inner join touched_periods
+            on
+                period_types.period_type = touched_periods.period_type
+                and {{ period_start('period_types.period_type', 'funnels.started_at') }} = touched_periods.period_date
+    {%- endif %}
     group by
         period_types.period_type,
         {{ period_start('period_types.period_type', 'funnels.started_at') }},
@@ -265,6 +336,13 @@ spend_totals as (
         max(ad_spend.last_loaded_at) as updated_at
     from ad_spend
     cross join period_types
+    {%- if is_incremental_run %}
+        inner join touched_periods
+            on
+                period_types.period_type = touched_periods.period_type
+                and {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }}
+                = touched_periods.period_date
+    {%- endif %}
     group by
         period_types.period_type,
         {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }},

@@ -1,3 +1,20 @@
+{%- set state = conversion_rollup_incremental_state('week') -%}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='period_date',
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ write_touched_keys(conversion_rollup_incremental_state('week')) }}",
+            "{{ delete_touched_rows(conversion_rollup_incremental_state('week')) }}",
+        ],
+        post_hook="{{ save_incremental_state(conversion_rollup_incremental_state('week')) }}",
+    )
+}}
+{%- set touched_periods = incremental_state_relation('touched_keys') if incremental_state_is_current(state) else none %}
+
 -- Weekly conversion rollup (ISO weeks starting Monday, reporting time zone): additive measures summed
 -- from conversion_rollup_daily, distinct persons counted from the conversions (macros/conversion_rollup.sql).
-{{ conversion_rollup_from_daily('weekly', 'week') }}
+-- Incremental by week: see the docs block conversion_rollups_incremental.
+{{ conversion_rollup_from_daily('weekly', 'week', touched_periods) }}
