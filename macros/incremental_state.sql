@@ -5,8 +5,9 @@
       unique_key     the list of key columns its delete+insert replaces (a conversion, a period);
       fingerprint    a SQL expression worth a string that changes whenever the settings its rows depend
                      on change (seeds, vars, the attribution settings its parents were computed with);
-      watermarks     name -> [relation, column]: for each parent it reads, the column whose largest
-                     value tells how far that parent's rows were loaded (or updated);
+      watermarks     name -> [relation, column] (or [relation, column, model], see
+                     incremental_state_query): for each parent it reads, the column whose largest value
+                     tells how far that parent's rows were loaded (or updated);
       touched_keys   a query of the key columns: the keys whose rows may differ from the stored ones,
                      given the watermarks of the previous run (`previous_watermark`);
     and keeps two tables in schema `audit` (created by the on-run-start hook):
@@ -61,16 +62,37 @@
     (select previous_state.{{ name }} from {{ incremental_state_relation('incremental_state') }} as previous_state)
 {%- endmacro %}
 
-{#- Query of the state row: the current fingerprint and each parent's largest watermark column (1970
-    for a parent without rows, so that its first rows count as new). -#}
+{#-
+    Query of the state row: the current fingerprint and each parent's largest watermark column (1970 for
+    a parent without rows, so that its first rows count as new). A watermark [relation, column, model]
+    is capped by the same watermark saved by `model`, another incremental mart this one reads (when that
+    model's state exists): if that mart was left behind (built in an earlier invocation than its own
+    parents), the next run here recomputes what it has not caught up with yet.
+-#}
 {% macro incremental_state_query(state) -%}
+    {%- set epoch = "cast('1970-01-01 00:00:00+00' as " ~ dbt.type_timestamp() ~ ")" -%}
     select
         ({{ state['fingerprint'] }}) as fingerprint
         {%- for name, source in state['watermarks'].items() %},
-        coalesce(
-            (select max(parent.{{ source[1] }}) from {{ source[0] }} as parent),
-            cast('1970-01-01 00:00:00+00' as {{ dbt.type_timestamp() }})
-        ) as {{ name }}
+        {%- set largest -%}
+            coalesce((select max(parent.{{ source[1] }}) from {{ source[0] }} as parent), {{ epoch }})
+        {%- endset -%}
+        {%- set capping = none -%}
+        {%- if source | length > 2 and execute -%}
+            {%- set candidate = this.incorporate(path={
+                'schema': 'audit', 'identifier': source[2] ~ '_incremental_state'}) -%}
+            {%- if adapter.get_relation(candidate.database, candidate.schema, candidate.identifier) is not none -%}
+                {%- set capping = candidate -%}
+            {%- endif -%}
+        {%- endif %}
+        {% if capping is not none -%}
+            least(
+                {{ largest }},
+                coalesce((select capping.{{ name }} from {{ capping }} as capping), {{ epoch }})
+            )
+        {%- else -%}
+            {{ largest }}
+        {%- endif %} as {{ name }}
         {%- endfor %}
 {%- endmacro %}
 

@@ -229,6 +229,38 @@
                 and previous_rows.total_funnel_starts > 0
         ),
 
+        -- Ad spend per period and campaign, and as stored: they differ when spend was restated or the
+        -- exchange-rate seed changed (spend is converted on every build, without a newer load).
+        current_spend as (
+            select
+                period_types.period_type,
+                {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }} as period_date,
+                ad_spend.campaign_id,
+                case
+                    when count(ad_spend.spend_cents) = count(*) then sum(ad_spend.spend_cents)
+                end as spend_cents,
+                sum(ad_spend.impressions) as impressions,
+                sum(ad_spend.clicks) as clicks
+            from {{ ad_spend }} as ad_spend
+            cross join period_types
+            group by
+                period_types.period_type,
+                {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }},
+                ad_spend.campaign_id
+        ),
+
+        stored_spend as (
+            select
+                previous_rows.period_type,
+                previous_rows.period_date,
+                previous_rows.campaign_id,
+                previous_rows.spend_cents,
+                previous_rows.impressions,
+                previous_rows.clicks
+            from {{ this }} as previous_rows
+            where previous_rows.attribution_model = 'reported'
+        ),
+
         touched_periods as (
             select distinct
                 period_types.period_type,
@@ -238,7 +270,7 @@
 
             union
 
-            -- Ad spend loaded or restated since.
+            -- Ad spend loaded or restated since (its load times are in the metric rows).
             select distinct
                 period_types.period_type,
                 {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }} as period_date
@@ -262,6 +294,29 @@
                 or stored_funnel_counts.campaign_id is null
                 or current_funnel_counts.funnel_starts <> stored_funnel_counts.funnel_starts
                 or current_funnel_counts.funnel_completions <> stored_funnel_counts.funnel_completions
+
+            union
+
+            -- A missing side counts as no spend (0); a null spend (no exchange rate) as -1.
+            select
+                coalesce(current_spend.period_type, stored_spend.period_type) as period_type,
+                coalesce(current_spend.period_date, stored_spend.period_date) as period_date
+            from current_spend
+            full outer join stored_spend
+                on
+                    current_spend.period_type = stored_spend.period_type
+                    and current_spend.period_date = stored_spend.period_date
+                    and current_spend.campaign_id = stored_spend.campaign_id
+            where
+                {%- for column in ['spend_cents', 'impressions', 'clicks'] %}
+                    {% if not loop.first %}or {% endif -%}
+                    case
+                        when current_spend.campaign_id is null then 0 else coalesce(current_spend.{{ column }}, -1)
+                    end
+                    <> case
+                        when stored_spend.campaign_id is null then 0 else coalesce(stored_spend.{{ column }}, -1)
+                    end
+                {%- endfor %}
         )
 
         select
@@ -295,9 +350,9 @@
             '(select ' ~ funnel_rows ~ ' from (' ~ funnel_definition_hashes() ~ ') as funnels)',
         ]),
         'watermarks': {
-            'conversions_loaded_at': [conversions, 'last_loaded_at'],
+            'conversions_loaded_at': [conversions, 'last_loaded_at', 'conversion_attribution'],
             'conversions_optimized_at': [conversions, 'optimized_at'],
-            'credits_loaded_at': [credits, 'inputs_loaded_at'],
+            'credits_loaded_at': [credits, 'inputs_loaded_at', 'conversion_attribution'],
             'touchpoints_loaded_at': [touchpoints, '_loaded_at'],
             'funnels_updated_at': [funnels, 'updated_at'],
             'ad_spend_loaded_at': [ad_spend, 'last_loaded_at'],
@@ -324,7 +379,8 @@
             "'" ~ var('reporting_currency', 'USD') ~ "'",
         ]),
         'watermarks': {
-            'conversions_loaded_at': [ref('conversion_event'), 'last_loaded_at'],
+            'conversions_loaded_at': [ref('conversion_event'), 'last_loaded_at']
+                + ([] if grain == 'day' else ['conversion_rollup_daily']),
         },
         'touched_keys': touched_keys,
     }) }}

@@ -21,27 +21,18 @@
 -- when the campaign has credited conversions, reached persons, funnel starts or spend in the period,
 -- for every attribution model; spend, reach and funnels do not depend on the model.
 --
--- Incremental by period: a run recomputes every row of each touched (period_type, period_date) and
--- replaces the period (delete+insert; the pre-hook also empties a touched period that ends up with no
--- row at all). The watermarks are kept in audit.conversion_metrics_incremental_state
--- (macros/incremental_state.sql), the touched periods of the run in audit.conversion_metrics_touched_keys
--- (macros/touched_keys.sql). A period is touched, in every period type, when it holds the instant of
--- * a copy of a conversion key with a conversion loaded since the last run (conversion_event
---   last_loaded_at; all copies of the key, so a conversion that moved or vanished touches its old
---   period too), and, for the persons of those purchases, their earliest unchanged purchase (repeat
---   purchasers depend on the first purchase ever);
--- * a conversion whose credits were recomputed from a newer input (int_attribution_credits
---   inputs_loaded_at) or that Meta accepted since (conversion_event optimized_at);
--- * a campaign touchpoint loaded since (int_touchpoints _loaded_at);
--- * the start of a funnel row updated since (conversion_funnel updated_at) or of a person whose
---   conversions changed; and a period whose stored funnel starts or completions per campaign no longer
---   match conversion_funnel (a winning attempt that moved to another period leaves its old one);
--- or the day of ad spend loaded or restated since (int_attribution_ad_spend_daily last_loaded_at).
--- Eligibility (meta_capi_events.is_eligible) depends only on the conversion's own row and the
--- optimization rules. Nothing here depends on the current time. Every row is recomputed when the
--- attribution settings of the credits, var `reporting_timezone` or `reporting_currency`, the
--- optimization rules or the funnel definitions changed, and on the first run without saved state.
--- A changed exchange-rate seed needs --full-refresh (as for the conversions' values).
+-- Incremental by period (delete+insert on period_type, period_date): a run recomputes every row of the
+-- periods in audit.conversion_metrics_touched_keys (macros/touched_keys.sql), emptied first by the
+-- pre-hook. A period is touched, in every period type, when it holds a copy of a conversion key loaded
+-- since the last run (every copy: a conversion that moved or vanished touches its old period), the
+-- earliest unchanged purchase of a person with an earlier changed copy (repeat purchasers flip there), a
+-- conversion with credits recomputed from a newer input or accepted by Meta since, a campaign touchpoint
+-- or ad spend loaded since, the start of a funnel row updated since or whose window holds a changed
+-- conversion of the person; or when its stored funnel counts or spend per campaign differ from
+-- conversion_funnel and the daily spend (a funnel start moved away; new exchange rates). Nothing depends
+-- on the current time. Every row is recomputed when the credits' attribution settings, the reporting
+-- time zone or currency, the optimization rules or the funnel definitions changed, or no state was saved
+-- (audit.conversion_metrics_incremental_state, macros/incremental_state.sql).
 with attribution as (
     select * from {{ ref('conversion_attribution') }}
 ),
@@ -264,9 +255,7 @@ first_purchases as (
     from conversions
     where
         conversion_type = 'purchase'
-        {%- if is_incremental_run %}
-            and person_id in (select purchasers.person_id from purchasers)
-        {%- endif %}
+        and person_id in (select purchasers.person_id from purchasers)
     group by person_id
 ),
 

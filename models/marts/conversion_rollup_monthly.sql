@@ -16,5 +16,8 @@
 
 -- Monthly conversion rollup (calendar months, reporting time zone): additive measures summed from
 -- conversion_rollup_daily, distinct persons counted from the conversions (macros/conversion_rollup.sql).
--- Incremental by month: see the docs block conversion_rollups_incremental.
+-- Incremental by month (delete+insert on period_date), by the rules of conversion_rollup_daily at
+-- month grain: a month is touched when it holds a copy of a conversion key loaded since the last run, or
+-- the earliest unchanged conversion of a person and type with an earlier changed copy. The daily rollup
+-- it sums is brought up to date earlier in the same build.
 {{ conversion_rollup_from_daily('monthly', 'month', touched_periods) }}

@@ -16,5 +16,8 @@
 
 -- Weekly conversion rollup (ISO weeks starting Monday, reporting time zone): additive measures summed
 -- from conversion_rollup_daily, distinct persons counted from the conversions (macros/conversion_rollup.sql).
--- Incremental by week: see the docs block conversion_rollups_incremental.
+-- Incremental by week (delete+insert on period_date), by the rules of conversion_rollup_daily at
+-- week grain: a week is touched when it holds a copy of a conversion key loaded since the last run, or
+-- the earliest unchanged conversion of a person and type with an earlier changed copy. The daily rollup
+-- it sums is brought up to date earlier in the same build.
 {{ conversion_rollup_from_daily('weekly', 'week', touched_periods) }}
