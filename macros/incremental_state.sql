@@ -22,12 +22,18 @@
     model recomputes every row, as a full refresh would.
 -#}
 
-{#- audit.<model>_<suffix> of the model being built (none in a unit test, which has no relation). -#}
-{% macro incremental_state_relation(suffix) -%}
+{#- audit.<model>_<suffix> of the model being built (none in a unit test, which has no relation), or of
+    the model named `model_name`. -#}
+{% macro incremental_state_relation(suffix, model_name=none) -%}
     {%- if this is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {{ return(this.incorporate(path={'schema': 'audit', 'identifier': this.identifier ~ '_' ~ suffix})) }}
+    {%- set path = {'schema': 'audit', 'identifier': (model_name or this.identifier) ~ '_' ~ suffix} -%}
+    {#- A Spark relation's database, when set, is its schema. -#}
+    {%- if target.type == 'spark' and this.database is not none -%}
+        {%- do path.update({'database': 'audit'}) -%}
+    {%- endif -%}
+    {{ return(this.incorporate(path=path)) }}
 {%- endmacro %}
 
 {#- on-run-start: the schema of the incremental state tables and of the build log exists before any model
@@ -79,8 +85,7 @@
         {%- endset -%}
         {%- set capping = none -%}
         {%- if source | length > 2 and execute -%}
-            {%- set candidate = this.incorporate(path={
-                'schema': 'audit', 'identifier': source[2] ~ '_incremental_state'}) -%}
+            {%- set candidate = incremental_state_relation('incremental_state', source[2]) -%}
             {%- if adapter.get_relation(candidate.database, candidate.schema, candidate.identifier) is not none -%}
                 {%- set capping = candidate -%}
             {%- endif -%}
@@ -137,8 +142,8 @@
 {%- endmacro %}
 
 {#- DELETE … WHERE `condition` as one statement (a hook); `condition` names the relation's rows
-    `target_rows`. Spark's Parquet tables have no DELETE (spark__delete_rows_where in
-    macros/engines/spark.sql). -#}
+    `target_rows` and is never null (an EXISTS, NOT EXISTS or a constant). Spark's Parquet tables have
+    no DELETE (spark__delete_rows_where in macros/engines/spark.sql). -#}
 {% macro delete_rows_where(relation, condition) -%}
     {{ return(adapter.dispatch('delete_rows_where')(relation, condition)) }}
 {%- endmacro %}

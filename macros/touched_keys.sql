@@ -136,6 +136,14 @@
     }) }}
 {%- endmacro %}
 
+{#- conversion_metrics, on an incremental run: `where` the local day `day_expression` is a day of a touched
+    period (CTE covered_days); nothing otherwise. -#}
+{% macro covered_days_filter(is_incremental_run, day_expression) -%}
+    {%- if is_incremental_run -%}
+        where {{ day_expression }} in (select covered_days.period_date from covered_days)
+    {%- endif -%}
+{%- endmacro %}
+
 {#- conversion_metrics: delete+insert by (period_type, period_date). -#}
 {% macro conversion_metrics_incremental_state() -%}
     {%- set conversions = ref('conversion_event') -%}

@@ -33,8 +33,37 @@
 -- on the current time. Every row is recomputed when the credits' attribution settings, the reporting
 -- time zone or currency, the optimization rules or the funnel definitions changed, or no state was saved
 -- (audit.conversion_metrics_incremental_state, macros/incremental_state.sql).
-with attribution as (
+with period_types as (
+    {{ period_types_query() }}
+),
+
+{% if is_incremental_run -%}
+    touched_periods as (
+        select * from {{ incremental_state_relation('touched_keys') }}
+    ),
+
+    -- The local days of the touched periods: facts are read for these days only, and only the touched
+    -- periods are kept at the end (a week that reaches beyond a touched month is only partly read).
+    covered_days as (
+        select distinct cast({{ dbt.dateadd('day', 'day_offsets.day_offset', 'touched_periods.period_date') }} as date)
+            as period_date
+        from touched_periods
+        cross join (
+            {%- for day_offset in range(31) %}
+                select {{ day_offset }} as day_offset{{ ' union all' if not loop.last }}
+            {%- endfor %}
+        ) as day_offsets
+        where
+            {{ period_start_of_date(
+                'touched_periods.period_type',
+                dbt.dateadd('day', 'day_offsets.day_offset', 'touched_periods.period_date'),
+            ) }} = touched_periods.period_date
+    ),
+{%- endif %}
+
+attribution as (
     select * from {{ ref('conversion_attribution') }}
+    {{ covered_days_filter(is_incremental_run, reporting_period_start('conversion_time', 'day')) }}
 ),
 
 conversions as (
@@ -47,25 +76,18 @@ meta_events as (
 
 touchpoints as (
     select * from {{ ref('int_touchpoints') }}
+    {{ covered_days_filter(is_incremental_run, reporting_period_start('touchpoint_time', 'day')) }}
 ),
 
 funnels as (
     select * from {{ ref('conversion_funnel') }}
+    {{ covered_days_filter(is_incremental_run, reporting_period_start('started_at', 'day')) }}
 ),
 
 ad_spend as (
     select * from {{ ref('int_attribution_ad_spend_daily') }}
+    {{ covered_days_filter(is_incremental_run, 'spend_date') }}
 ),
-
-period_types as (
-    {{ period_types_query() }}
-),
-
-{% if is_incremental_run -%}
-    touched_periods as (
-        select * from {{ incremental_state_relation('touched_keys') }}
-    ),
-{%- endif %}
 
 attribution_models as (
     {%- for model_name in attribution_models() %}
@@ -84,13 +106,6 @@ credited as (
         attribution.*
     from attribution
     cross join period_types
-    {%- if is_incremental_run %}
-        inner join touched_periods
-            on
-                period_types.period_type = touched_periods.period_type
-                and {{ period_start('period_types.period_type', 'attribution.conversion_time') }}
-                = touched_periods.period_date
-    {%- endif %}
 ),
 
 credit_totals as (
@@ -124,12 +139,9 @@ credited_conversions as (
 
 click_hours as (
     select distinct
-        attribution.conversion_id,
-        attribution.last_click_to_conversion_hours
+        conversion_id,
+        last_click_to_conversion_hours
     from attribution
-    {%- if is_incremental_run %}
-        where attribution.conversion_id in (select credited.conversion_id from credited)
-    {%- endif %}
 ),
 
 credited_conversion_facts as (
@@ -184,13 +196,6 @@ reached_persons as (
         max(touchpoints._loaded_at) as last_loaded_at
     from touchpoints
     cross join period_types
-    {%- if is_incremental_run %}
-        inner join touched_periods
-            on
-                period_types.period_type = touched_periods.period_type
-                and {{ period_start('period_types.period_type', 'touchpoints.touchpoint_time') }}
-                = touched_periods.period_date
-    {%- endif %}
     where touchpoints.campaign_id is not null
     group by
         period_types.period_type,
@@ -299,12 +304,6 @@ funnel_counts as (
         max(funnels.updated_at) as updated_at
     from funnels
     cross join period_types
-    {%- if is_incremental_run %}
-        inner join touched_periods
-            on
-                period_types.period_type = touched_periods.period_type
-                and {{ period_start('period_types.period_type', 'funnels.started_at') }} = touched_periods.period_date
-    {%- endif %}
     group by
         period_types.period_type,
         {{ period_start('period_types.period_type', 'funnels.started_at') }},
@@ -325,13 +324,6 @@ spend_totals as (
         max(ad_spend.last_loaded_at) as updated_at
     from ad_spend
     cross join period_types
-    {%- if is_incremental_run %}
-        inner join touched_periods
-            on
-                period_types.period_type = touched_periods.period_type
-                and {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }}
-                = touched_periods.period_date
-    {%- endif %}
     group by
         period_types.period_type,
         {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }},
@@ -484,6 +476,13 @@ final as (
         created_at,
         updated_at
     from joined
+    {%- if is_incremental_run %}
+        -- Only the touched periods: a period reaching beyond the covered days was read in part.
+        where exists (
+            select 1 from touched_periods
+            where joined.period_type = touched_periods.period_type and joined.period_date = touched_periods.period_date
+        )
+    {%- endif %}
 )
 
 select * from final

@@ -219,8 +219,25 @@ UTC_JANUARY_CLICK = UNTOUCHED_AT - dt.timedelta(minutes=20)
 
 
 def add_untouched_rows(out: RawBatches) -> None:
-    """A journey in January that nothing later changes: its conversion, day, week and month are never
-    recomputed by the second build."""
+    """A journey in January that nothing later changes, and a day of spend in euros: its conversion, day,
+    week and month are never recomputed by the second build."""
+    out.add(
+        "ad_spend",
+        0,
+        {
+            "date": UNTOUCHED_AT.date(),
+            "campaign_id": "cmp_meta_retargeting",
+            "campaign_name": "cmp meta retargeting",
+            "ad_set_id": "as_meta_cart",
+            "ad_set_name": "as_meta_cart",
+            "ad_id": "ad_meta_dpa",
+            "ad_name": "ad_meta_dpa",
+            "spend_cents": 12345,
+            "currency": "EUR",
+            "impressions": 1000,
+            "clicks": 20,
+        },
+    )
     tags = {"campaign_id": "cmp_google_brand", "utm_source": "google", "utm_medium": "cpc"}
     out.add(
         "events",
@@ -433,7 +450,9 @@ def insert_load(
     )
 
 
-def dbt_build(warehouse: Path, target: Path, *extra: str, selection: tuple[str, ...] = SELECTION) -> None:
+def dbt_build(
+    warehouse: Path, target: Path, *extra: str, selection: tuple[str, ...] = SELECTION, command: str = "build"
+) -> None:
     env = {
         **os.environ,
         "DBT_PROFILES_DIR": str(PROJECT_DIR),
@@ -443,7 +462,7 @@ def dbt_build(warehouse: Path, target: Path, *extra: str, selection: tuple[str, 
     }
     dbt = Path(sys.executable).with_name("dbt")
     result = subprocess.run(
-        [str(dbt), "build", "--project-dir", str(PROJECT_DIR), *selection, *extra],
+        [str(dbt), command, "--project-dir", str(PROJECT_DIR), *selection, *extra],
         env=env,
         capture_output=True,
         text=True,
@@ -709,3 +728,51 @@ def test_a_new_reporting_time_zone_recomputes_every_period(
             assert (name, only_incremental, only_full) == (name, 0, 0)
             if name in ("conversion_metrics", "conversion_rollup_daily"):
                 assert moved > 0, name  # the new zone really moved rows to other days
+
+
+def test_new_exchange_rates_reach_the_spend_of_the_metrics(
+    incremental_then_full: Path, tmp_path: Path
+) -> None:
+    """Spend is converted on every build, without a newer load: the periods whose stored spend no longer
+    matches the daily spend are recomputed. (The rates are edited in the warehouse, and `dbt run` does not
+    reload seeds.)"""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(incremental_then_full, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update reference.exchange_rates set units_per_usd = units_per_usd * 1.25 "
+            "where currency = 'EUR' and rate_date = ?",
+            [UNTOUCHED_AT.date()],
+        )
+    selection = ("--select", "int_attribution_ad_spend_daily conversion_metrics")
+    dbt_build(warehouse, tmp_path / "target", selection=selection, command="run")
+    with duckdb.connect(str(warehouse)) as con:
+        touched = con.execute(
+            "select period_type, period_date from audit.conversion_metrics_touched_keys where period_date < ?",
+            [dt.date(2026, 2, 1)],
+        ).fetchall()
+        con.execute("create schema new_rates")
+        con.execute("create table new_rates.conversion_metrics as select * from marts.conversion_metrics")
+    dbt_build(warehouse, tmp_path / "target", "--full-refresh", selection=selection, command="run")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (only_incremental, only_full, respent) = con.execute(
+            """
+            select
+                (select count(*) from (
+                    select * from new_rates.conversion_metrics except all select * from marts.conversion_metrics)),
+                (select count(*) from (
+                    select * from marts.conversion_metrics except all select * from new_rates.conversion_metrics)),
+                (select count(*) from (
+                    select period_type, period_date, campaign_id, spend_cents from new_rates.conversion_metrics
+                    except
+                    select period_type, period_date, campaign_id, spend_cents
+                    from incremental_snapshot.conversion_metrics))
+            """
+        ).fetchone()
+    assert (only_incremental, only_full) == (0, 0)
+    assert respent == 3  # the day, ISO week and month of the January spend, nothing else
+    assert sorted(touched) == [
+        ("daily", UNTOUCHED_AT.date()),
+        ("monthly", dt.date(2026, 1, 1)),
+        ("weekly", dt.date(2026, 1, 12)),
+    ]
