@@ -33,10 +33,24 @@
             and conversions.conversion_type = first_conversions.conversion_type
 {%- endmacro %}
 
-{#- The import CTEs every rollup needs (conversions, their channel, first conversion per person and type). -#}
-{% macro conversion_rollup_inputs() -%}
-    conversions as (
+{#-
+    The import CTEs every rollup needs (conversions, their channel, first conversion per person and
+    type). With `touched_periods` (a relation of period_date, the periods of `grain` an incremental run
+    recomputes), `conversions` holds only the conversions of those periods, and the first conversions
+    are looked up for their persons only.
+-#}
+{% macro conversion_rollup_inputs(grain, touched_periods=none) -%}
+    all_conversions as (
         select * from {{ ref('conversion_event') }}
+    ),
+
+    conversions as (
+        select * from all_conversions
+        {%- if touched_periods %}
+            where
+                {{ reporting_period_start('all_conversions.conversion_time', grain) }}
+                in (select touched.period_date from {{ touched_periods }} as touched)
+        {%- endif %}
     ),
 
     channels as (
@@ -48,7 +62,16 @@
             person_id,
             conversion_type,
             min(conversion_time) as first_conversion_at
-        from conversions
+        from all_conversions
+        {%- if touched_periods %}
+            where exists (
+                select 1
+                from conversions as in_period
+                where
+                    in_period.person_id = all_conversions.person_id
+                    and in_period.conversion_type = all_conversions.conversion_type
+            )
+        {%- endif %}
         group by
             person_id,
             conversion_type
@@ -106,14 +129,20 @@
 
 {#-
     A weekly or monthly rollup: the additive measures (conversions, revenue) summed from the daily
-    rollup, the distinct persons counted from the facts; never an average of averages.
+    rollup, the distinct persons counted from the facts; never an average of averages. With
+    `touched_periods`, only those periods (see conversion_rollup_inputs).
 -#}
-{% macro conversion_rollup_from_daily(period_type, grain) -%}
+{% macro conversion_rollup_from_daily(period_type, grain, touched_periods=none) -%}
     with daily as (
         select * from {{ ref('conversion_rollup_daily') }}
+        {%- if touched_periods %}
+            where
+                cast({{ dbt.date_trunc(grain, 'period_date') }} as date)
+                in (select touched.period_date from {{ touched_periods }} as touched)
+        {%- endif %}
     ),
 
-    {{ conversion_rollup_inputs() }},
+    {{ conversion_rollup_inputs(grain, touched_periods) }},
 
     facts as (
         {{ conversion_rollup_facts(grain) }}

@@ -243,9 +243,18 @@
     alter table {{ keep }} rename to {{ relation }}
 {%- endmacro %}
 
-{#- macros/delete_rows_where.sql: the rewrite above. -#}
+{#- macros/delete_rows_where.sql: the same rewrite, with the rows the condition tests named `target_rows`.
+    The condition (an [NOT] EXISTS or IN, never null) stands directly under NOT: Spark rewrites a correlated
+    EXISTS only as a predicate of the filter, not inside another function such as coalesce. -#}
 {% macro spark__delete_rows_where(relation, condition) -%}
-    {{ spark_delete_rows_where(relation, condition) }}
+    {%- set keep = relation.incorporate(path={"identifier": relation.identifier ~ '__dbt_keep'}) -%}
+    {%- do run_query('drop table if exists ' ~ keep) -%}
+    {%- do run_query(
+        'create table ' ~ keep ~ ' using parquet as select target_rows.* from ' ~ relation
+        ~ ' as target_rows where not (' ~ condition ~ ')'
+    ) -%}
+    {%- do run_query('drop table ' ~ relation) -%}
+    alter table {{ keep }} rename to {{ relation }}
 {%- endmacro %}
 
 {#- macros/incremental_state.sql: Spark's `timestamp` is an instant. -#}

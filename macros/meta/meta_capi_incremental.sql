@@ -6,7 +6,7 @@
 
 {#-
     One-row query of `settings_hash`: the MD5 of var `meta_default_pixel_id` and every row of seed
-    `optimization_rules` (in conversion_type order). meta_capi_events records it in its checkpoint
+    `optimization_rules` (in conversion_type order). meta_capi_events records it as its fingerprint (audit.incremental_state)
     and recomputes every row when it changes, so editing a rule needs no `--full-refresh`.
 -#}
 {% macro meta_capi_settings_hash() -%}

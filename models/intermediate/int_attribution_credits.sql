@@ -6,6 +6,8 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         postgres_settings={'enable_nestloop': 'off'},
+        pre_hook="{% if is_incremental() %}{{ delete_rows_where(this, 'not exists (select 1 from '
+            ~ ref('int_conversions_valued') ~ ' as conversions where conversions.id = target_rows.conversion_id)') }}{% endif %}",
     )
 }}
 
@@ -16,9 +18,11 @@
 -- model × credited touchpoint, credits as integer billionths that add up to exactly 1 000 000 000 per
 -- conversion and model. Values are not stored here (conversion_attribution applies them), so exchange
 -- rates can change without a recompute. Incremental (delete+insert on conversion_id): a run recomputes
--- every conversion with a copy loaded since the last run, and every conversion of a person with a
--- touchpoint loaded since then (a late touch can enter an old conversion's window); all of them when
--- the channel mapping or an attribution var changed. A full refresh gives the same rows.
+-- every conversion of a key (conversion_type, event_id) with a copy loaded since the last run (a late
+-- copy can re-cluster the key: its conversions get new ids even when their own copies are old), and
+-- every conversion of a person with a touchpoint loaded since then (a late touch can enter an old
+-- conversion's window); all of them when the channel mapping or an attribution var changed. A pre-hook
+-- deletes the credits of conversions that no longer exist. A full refresh gives the same rows.
 with conversions as (
     select * from {{ ref('int_conversions_valued') }}
 ),
@@ -34,6 +38,7 @@ settings as (
 conversions_with_loads as (
     select
         conversions.id,
+        conversions.conversion_key,
         conversions.person_id,
         conversions.campaign_id,
         conversions.ad_set_id,
@@ -76,7 +81,11 @@ conversions_with_loads as (
         select conversions_with_loads.*
         from conversions_with_loads
         where
-            conversions_with_loads.conversion_loaded_at >= (select previous_run.loaded_at from previous_run)
+            conversions_with_loads.conversion_key in (
+                select loaded.conversion_key
+                from conversions_with_loads as loaded
+                where loaded.conversion_loaded_at >= (select previous_run.loaded_at from previous_run)
+            )
             or conversions_with_loads.person_id in (
                 select persons_with_new_touchpoints.person_id from persons_with_new_touchpoints
             )

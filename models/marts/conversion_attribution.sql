@@ -1,15 +1,52 @@
+{%- set state = conversion_attribution_incremental_state() -%}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='conversion_id',
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ write_touched_keys(conversion_attribution_incremental_state()) }}",
+            "{{ delete_touched_rows(conversion_attribution_incremental_state()) }}",
+        ],
+        post_hook="{{ save_incremental_state(conversion_attribution_incremental_state()) }}",
+    )
+}}
+{%- set is_incremental_run = incremental_spec_is_current(state) %}
+
 -- One row per conversion × attribution model × credited touchpoint (see the docs block
 -- attribution_semantics): the credits of int_attribution_credits applied to the conversion's value in
--- the reporting currency. A table rebuilt on every run from the incremental credits, so a change of
--- exchange rates or of a conversion's value shows at once. Credited values are whole cents: each row
--- gets floor(value × credit) and the cents lost by rounding go to the latest credited touch, so the
--- credited values of one conversion and model add up to exactly its value.
+-- the reporting currency. Credited values are whole cents: each row gets floor(value × credit) and the
+-- cents lost by rounding go to the latest credited touch, so the credited values of one conversion and
+-- model add up to exactly its value.
+--
+-- Incremental by conversion (delete+insert on conversion_id; macros/incremental_state.sql keeps the
+-- watermarks in audit.incremental_state, as the columns hold no load time). A
+-- conversion's rows depend only on its credits and on its own row in int_conversions_valued, so a run
+-- recomputes (audit.conversion_attribution_touched_keys, macros/touched_keys.sql):
+-- * the conversions of a key (conversion_type, event_id) with a copy loaded since the last run
+--   (last_loaded_at): new ones, those whose value, type or attributes changed (values change only when
+--   a copy is loaded), and those a late copy re-clustered (new ids, possibly with old copies);
+-- * the conversions whose credits int_attribution_credits recomputed from a newer input
+--   (inputs_loaded_at: a touchpoint entered the lookback window, or a new copy);
+-- * the conversions that no longer exist (a late copy re-clustered their key): their rows are only
+--   deleted.
+-- Every row is recomputed when the attribution settings the credits were computed with
+-- (attribution_settings_hash: lookback, half-life, channel mapping) or var `reporting_currency` changed,
+-- and on the first run without saved state. A changed exchange-rate seed needs --full-refresh, as it
+-- does for int_conversions_valued, which holds the values. A full refresh gives the same rows.
 with credits as (
     select * from {{ ref('int_attribution_credits') }}
+    {%- if is_incremental_run %}
+        where conversion_id in (select touched.conversion_id from {{ touched_keys_relation() }} as touched)
+    {%- endif %}
 ),
 
 conversions as (
     select * from {{ ref('int_conversions_valued') }}
+    {%- if is_incremental_run %}
+        where id in (select touched.conversion_id from {{ touched_keys_relation() }} as touched)
+    {%- endif %}
 ),
 
 valued_credits as (

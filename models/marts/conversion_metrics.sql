@@ -1,11 +1,69 @@
+{%- set state = conversion_metrics_incremental_state() -%}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['period_type', 'period_date'],
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ write_touched_keys(conversion_metrics_incremental_state()) }}",
+            "{{ delete_touched_rows(conversion_metrics_incremental_state()) }}",
+        ],
+        post_hook="{{ save_incremental_state(conversion_metrics_incremental_state()) }}",
+    )
+}}
+{%- set is_incremental_run = incremental_spec_is_current(state) %}
+
 -- The feature document's conversion_metrics: one row per period_type × period_date × attribution_model × campaign_id,
 -- every metric of the metric dictionary (docs blocks in models/_docs_metrics.md) plus ad spend and
 -- return. Periods are days, ISO weeks (Monday) and calendar months in the reporting time zone; every
 -- period type is computed from the facts (distinct persons and medians do not add up). A row exists
 -- when the campaign has credited conversions, reached persons, funnel starts or spend in the period,
 -- for every attribution model; spend, reach and funnels do not depend on the model.
-with attribution as (
+--
+-- Incremental by period (delete+insert on period_type, period_date): a run recomputes every row of the
+-- periods in audit.conversion_metrics_touched_keys (macros/touched_keys.sql), emptied first by the
+-- pre-hook. A period is touched, in every period type, when it holds a copy of a conversion key loaded
+-- since the last run (every copy: a conversion that moved or vanished touches its old period), the
+-- earliest unchanged purchase of a person with an earlier changed copy (repeat purchasers flip there), a
+-- conversion with credits recomputed from a newer input or accepted by Meta since, a campaign touchpoint
+-- or ad spend loaded since, the start of a funnel row updated since or whose window holds a changed
+-- conversion of the person; or when its stored funnel counts or spend per campaign differ from
+-- conversion_funnel and the daily spend (a funnel start moved away; new exchange rates). Nothing depends
+-- on the current time. Every row is recomputed when the credits' attribution settings, the reporting
+-- time zone or currency, the optimization rules or the funnel definitions changed, or no state was saved
+-- (audit.incremental_state, macros/incremental_state.sql).
+with period_types as (
+    {{ period_types_query() }}
+),
+
+{% if is_incremental_run -%}
+    touched_periods as (
+        select * from {{ touched_keys_relation() }}
+    ),
+
+    -- The local days of the touched periods: facts are read for these days only, and only the touched
+    -- periods are kept at the end (a week that reaches beyond a touched month is only partly read).
+    covered_days as (
+        select distinct cast({{ dbt.dateadd('day', 'day_offsets.day_offset', 'touched_periods.period_date') }} as date)
+            as period_date
+        from touched_periods
+        cross join (
+            {%- for day_offset in range(31) %}
+                select {{ day_offset }} as day_offset{{ ' union all' if not loop.last }}
+            {%- endfor %}
+        ) as day_offsets
+        where
+            {{ period_start_of_date(
+                'touched_periods.period_type',
+                dbt.dateadd('day', 'day_offsets.day_offset', 'touched_periods.period_date'),
+            ) }} = touched_periods.period_date
+    ),
+{%- endif %}
+
+attribution as (
     select * from {{ ref('conversion_attribution') }}
+    {{ covered_days_filter(is_incremental_run, reporting_period_start('conversion_time', 'day')) }}
 ),
 
 conversions as (
@@ -18,18 +76,17 @@ meta_events as (
 
 touchpoints as (
     select * from {{ ref('int_touchpoints') }}
+    {{ covered_days_filter(is_incremental_run, reporting_period_start('touchpoint_time', 'day')) }}
 ),
 
 funnels as (
     select * from {{ ref('conversion_funnel') }}
+    {{ covered_days_filter(is_incremental_run, reporting_period_start('started_at', 'day')) }}
 ),
 
 ad_spend as (
     select * from {{ ref('int_attribution_ad_spend_daily') }}
-),
-
-period_types as (
-    {{ period_types_query() }}
+    {{ covered_days_filter(is_incremental_run, 'spend_date') }}
 ),
 
 attribution_models as (
@@ -185,15 +242,6 @@ reach_counts as (
 
 -- Purchasers with a purchase credited to the campaign in the period; repeat customers had their first
 -- purchase ever (any campaign) in an earlier period.
-first_purchases as (
-    select
-        person_id,
-        min(conversion_time) as first_purchase_at
-    from conversions
-    where conversion_type = 'purchase'
-    group by person_id
-),
-
 purchasers as (
     select distinct
         period_type,
@@ -203,6 +251,17 @@ purchasers as (
         person_id
     from credited_conversion_facts
     where conversion_type = 'purchase'
+),
+
+first_purchases as (
+    select
+        person_id,
+        min(conversion_time) as first_purchase_at
+    from conversions
+    where
+        conversion_type = 'purchase'
+        and person_id in (select purchasers.person_id from purchasers)
+    group by person_id
 ),
 
 purchaser_histories as (
@@ -417,6 +476,13 @@ final as (
         created_at,
         updated_at
     from joined
+    {%- if is_incremental_run %}
+        -- Only the touched periods: a period reaching beyond the covered days was read in part.
+        where exists (
+            select 1 from touched_periods
+            where joined.period_type = touched_periods.period_type and joined.period_date = touched_periods.period_date
+        )
+    {%- endif %}
 )
 
 select * from final

@@ -5,10 +5,9 @@
         unique_key=['conversion_type', 'event_id'],
         on_schema_change='fail',
         pre_hook="{% if is_incremental() %}{{ delete_meta_capi_events_without_rule(this) }}{% endif %}",
-        post_hook="{{ record_incremental_checkpoint(
-            this,
-            'select max(last_loaded_at) from ' ~ ref('int_conversions_valued'),
-            meta_capi_settings_hash(),
+        post_hook="{{ record_incremental_state(
+            '(select max(last_loaded_at) from ' ~ ref('int_conversions_valued') ~ ')',
+            '(' ~ meta_capi_settings_hash() ~ ')',
         ) }}",
     )
 }}
@@ -22,18 +21,18 @@
     Incremental, by conversion. A run recomputes
       * the (conversion_type, event_id) keys with a conversion loaded since the previous build (a new
         conversion, or a late copy that fills identities or the value, or re-anchors the key's
-        clusters and so changes its ids): `last_loaded_at` at or after the checkpoint's `loaded_at`
-        (macros/incremental_checkpoint.sql; this table has no column to keep it in);
+        clusters and so changes its ids): `last_loaded_at` at or after the `loaded_through` of its recorded state
+        (audit.incremental_state, macros/incremental_state.sql; this table has no column to keep it in);
       * the keys of stored rows whose status this run's reference time changes: the window reason of
         the row's own event_time and action_source (meta_event_window_reason) differs from its stored
         status_reason. Skipped rows never change with time; a ready row expires when it gets too old,
         an expired-because-future row becomes ready, and, when the reference time is set back, an
         expired row can become ready again. Nothing else in a row depends on time;
-      * every key when there is no checkpoint yet, or when the optimization rules or var
-        `meta_default_pixel_id` differ from the checkpoint's (meta_capi_settings_hash);
+      * every key when no state was recorded yet, or when the optimization rules or var
+        `meta_default_pixel_id` differ from the recorded fingerprint (meta_capi_settings_hash);
     and replaces all rows of those keys (delete+insert on conversion_type, event_id: a key can hold
     several conversions, whose ids change when a late copy re-anchors them). The pre-hook deletes the
-    rows of types whose rule was removed; the post-hook records the checkpoint. So an incremental run
+    rows of types whose rule was removed; the post-hook records the state. So an incremental run
     gives the rows a full refresh gives at the same reference time.
 -#}
 {%- set as_of = var('meta_export_as_of') -%}
@@ -59,24 +58,15 @@ rules as (
 ),
 
 {% if is_incremental() %}
-    checkpoint as (
-        {{ incremental_checkpoint(this) }}
-    ),
-
-    settings as (
-        {{ meta_capi_settings_hash() }}
-    ),
-
     previous_build as (
         -- The newest load the last build had read, if it used the same rules and default pixel;
         -- else 1970, so that every conversion is recomputed.
         select
-            coalesce(
-                max(checkpoint.loaded_at), cast('1970-01-01 00:00:00+00' as {{ dbt.type_timestamp() }})
-            ) as loaded_at
-        from checkpoint
-        inner join settings
-            on checkpoint.settings_hash = settings.settings_hash
+            case
+                when {{ incremental_state_is_current('(' ~ meta_capi_settings_hash() ~ ')') }}
+                    then {{ incremental_state_value('loaded_through') }}
+                else cast('1970-01-01 00:00:00+00' as {{ type_timestamp_tz() }})
+            end as loaded_at
     ),
 
     changed_keys as (

@@ -20,7 +20,7 @@ Steps (reference times R1-R5):
 4. the rules edited and the default pixel changed at R2: every row is recomputed, the rows of the
    removed rule disappear;
 5. R5 = 2025-04-01: the `website` rows expire, the `physical_store` ones (62 days) stay ready;
-6. the checkpoint dropped (as in a warehouse built before the model was incremental): every row is
+6. the recorded state deleted (as in a warehouse built before the model was incremental): every row is
    recomputed.
 """
 
@@ -246,8 +246,8 @@ def steps(tmp_path_factory: pytest.TempPathFactory) -> dict:
     found["a month later"] = incremental_step(project, warehouse, as_of=R5, pixel="222")
     found["a month later statuses"] = statuses(warehouse)
 
-    execute(warehouse, "drop table audit.meta_capi_events_checkpoint")
-    found["checkpoint lost"] = incremental_step(project, warehouse, as_of=R5, pixel="222")
+    execute(warehouse, "delete from audit.incremental_state where model_name = 'meta_capi_events'")
+    found["state lost"] = incremental_step(project, warehouse, as_of=R5, pixel="222")
     found["warehouse"] = warehouse
     return found
 
@@ -323,7 +323,7 @@ def test_first_build(steps: dict) -> None:
         # new-recent is the newest load, read again.
         ("a month later", ["late-copy", "new-recent", "reanchor", "reanchor", "value-fill"]),
         (
-            "checkpoint lost",
+            "state lost",
             [
                 "expiring",
                 "future",

@@ -1,0 +1,395 @@
+{#-
+    The state specs (macros/incremental_state.sql) of the incremental marts without load times of their
+    own: conversion_attribution (by conversion), conversion_metrics (by period type and period) and the
+    conversion rollups (by period). Each says which parents' watermarks it keeps, which settings its
+    rows depend on (a change recomputes every row) and which keys a run recomputes. The reasoning for
+    each rule is in the model's header comment.
+-#}
+
+{#- A fingerprint: the MD5 of SQL string expressions (a null counts as empty), in order. -#}
+{% macro incremental_fingerprint(parts) -%}
+    {%- set pieces = [] -%}
+    {%- for part in parts -%}
+        {%- if not loop.first -%}{%- do pieces.append("'|'") -%}{%- endif -%}
+        {%- do pieces.append("coalesce(" ~ part ~ ", '')") -%}
+    {%- endfor -%}
+    md5({{ dbt.concat(pieces) }})
+{%- endmacro %}
+
+{#-
+    Query of (person_id, touched_at): what the conversions loaded at or after `loaded_since` (a
+    timestamp expression) can change in aggregates of conversion_event.
+    * Every copy (int_conversion_identities) of every conversion key with a conversion loaded since:
+      a new copy can re-cluster its key, so a conversion can move, split or disappear; its old and new
+      conversion_time are both times of the key's copies, which therefore cover every period it left
+      or entered (and its old and new person).
+    * Whether a person is new or repeat in a period depends on their first conversion of the type
+      (restricted to `first_of_types` when given). Of the periods holding conversions that did not
+      change, only the one of the earliest such conversion can flip, and only when a changed copy of
+      the same person and type is earlier than it: then that earliest unchanged conversion.
+-#}
+{% macro changed_conversion_instants(loaded_since, first_of_types=none) -%}
+    {%- set changed_copies -%}
+        select
+            copies.person_id,
+            copies.conversion_type,
+            copies.conversion_time
+        from {{ ref('int_conversion_identities') }} as copies
+        where exists (
+            select 1
+            from {{ ref('conversion_event') }} as changed
+            where
+                changed.conversion_key = copies.conversion_key
+                and changed.last_loaded_at >= {{ loaded_since }}
+        )
+    {%- endset -%}
+    select
+        changed_copies.person_id,
+        changed_copies.conversion_time as touched_at
+    from ({{ changed_copies }}) as changed_copies
+
+    union all
+
+    select
+        unchanged.person_id,
+        min(unchanged.conversion_time) as touched_at
+    from {{ ref('conversion_event') }} as unchanged
+    inner join (
+        select
+            changed_copies.person_id,
+            changed_copies.conversion_type,
+            min(changed_copies.conversion_time) as earliest_changed_at
+        from ({{ changed_copies }}) as changed_copies
+        {%- if first_of_types %}
+            where changed_copies.conversion_type in ('{{ first_of_types | join("', '") }}')
+        {%- endif %}
+        group by
+            changed_copies.person_id,
+            changed_copies.conversion_type
+    ) as changed_pairs
+        on
+            unchanged.person_id = changed_pairs.person_id
+            and unchanged.conversion_type = changed_pairs.conversion_type
+    where
+        not exists (
+            select 1
+            from {{ ref('conversion_event') }} as changed
+            where
+                changed.conversion_key = unchanged.conversion_key
+                and changed.last_loaded_at >= {{ loaded_since }}
+        )
+    group by
+        unchanged.person_id,
+        unchanged.conversion_type,
+        changed_pairs.earliest_changed_at
+    having min(unchanged.conversion_time) > changed_pairs.earliest_changed_at
+{%- endmacro %}
+
+{#- conversion_attribution: delete+insert by conversion_id. -#}
+{% macro conversion_attribution_incremental_state() -%}
+    {%- set credits = ref('int_attribution_credits') -%}
+    {%- set conversions = ref('int_conversions_valued') -%}
+    {%- set touched_keys -%}
+        -- Conversions of a key with a copy loaded since the last run: new, revalued or with new
+        -- attributes, and re-clustered (a late copy gives the key's conversions new ids, also those
+        -- whose own copies are old).
+        select conversions.id as conversion_id
+        from {{ conversions }} as conversions
+        where conversions.conversion_key in (
+            select loaded.conversion_key
+            from {{ conversions }} as loaded
+            where loaded.last_loaded_at >= {{ previous_watermark('conversions_loaded_at') }}
+        )
+
+        union
+
+        -- Credits int_attribution_credits recomputed since with a newer input: a touchpoint that
+        -- entered the lookback window, or a new copy of the conversion.
+        select credits.conversion_id
+        from {{ credits }} as credits
+        where credits.inputs_loaded_at >= {{ previous_watermark('credits_loaded_at') }}
+
+        union
+
+        -- Conversions that no longer exist (their key was re-clustered): their rows are deleted.
+        select previous_rows.conversion_id
+        from {{ this }} as previous_rows
+        where
+            previous_rows.attribution_model = 'reported'
+            and not exists (
+                select 1
+                from {{ conversions }} as conversions
+                where conversions.id = previous_rows.conversion_id
+            )
+    {%- endset -%}
+    {{ return({
+        'unique_key': ['conversion_id'],
+        'fingerprint': incremental_fingerprint([
+            '(select max(credits.attribution_settings_hash) from ' ~ credits ~ ' as credits)',
+            "'" ~ var('reporting_currency', 'USD') ~ "'",
+        ]),
+        'watermarks': {
+            'conversions_loaded_at': [conversions, 'last_loaded_at'],
+            'credits_loaded_at': [credits, 'inputs_loaded_at'],
+        },
+        'touched_keys': touched_keys,
+    }) }}
+{%- endmacro %}
+
+{#- conversion_metrics, on an incremental run: `where` the local day `day_expression` is a day of a touched
+    period (CTE covered_days); nothing otherwise. -#}
+{% macro covered_days_filter(is_incremental_run, day_expression) -%}
+    {%- if is_incremental_run -%}
+        where {{ day_expression }} in (select covered_days.period_date from covered_days)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- conversion_metrics: delete+insert by (period_type, period_date). -#}
+{% macro conversion_metrics_incremental_state() -%}
+    {%- set conversions = ref('conversion_event') -%}
+    {%- set credits = ref('int_attribution_credits') -%}
+    {%- set touchpoints = ref('int_touchpoints') -%}
+    {%- set funnels = ref('conversion_funnel') -%}
+    {%- set ad_spend = ref('int_attribution_ad_spend_daily') -%}
+    {%- set rules = ref('optimization_rules') -%}
+    {%- set touched_keys -%}
+        with period_types as (
+            {{ period_types_query() }}
+        ),
+
+        changed_conversions as (
+            {{ changed_conversion_instants(previous_watermark('conversions_loaded_at'), ['purchase']) }}
+        ),
+
+        -- Instants whose periods (of every type) are recomputed.
+        touched_instants as (
+            select changed_conversions.touched_at
+            from changed_conversions
+
+            union all
+
+            -- Conversions whose credits were recomputed with a newer input (a touch entered the window).
+            select credits.conversion_time as touched_at
+            from {{ credits }} as credits
+            where credits.inputs_loaded_at >= {{ previous_watermark('credits_loaded_at') }}
+
+            union all
+
+            -- Conversions Meta accepted since the last run (is_optimized, updated_at).
+            select conversions.conversion_time as touched_at
+            from {{ conversions }} as conversions
+            where conversions.optimized_at >= {{ previous_watermark('conversions_optimized_at') }}
+
+            union all
+
+            -- Touchpoints of a campaign loaded since (reached persons).
+            select touchpoints.touchpoint_time as touched_at
+            from {{ touchpoints }} as touchpoints
+            where
+                touchpoints.campaign_id is not null
+                and touchpoints._loaded_at >= {{ previous_watermark('touchpoints_loaded_at') }}
+
+            union all
+
+            -- Funnel rows updated since, and those whose window holds a changed conversion of the person
+            -- (a conversion that was a step can disappear without a newer load on the funnel row).
+            select funnels.started_at as touched_at
+            from {{ funnels }} as funnels
+            where
+                funnels.updated_at >= {{ previous_watermark('funnels_updated_at') }}
+                or exists (
+                    select 1
+                    from changed_conversions
+                    where
+                        changed_conversions.person_id = funnels.person_id
+                        and changed_conversions.touched_at >= funnels.started_at
+                        and changed_conversions.touched_at <= funnels.window_closes_at
+                )
+        ),
+
+        -- A funnel row whose winning attempt changed can leave its period: the stored funnel counts of
+        -- that period and campaign no longer match conversion_funnel's.
+        current_funnel_counts as (
+            select
+                period_types.period_type,
+                {{ period_start('period_types.period_type', 'funnels.started_at') }} as period_date,
+                coalesce(funnels.campaign_id, '(unattributed)') as campaign_id,
+                count(*) as funnel_starts,
+                sum(case when funnels.is_converted then 1 else 0 end) as funnel_completions
+            from {{ funnels }} as funnels
+            cross join period_types
+            group by
+                period_types.period_type,
+                {{ period_start('period_types.period_type', 'funnels.started_at') }},
+                coalesce(funnels.campaign_id, '(unattributed)')
+        ),
+
+        stored_funnel_counts as (
+            select
+                previous_rows.period_type,
+                previous_rows.period_date,
+                previous_rows.campaign_id,
+                previous_rows.total_funnel_starts as funnel_starts,
+                previous_rows.total_funnel_completions as funnel_completions
+            from {{ this }} as previous_rows
+            where
+                previous_rows.attribution_model = 'reported'
+                and previous_rows.total_funnel_starts > 0
+        ),
+
+        -- Ad spend per period and campaign, and as stored: they differ when spend was restated or the
+        -- exchange-rate seed changed (spend is converted on every build, without a newer load).
+        current_spend as (
+            select
+                period_types.period_type,
+                {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }} as period_date,
+                ad_spend.campaign_id,
+                case
+                    when count(ad_spend.spend_cents) = count(*) then sum(ad_spend.spend_cents)
+                end as spend_cents,
+                sum(ad_spend.impressions) as impressions,
+                sum(ad_spend.clicks) as clicks
+            from {{ ad_spend }} as ad_spend
+            cross join period_types
+            group by
+                period_types.period_type,
+                {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }},
+                ad_spend.campaign_id
+        ),
+
+        stored_spend as (
+            select
+                previous_rows.period_type,
+                previous_rows.period_date,
+                previous_rows.campaign_id,
+                previous_rows.spend_cents,
+                previous_rows.impressions,
+                previous_rows.clicks
+            from {{ this }} as previous_rows
+            where previous_rows.attribution_model = 'reported'
+        ),
+
+        touched_periods as (
+            select distinct
+                period_types.period_type,
+                {{ period_start('period_types.period_type', 'touched_instants.touched_at') }} as period_date
+            from touched_instants
+            cross join period_types
+
+            union
+
+            -- Ad spend loaded or restated since (its load times are in the metric rows).
+            select distinct
+                period_types.period_type,
+                {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }} as period_date
+            from {{ ad_spend }} as ad_spend
+            cross join period_types
+            where ad_spend.last_loaded_at >= {{ previous_watermark('ad_spend_loaded_at') }}
+
+            union
+
+            select
+                coalesce(current_funnel_counts.period_type, stored_funnel_counts.period_type) as period_type,
+                coalesce(current_funnel_counts.period_date, stored_funnel_counts.period_date) as period_date
+            from current_funnel_counts
+            full outer join stored_funnel_counts
+                on
+                    current_funnel_counts.period_type = stored_funnel_counts.period_type
+                    and current_funnel_counts.period_date = stored_funnel_counts.period_date
+                    and current_funnel_counts.campaign_id = stored_funnel_counts.campaign_id
+            where
+                current_funnel_counts.campaign_id is null
+                or stored_funnel_counts.campaign_id is null
+                or current_funnel_counts.funnel_starts <> stored_funnel_counts.funnel_starts
+                or current_funnel_counts.funnel_completions <> stored_funnel_counts.funnel_completions
+
+            union
+
+            -- A missing side counts as no spend (0); a null spend (no exchange rate) as -1.
+            select
+                coalesce(current_spend.period_type, stored_spend.period_type) as period_type,
+                coalesce(current_spend.period_date, stored_spend.period_date) as period_date
+            from current_spend
+            full outer join stored_spend
+                on
+                    current_spend.period_type = stored_spend.period_type
+                    and current_spend.period_date = stored_spend.period_date
+                    and current_spend.campaign_id = stored_spend.campaign_id
+            where
+                {%- for column in ['spend_cents', 'impressions', 'clicks'] %}
+                    {% if not loop.first %}or {% endif -%}
+                    case
+                        when current_spend.campaign_id is null then 0 else coalesce(current_spend.{{ column }}, -1)
+                    end
+                    <> case
+                        when stored_spend.campaign_id is null then 0 else coalesce(stored_spend.{{ column }}, -1)
+                    end
+                {%- endfor %}
+        )
+
+        select
+            cast(period_type as {{ dbt.type_string() }}) as period_type,
+            cast(period_date as date) as period_date
+        from touched_periods
+        where period_date is not null
+    {%- endset -%}
+    {%- set rule_rows = dbt.listagg(
+        measure=dbt.concat([
+            "rules.conversion_type", "'|'",
+            "cast(rules.is_sent as " ~ dbt.type_string() ~ ")", "'|'",
+            "cast(rules.min_value_cents as " ~ dbt.type_string() ~ ")", "'|'",
+            "rules.qualifying_sources",
+        ]),
+        delimiter_text="';'",
+        order_by_clause="order by rules.conversion_type",
+    ) -%}
+    {%- set funnel_rows = dbt.listagg(
+        measure="funnels.funnel_definition_hash",
+        delimiter_text="';'",
+        order_by_clause="order by funnels.funnel_name",
+    ) -%}
+    {{ return({
+        'unique_key': ['period_type', 'period_date'],
+        'fingerprint': incremental_fingerprint([
+            '(select max(credits.attribution_settings_hash) from ' ~ credits ~ ' as credits)',
+            "'" ~ var('reporting_timezone', 'UTC') ~ "'",
+            "'" ~ var('reporting_currency', 'USD') ~ "'",
+            '(select ' ~ rule_rows ~ ' from ' ~ rules ~ ' as rules)',
+            '(select ' ~ funnel_rows ~ ' from (' ~ funnel_definition_hashes() ~ ') as funnels)',
+        ]),
+        'watermarks': {
+            'conversions_loaded_at': [conversions, 'last_loaded_at', 'conversion_attribution'],
+            'conversions_optimized_at': [conversions, 'optimized_at'],
+            'credits_loaded_at': [credits, 'inputs_loaded_at', 'conversion_attribution'],
+            'touchpoints_loaded_at': [touchpoints, '_loaded_at'],
+            'funnels_updated_at': [funnels, 'updated_at'],
+            'ad_spend_loaded_at': [ad_spend, 'last_loaded_at'],
+        },
+        'touched_keys': touched_keys,
+    }) }}
+{%- endmacro %}
+
+{#- A conversion rollup of periods `grain` ('day', 'week', 'month'): delete+insert by period_date. -#}
+{% macro conversion_rollup_incremental_state(grain) -%}
+    {%- set touched_keys -%}
+        with changed_conversions as (
+            {{ changed_conversion_instants(previous_watermark('conversions_loaded_at')) }}
+        )
+
+        select distinct {{ reporting_period_start('changed_conversions.touched_at', grain) }} as period_date
+        from changed_conversions
+    {%- endset -%}
+    {{ return({
+        'unique_key': ['period_date'],
+        'fingerprint': incremental_fingerprint([
+            '(' ~ attribution_settings_hash() ~ ')',
+            "'" ~ var('reporting_timezone', 'UTC') ~ "'",
+            "'" ~ var('reporting_currency', 'USD') ~ "'",
+        ]),
+        'watermarks': {
+            'conversions_loaded_at': [ref('conversion_event'), 'last_loaded_at']
+                + ([] if grain == 'day' else ['conversion_rollup_daily']),
+        },
+        'touched_keys': touched_keys,
+    }) }}
+{%- endmacro %}
