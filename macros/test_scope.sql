@@ -12,6 +12,11 @@
     everything: it does not know what was written since), and a build whose reporting time zone or
     currency differs from every passing build's (the marts' money and periods were recomputed).
 
+    `key` widens the rows to every row of each key value that has such a row: for a unique test (a new
+    row is compared with the old rows of its key) and for a model that rewrites every row of a key at
+    once while only some of them get a new watermark. `relation` and `relation_key` look the watermark
+    up in another model, for a mart whose columns hold none (the keys a model upstream rewrote).
+
     The start comes from `audit.dbt_build_log` (macros/record_build.sql): `tested_loads_before` is set
     only on a `dbt build` that selected every model and data test of the project and finished without
     a failure, warning or skipped node. A failed build, a partial one (`--select`), `dbt run`,
@@ -24,7 +29,7 @@
     renders it when the test runs, with flags and vars of this invocation. What it returns is plain
     SQL (a scalar subquery on the build log), the same on every engine but for the time-zone spelling.
 -#}
-{% macro test_scope(columns, key=none, relation=none) -%}
+{% macro test_scope(columns, key=none, relation=none, relation_key=none) -%}
     {%- set columns = [columns] if columns is string else columns -%}
     {%- set full_tests = var('full_tests', false) | string | lower in ['true', '1', 'yes'] -%}
     {%- if not execute or flags.WHICH != 'build' or flags.FULL_REFRESH or full_tests -%}
@@ -41,10 +46,22 @@
     {%- if key is none -%}
         {{- return(touched) -}}
     {%- endif -%}
+    {#- The table holding the watermark: the tested model, another model named by its name (no ref(),
+        which a test may only call for the models it depends on), or a relation. -#}
     {%- if relation is none -%}
         {%- set relation = graph.nodes[model.attached_node].relation_name -%}
+    {%- elif relation is string and '.' not in relation -%}
+        {%- set named = graph.nodes.values() | selectattr('resource_type', 'in', ['model', 'seed'])
+            | selectattr('name', 'equalto', relation) | list -%}
+        {%- if named | length != 1 -%}
+            {{- exceptions.raise_compiler_error('test_scope: no model named ' ~ relation) -}}
+        {%- endif -%}
+        {%- set relation = named[0].relation_name -%}
     {%- endif -%}
-    {{- return('(' ~ key ~ ' is null or ' ~ key ~ ' in (select ' ~ key ~ ' from ' ~ relation ~ ' where ' ~ touched ~ '))') -}}
+    {%- set touched_keys -%}
+        select {{ relation_key or key }} from {{ relation }} where {{ touched }}
+    {%- endset -%}
+    {{- return('(' ~ key ~ ' is null or ' ~ key ~ ' in (' ~ touched_keys ~ '))') -}}
 {%- endmacro %}
 
 {#- The start of the latest build that tested every row, as an instant; 1970 when there is none. -#}
