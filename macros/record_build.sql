@@ -27,9 +27,11 @@
             {%- set counts.ok = counts.ok + 1 -%}
         {%- endif -%}
     {%- endfor -%}
+    {#- Every model and data test of the project must have run (an ephemeral model never does). -#}
     {%- set not_run = [] -%}
     {%- for node in graph.nodes.values() -%}
-        {%- if node.resource_type in ('model', 'test') and node.unique_id not in ran -%}
+        {%- if node.resource_type in ('model', 'test') and node.config.materialized != 'ephemeral'
+            and node.unique_id not in ran -%}
             {%- do not_run.append(node.unique_id) -%}
         {%- endif -%}
     {%- endfor -%}
@@ -58,7 +60,8 @@
         {% if tested_everything %}cast('{{ started_at }}' as {{ dbt.type_timestamp() }}){% else %}null{% endif %}
     )
     {%- endset -%}
-    {{ hook_statements(build_log_ddl() + [insert_row]) }}
+    {#- The on-run-start hook (prepare_build_log) has made sure the log and its columns exist. -#}
+    {{ insert_row }}
 {%- endmacro %}
 
 {#-
