@@ -1,8 +1,10 @@
 -- value_cents_reporting is never null where it can be computed: a value of 0, or a currency with
 -- a rate on the conversion's UTC day while the reporting currency has one too. (Rows without a
 -- rate are caught by the not_null test on the column: this test tells the two failures apart.)
+-- On an incremental build it reads the conversions this run rewrote (test_scope, macros/test_scope.sql).
 with conversions as (
     select * from {{ ref('conversion_event') }}
+    where {{ test_scope(['last_loaded_at', 'optimized_at'], key='conversion_key', relation=ref('conversion_event')) }}
 ),
 
 exchange_rates as (

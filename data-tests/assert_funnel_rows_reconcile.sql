@@ -3,12 +3,22 @@
 --   * funnel_stats' grand total (all_time × all campaigns) counts every conversion_funnel row once per
 --     funnel, reached and converted persons included.
 -- Returns one row per disagreement.
+-- On an incremental build the first check reads the funnel rows whose content changed since the last
+-- build that tested every row (`updated_at`: a funnel's steps change only with its winning attempt,
+-- which moves it; test_scope, macros/test_scope.sql), and their steps. The grand totals are counts
+-- per funnel: they are always compared whole.
 with funnels as (
     select * from {{ ref('conversion_funnel') }}
 ),
 
+touched_funnels as (
+    select * from funnels
+    where {{ test_scope('updated_at') }}
+),
+
 funnel_steps as (
     select * from {{ ref('conversion_funnel_step') }}
+    where conversion_funnel_id in (select touched_funnels.id from touched_funnels)
 ),
 
 funnel_stats as (
@@ -27,15 +37,15 @@ steps_per_funnel as (
 step_mismatches as (
     select
         'steps' as check_name,
-        funnels.funnel_name,
-        funnels.person_id
-    from funnels
+        touched_funnels.funnel_name,
+        touched_funnels.person_id
+    from touched_funnels
     left join steps_per_funnel
-        on funnels.id = steps_per_funnel.conversion_funnel_id
+        on touched_funnels.id = steps_per_funnel.conversion_funnel_id
     where
         steps_per_funnel.n_steps is null
-        or steps_per_funnel.n_steps <> funnels.completed_steps
-        or steps_per_funnel.last_step_number <> funnels.completed_steps
+        or steps_per_funnel.n_steps <> touched_funnels.completed_steps
+        or steps_per_funnel.last_step_number <> touched_funnels.completed_steps
 ),
 
 funnel_totals as (

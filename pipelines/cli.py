@@ -401,6 +401,12 @@ def run(
     until: str = REPORT_UNTIL_OPTION,
     charts: bool = REPORT_CHARTS_OPTION,
     full_refresh: bool = typer.Option(False, "--full-refresh", help="dbt build --full-refresh."),
+    full_tests: bool = typer.Option(
+        False,
+        "--full-tests",
+        help="Data tests check every row, not only the rows loaded since the last tested build "
+        "(for a nightly or weekly run).",
+    ),
     skip_ingest: bool = typer.Option(
         False, "--skip-ingest", help="Do not ingest (build from what is loaded)."
     ),
@@ -432,6 +438,7 @@ def run(
         until=until_date,
         charts=charts,
         full_refresh=full_refresh,
+        full_tests=full_tests,
         skip_ingest=skip_ingest,
         skip_export=skip_export,
         skip_report=skip_report,

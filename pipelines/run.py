@@ -78,6 +78,7 @@ class RunOptions:
     until: dt.date | None = None
     charts: bool = True
     full_refresh: bool = False
+    full_tests: bool = False  # data tests check every row, not only those loaded since the last tested build
     skip_ingest: bool = False
     skip_export: bool = False
     skip_report: bool = False
@@ -150,6 +151,8 @@ def _dbt_build(options: RunOptions, result: RunResult, console: Console) -> str:
     # selectors.yml `scheduled`: every seed, model and data test, no unit tests (they prove the SQL,
     # not the data, and run in development and `make test`).
     args = ["build", "--selector", "scheduled"] + (["--full-refresh"] if options.full_refresh else [])
+    # Var full_tests: every data test checks every row (macros/test_scope.sql), for a nightly or weekly run.
+    args += ["--vars", "{full_tests: true}"] if options.full_tests else []
     # Colour codes only on a terminal: cron logs stay plain text.
     colors = {} if sys.stdout.isatty() else {"DBT_USE_COLORS": "false"}
     started = dt.datetime.now(dt.UTC).replace(microsecond=0)

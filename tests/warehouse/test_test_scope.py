@@ -1,0 +1,192 @@
+"""Which rows a data test checks (macros/test_scope.sql, docs/warehouse.md).
+
+One small generated data set lands in two batches and goes through `convopt run` several times:
+
+1. the first batch, first build: every row is checked (no build has passed yet), and the build log
+   records that every row loaded before it started has been tested;
+2. a bad raw event (a `source` outside the accepted values) is slipped in with a load time from before
+   that build, as if it had been loaded long ago; the second batch, incremental run: its tests check
+   only the rows loaded since, so they pass;
+3. `convopt run --full-tests` and `convopt run --full-refresh` check every row: both fail on that event;
+4. the old row removed, a bad event loaded now: the incremental run fails on it, and so does the next
+   one, because a failed build does not move the start of the scope.
+
+Between them a `dbt test` (which checks every row, so it fails on the old row) and a build of part of
+the project (which passes) do not move the start of the scope either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.dbt_runner import run_dbt
+from pipelines.generate import GeneratorConfig, generate_dataset
+from pipelines.run import RunOptions, run_pipeline
+
+pytestmark = pytest.mark.dbt
+
+CONFIG = GeneratorConfig(persons=60, seed=23, start=dt.date(2026, 3, 1), days=10, files_per_stream=2)
+SOURCE_TEST = "test.convopt.accepted_values_columns_stg_events"
+
+
+def _insert_bad_event(warehouse: Path, event_id: str, loaded_at: dt.datetime) -> None:
+    """A raw event whose `source` is not one of the accepted values, written behind the loader's back."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            """
+            insert into raw.events (event_id, person_id, event_name, event_time, source, _load_id, _source_file,
+                _source_row, _loaded_at)
+            values (?, 'person-bad', 'page_view', timestamptz '2026-03-01 10:00:00+00', 'fax', 'by-hand',
+                'by-hand', 1, ?)
+            """,
+            [event_id, loaded_at],
+        )
+
+
+def _build_log(warehouse: Path) -> list[dict]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cursor = con.execute("select * from audit.dbt_build_log order by run_started_at")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _failed_tests(target: Path) -> list[str]:
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return sorted(r["unique_id"].rsplit(".", 1)[0] for r in results if r["status"] in ("fail", "error"))
+
+
+def _compiled_scope(target: Path) -> str:
+    """The compiled SQL of the staging events' accepted-values test in the latest invocation."""
+    (path,) = (target / "run" / "convopt" / "models" / "staging").glob(
+        "stg_events.yml/accepted_values_columns_stg_events.sql"
+    )
+    return " ".join(path.read_text().split())
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("test_scope")
+    landing, warehouse, target = root / "landing", root / "warehouse.duckdb", root / "target"
+    generate_dataset(landing, CONFIG)
+    first = sorted(landing.glob("*-0001.*"))
+    second = sorted(set(landing.glob("*.*")) - set(first))
+    seen: dict = {"warehouse": warehouse}
+
+    def run(name: str, **options) -> None:
+        log = io.StringIO()
+        result = run_pipeline(
+            RunOptions(
+                warehouse=warehouse,
+                landing=options.pop("landing", []),
+                out=root / "reports",
+                skip_export=True,
+                skip_report=True,
+                target_path=target,
+                **options,
+            ),
+            console=Console(file=log, width=200),
+        )
+        seen[name] = {
+            "exit_code": result.exit_code,
+            "failed_tests": _failed_tests(target),
+            "scope": _compiled_scope(target),
+            "log": log.getvalue()[-3000:],
+        }
+
+    run("first build", landing=first)
+    first_build = _build_log(warehouse)[-1]
+    seen["first build"]["log row"] = first_build
+    long_ago = first_build["run_started_at"].replace(tzinfo=dt.UTC) - dt.timedelta(hours=1)
+    _insert_bad_event(warehouse, "bad-old", long_ago)
+    run("incremental run", landing=second)
+
+    # A `dbt test` and a build of part of the project record no tested start.
+    run_dbt(["test", "--select", "stg_events"], warehouse=warehouse, target_path=root / "target-other")
+    run_dbt(["build", "--select", "stg_ad_spend"], warehouse=warehouse, target_path=root / "target-other")
+
+    # `convopt run --full-tests`, through the command line as cron calls it.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DBT_TARGET_PATH", str(target))
+        cli = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "--full-tests",
+                "--skip-ingest",
+                "--skip-export",
+                "--skip-report",
+                "--warehouse",
+                str(warehouse),
+            ],
+        )
+    seen["full tests"] = {
+        "exit_code": cli.exit_code,
+        "failed_tests": _failed_tests(target),
+        "scope": _compiled_scope(target),
+        "log": cli.output[-3000:],
+    }
+    run("full refresh", full_refresh=True, skip_ingest=True)
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("delete from raw.events where event_id = 'bad-old'")
+    _insert_bad_event(warehouse, "bad-new", dt.datetime.now(dt.UTC))
+    run("new bad row", skip_ingest=True)
+    run("next run", skip_ingest=True)
+    seen["build log"] = _build_log(warehouse)
+    return seen
+
+
+def test_the_first_build_checks_every_row_and_records_its_start(runs: dict) -> None:
+    build = runs["first build"]
+    assert build["exit_code"] == 0, build["log"]
+    row = build["log row"]
+    assert row["command"] == "build" and row["failed_nodes"] == 0
+    assert row["tested_loads_before"] == row["run_started_at"]
+
+
+def test_an_incremental_run_does_not_check_an_old_bad_row(runs: dict) -> None:
+    run = runs["incremental run"]
+    assert run["exit_code"] == 0, run["log"]
+    # The test read only the rows loaded since the start of the last build that tested every row.
+    assert "_loaded_at >= ( select ( coalesce(max(tested_builds.tested_loads_before)" in run["scope"]
+
+
+def test_full_tests_and_full_refresh_catch_the_old_bad_row(runs: dict) -> None:
+    for name in ("full tests", "full refresh"):
+        run = runs[name]
+        assert run["exit_code"] == 1, (name, run["log"])
+        assert run["failed_tests"] == [SOURCE_TEST], name
+        assert "where 1 = 1" in run["scope"], name
+
+
+def test_an_incremental_run_fails_on_a_bad_row_in_the_new_data(runs: dict) -> None:
+    for name in ("new bad row", "next run"):
+        run = runs[name]
+        assert run["exit_code"] == 1, (name, run["log"])
+        assert run["failed_tests"] == [SOURCE_TEST], name
+
+
+def test_only_a_passing_build_of_every_model_and_test_moves_the_start(runs: dict) -> None:
+    log = [
+        (row["command"], row["failed_nodes"] > 0, row["tested_loads_before"] is not None)
+        for row in runs["build log"]
+    ]
+    assert log == [
+        ("build", False, True),  # first build
+        ("build", False, True),  # incremental run
+        ("test", True, False),  # dbt test checks every row: it finds the old bad row
+        ("build", False, False),  # a build of part of the project
+        ("build", True, False),  # --full-tests, failed
+        ("build", True, False),  # --full-refresh, failed
+        ("build", True, False),  # the new bad row
+        ("build", True, False),  # still in scope: the failed builds did not move the start
+    ]
