@@ -10,7 +10,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipelines.cli_output import QUERY_FORMATS, print_rules
-from pipelines.warehouse import WarehouseLockedError, WarehouseSettingError, landing_path, warehouse_path
+from pipelines.warehouse import (
+    WarehouseSettingError,
+    WarehouseUnavailableError,
+    check_warehouse_file,
+    landing_path,
+    warehouse_path,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -129,7 +135,7 @@ def ingest(
             progress=progress,
             console=console,
         )
-    except (IngestUsageError, WarehouseLockedError, WarehouseSettingError) as exc:
+    except (IngestUsageError, WarehouseUnavailableError, WarehouseSettingError) as exc:
         _fail_usage(str(exc))
     if target != "dev":
         load_target_command(target=target, warehouse=warehouse)
@@ -159,7 +165,7 @@ def load_target_command(
         report = load_target(
             target, warehouse_path(warehouse), on_table=lambda copy: print_table_copy(copy, console)
         )
-    except (LoadTargetError, WarehouseLockedError) as exc:
+    except (LoadTargetError, WarehouseUnavailableError) as exc:
         _fail_usage(str(exc))
     print_load_report(report, console)
 
@@ -184,7 +190,7 @@ def sql(
         _fail_usage(f"--format must be one of {', '.join(QUERY_FORMATS)}, not {fmt!r}")
     try:
         frame = run_query(read_sql_argument(query, file), warehouse=warehouse_path(warehouse))
-    except (ValueError, FileNotFoundError, WarehouseLockedError) as exc:
+    except (ValueError, FileNotFoundError, WarehouseUnavailableError) as exc:
         _fail_usage(str(exc))
     except QueryError as exc:  # pragma: no cover - QueryError is a ValueError; kept for clarity
         _fail_usage(str(exc))
@@ -282,7 +288,7 @@ def export_meta_command(
             progress=progress,
             console=console,
         )
-    except (ExportUsageError, WarehouseLockedError, FileNotFoundError) as exc:
+    except (ExportUsageError, WarehouseUnavailableError, FileNotFoundError) as exc:
         _fail_usage(str(exc))
     print_export_summary(summary, console)
     raise typer.Exit(summary.exit_code)
@@ -323,7 +329,7 @@ def conversions(
         ConversionsUsageError,
         ReportUsageError,
         QueryError,
-        WarehouseLockedError,
+        WarehouseUnavailableError,
         FileNotFoundError,
     ) as exc:
         _fail_usage(str(exc))
@@ -345,7 +351,7 @@ def summary(
         _fail_usage(f"--format must be one of {', '.join(QUERY_FORMATS)}, not {fmt!r}")
     try:
         frame = conversion_summary(warehouse=warehouse_path(warehouse), person=person)
-    except (QueryError, WarehouseLockedError, FileNotFoundError) as exc:
+    except (QueryError, WarehouseUnavailableError, FileNotFoundError) as exc:
         _fail_usage(str(exc))
     except PersonNotFoundError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
@@ -381,7 +387,7 @@ def report(
             until=parse_date(until, "--until"),
             charts=charts,
         )
-    except (ReportUsageError, WarehouseLockedError, FileNotFoundError) as exc:
+    except (ReportUsageError, WarehouseUnavailableError, FileNotFoundError) as exc:
         _fail_usage(str(exc))
     print_report(result, console)
 
@@ -421,6 +427,10 @@ def run(
         since_date, until_date = parse_date(since, "--since"), parse_date(until, "--until")
         validate_options(period, fmt, since_date, until_date)
     except ReportUsageError as exc:
+        _fail_usage(str(exc))
+    try:
+        check_warehouse_file(warehouse_path(warehouse))
+    except WarehouseUnavailableError as exc:
         _fail_usage(str(exc))
     options = RunOptions(
         warehouse=warehouse_path(warehouse),

@@ -25,7 +25,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from pipelines.warehouse import WarehouseLockedError, connect, warehouse_path
+from pipelines.warehouse import WarehouseUnavailableError, connect, warehouse_path
 
 EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE = 0, 1, 2
 STAGES = ("ingest", "dbt build", "export-meta", "report")
@@ -133,7 +133,7 @@ def _latest_build_detail(warehouse: Path, since: dt.datetime) -> str:
     try:
         with connect(warehouse, read_only=True) as con:
             build = latest_build(con)
-    except (WarehouseLockedError, FileNotFoundError):
+    except (WarehouseUnavailableError, FileNotFoundError):
         return ""
     # An older row (this invocation crashed before its on-run-end hook) says nothing about this build.
     if not build or build["finished_at"] < since.strftime("%Y-%m-%dT%H:%M:%S"):
@@ -213,7 +213,7 @@ def _report(options: RunOptions, result: RunResult, console: Console) -> str:
 
 _KNOWN_ERRORS: tuple[type[BaseException], ...] = (
     StageFailed,
-    WarehouseLockedError,
+    WarehouseUnavailableError,
     FileNotFoundError,
     ValueError,
 )
