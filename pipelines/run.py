@@ -1,7 +1,7 @@
 """`convopt run`: ingest → dbt build → export-meta → report, for cron: one lock, one exit code.
 
-* A run holds an exclusive ``flock`` on ``<warehouse>.run.lock`` (beside the DuckDB file) for its whole
-  duration; a second run exits at once (exit 2) naming the holder's pid. The lock is released by the kernel
+* A run holds an exclusive ``flock`` on ``<warehouse>.run.lock`` (beside the DuckDB file, the real one
+  when the path is a symlink) for its whole duration; a second run exits at once (exit 2) naming the holder's pid. The lock is released by the kernel
   when the holder dies, so a killed run never blocks the next one. The file itself is never deleted.
 * Stages run in order; the first stage that fails stops the run (later stages are reported as not run) and
   the exit code is 1. Exit 0 only when every stage that was asked for succeeded.
@@ -36,7 +36,9 @@ class RunLockedError(RuntimeError):
 
 
 def lock_path(warehouse: str | os.PathLike[str]) -> Path:
-    path = Path(warehouse)
+    """The run lock of a warehouse: beside the real file (symlinks and relative spellings resolved),
+    so every way of naming one warehouse meets the same lock."""
+    path = Path(warehouse).resolve()
     return path.with_name(path.name + ".run.lock")
 
 

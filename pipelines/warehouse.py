@@ -89,7 +89,9 @@ def connect(
     if not read_only:
         target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(target), read_only=read_only)
+        # The real file: DuckDB puts its write-ahead log beside the name it opens, so one warehouse
+        # must always be opened by one name whatever symlink or relative spelling the user gave.
+        con = duckdb.connect(str(target.resolve()), read_only=read_only)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseLockedError(

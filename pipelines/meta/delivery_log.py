@@ -161,8 +161,18 @@ def delivery_state_relation(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def inflight_journal_path(warehouse: Path) -> Path:
-    """The small file that names the request in flight; it sits next to the warehouse file."""
-    return warehouse.with_name(warehouse.name + INFLIGHT_SUFFIX)
+    """The small file that names the request in flight; it sits next to the warehouse file (the real
+    one: symlinks and relative spellings are resolved, so every name of a warehouse has one journal)."""
+    real = Path(warehouse).resolve()
+    return real.with_name(real.name + INFLIGHT_SUFFIX)
+
+
+def journal_candidates(warehouse: Path) -> list[Path]:
+    """Journals a killed run may have left for this warehouse: the one beside the real file, and one
+    beside the path as given (where versions that did not resolve symlinks wrote it)."""
+    given = Path(warehouse).absolute()
+    paths = [inflight_journal_path(warehouse), given.with_name(given.name + INFLIGHT_SUFFIX)]
+    return list(dict.fromkeys(paths))
 
 
 def write_inflight_journal(
@@ -200,7 +210,12 @@ def write_inflight_journal(
 
 
 def recover_inflight(con: duckdb.DuckDBPyConnection, journal: Path) -> int:
-    """Record as ``unknown`` the request a killed run left in flight; returns the number of events."""
+    """Record as ``unknown`` the request a killed run left in flight; returns the number of events.
+
+    A half-written journal (``.tmp``: the run was killed while naming the request, before sending it)
+    is removed.
+    """
+    journal.with_name(journal.name + ".tmp").unlink(missing_ok=True)
     if not journal.exists():
         return 0
     try:

@@ -40,6 +40,7 @@ from pipelines.meta.batching import (
 )
 from pipelines.meta.delivery_log import (
     inflight_journal_path,
+    journal_candidates,
     prepare_log_table,
     recover_inflight,
     table_exists,
@@ -145,7 +146,8 @@ def export_meta(
                 transport=transport,
             )
             prepare_log_table(con)
-            recover_inflight(con, journal)
+            for stale in journal_candidates(warehouse):
+                recover_inflight(con, stale)
         if not table_exists(con, "marts", "meta_capi_events"):
             raise ExportUsageError(
                 f"{warehouse} has no table marts.meta_capi_events: run `dbt build` (or `convopt run`) first"

@@ -213,3 +213,65 @@ def test_graph_client_takes_an_injected_transport_and_sends_the_token_only_in_th
     assert str(request.url) == f"http://graph.test/v24.0/{PIXEL}/events"
     assert json.loads(request.content) == {"data": [{"event_id": "e1"}], "access_token": TOKEN}
     assert TOKEN not in str(request.url) and TOKEN not in str(request.headers)
+
+
+# -- the real file, whatever its name ----------------------------------------------------------------------
+
+
+def test_a_kill_through_a_symlink_is_recovered_through_the_real_path(
+    tmp_path: Path, fake: FakeGraphAPI
+) -> None:
+    (tmp_path / "real").mkdir()
+    real = make_warehouse(tmp_path / "real" / "wh.duckdb", [event_row(n) for n in range(15)])
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(real)
+    fake.script(ok(), block())
+    env = {**os.environ, "META_ACCESS_TOKEN": TOKEN, "PYTHONPATH": str(PROJECT_DIR)}
+    command = [sys.executable, "-m", "pipelines.cli", "export-meta", "--warehouse", str(link)]
+    command += ["--graph-base-url", fake.base_url, "--batch-size", "10", "--no-progress"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert fake.blocked.wait(timeout=30), process.communicate(timeout=5)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    fake.release()
+    assert inflight_journal_path(link) == inflight_journal_path(real)
+    assert inflight_journal_path(real).exists() and not (tmp_path / "link.duckdb.wal").exists()
+
+    rerun = run_export(real, fake, batch_size=10)
+
+    assert rerun.ok and rerun.unknown_then_resent == 5
+    held = fake.requests[1].event_ids
+    assert statuses_of(real, "conv-" + held[0].removeprefix("evt-")) == ["unknown", "sent"]
+    assert sent_counts(real) == Counter({f"conv-{n:05d}": 1 for n in range(15)})
+    assert not inflight_journal_path(real).exists()
+
+
+def test_a_journal_left_beside_a_symlink_by_an_older_version_is_recovered(
+    tmp_path: Path, fake: FakeGraphAPI
+) -> None:
+    from pipelines.meta.delivery_log import INFLIGHT_SUFFIX, write_inflight_journal
+
+    (tmp_path / "real").mkdir()
+    real = make_warehouse(tmp_path / "real" / "wh.duckdb", [event_row(n) for n in range(3)])
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(real)
+    stale = tmp_path / ("link.duckdb" + INFLIGHT_SUFFIX)
+    write_inflight_journal(
+        stale,
+        run_id="old",
+        pixel_id=PIXEL,
+        batch_id="old/p/1",
+        requested_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
+        test_event_code=None,
+        as_of=None,
+        conversion_ids=["conv-00001"],
+        event_ids=["evt-00001"],
+        attempts=[1],
+    )
+
+    rerun = run_export(link, fake)
+
+    assert rerun.ok and statuses_of(real, "conv-00001") == ["unknown", "sent"]
+    assert not stale.exists()

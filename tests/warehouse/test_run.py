@@ -68,6 +68,24 @@ def test_a_second_run_exits_at_once_naming_the_lock_holder(tmp_path: Path, run_l
         assert lock_path(warehouse).read_text().startswith(f"pid {os.getpid()}, started ")
 
 
+def test_a_symlink_or_a_relative_spelling_meets_the_same_lock(
+    tmp_path: Path, run_lock_held, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "real").mkdir()
+    warehouse = tmp_path / "real" / "wh.duckdb"
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(warehouse)
+    monkeypatch.chdir(tmp_path)
+    assert lock_path(link) == lock_path(warehouse) == lock_path(Path("real/../real/wh.duckdb"))
+    with run_lock_held(warehouse):
+        for spelling in (str(link), "real/../real/wh.duckdb"):
+            result = runner.invoke(
+                app, ["run", "--warehouse", spelling, "--landing", str(tmp_path), "--out", str(tmp_path / "r")]
+            )
+            assert result.exit_code == 2, result.output
+            assert "another `convopt run` is running" in result.output
+
+
 def test_a_failed_ingest_stops_the_run(tmp_path: Path) -> None:
     landing, warehouse, out = tmp_path / "landing", tmp_path / "wh.duckdb", tmp_path / "reports"
     landing.mkdir()
