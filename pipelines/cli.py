@@ -416,8 +416,9 @@ def run(
     """Ingest → dbt build → export-meta → report, under a lock; for cron.
 
     export-meta is a dry run unless META_ACCESS_TOKEN is set. Prints a timed summary of the stages.
-    Exit 0 when every stage succeeded, 1 when a stage failed (later stages do not run), 2 on usage errors
-    or when another `convopt run` holds the lock (<warehouse>.run.lock).
+    Exit 0 when every stage succeeded, 1 when a stage failed (later stages still run where what they read
+    is sound: see docs/cli.md), 2 on usage errors or when another `convopt run` holds the lock
+    (<warehouse>.run.lock).
     """
     from pipelines.cli_output import print_run_summary
     from pipelines.report import ReportUsageError, parse_date, validate_options

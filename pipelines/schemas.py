@@ -24,9 +24,14 @@ pandera's failure cases into one reason per failing field with :func:`expectatio
 ``max_length`` strings (and JSON text) longer than the contract's ``max_length`` characters, as
                received (currency codes, already checked by ``iso_4217``, are exempt).
 ``min_value``  whole numbers below the contract's ``min_value``.
+``max_value``  amounts (``value_cents``, ``spend_cents``) above the contract's ``MAX_CENTS``, the
+               largest amount every model's casts can carry.
 ``plausible``  timestamps and dates must lie in [2000-01-01, 2100-01-01) UTC; catches epoch
                seconds sent as milliseconds and swapped fields.
 ``currency_required``     conversions: ``currency`` is required when ``value_cents`` > 0.
+``convertible``           conversions and ad_spend: when the amount is > 0, ``currency`` must be one
+                          the exchange-rate seed has rates for (the warehouse values it in the
+                          reporting currency; a code it cannot convert would leave no value).
 ``clicks_le_impressions`` ad_spend: ``clicks`` must not exceed ``impressions``.
 """
 
@@ -35,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
@@ -155,6 +161,14 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
     if col.kind == "int" and col.min_value is not None:
         low = col.min_value
         checks.append((_check("min_value", lambda c: pl.col(c) >= low), type_expectation))
+    if col.kind == "int" and col.max_value is not None:
+        high = col.max_value
+        checks.append(
+            (
+                _check("max_value", lambda c: pl.col(c) <= high),
+                f"expected at most {high:,} (the largest amount the warehouse's models can carry)",
+            )
+        )
     if col.kind == "timestamp":
         checks.append(
             (
@@ -183,6 +197,24 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
                 "is required when value_cents > 0",
             )
         )
+    amount = {"conversions": "value_cents", "ad_spend": "spend_cents"}.get(stream)
+    convertible = rate_currencies()
+    if amount and name == "currency" and convertible:
+        rate_codes = list(convertible)  # its own name: the lambdas above read `codes` when called
+        checks.append(
+            (
+                _check(
+                    "convertible",
+                    lambda c: (
+                        ~(pl.col(amount) > 0).fill_null(False)
+                        | _blank(pl.col(c))
+                        | pl.col(c).str.strip_chars().str.to_uppercase().is_in(rate_codes)
+                    ),
+                ),
+                f"expected a currency the warehouse has exchange rates for ({', '.join(rate_codes)}) "
+                f"when {amount} > 0",
+            )
+        )
     if stream == "ad_spend" and name == "clicks":
         checks.append(
             (
@@ -191,6 +223,19 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
             )
         )
     return checks
+
+
+EXCHANGE_RATES_SEED = Path(__file__).resolve().parent.parent / "seeds" / "exchange_rates.csv"
+
+
+@cache
+def rate_currencies() -> tuple[str, ...]:
+    """The currencies the exchange-rate seed has rates for (what the warehouse can convert), sorted;
+    empty when the exchange-rate seed is not there (then currencies are only checked against ISO 4217)."""
+    if not EXCHANGE_RATES_SEED.is_file():
+        return ()
+    found = pl.read_csv(EXCHANGE_RATES_SEED, columns=["currency"], schema_overrides={"currency": pl.String})
+    return tuple(sorted(found["currency"].drop_nulls().str.to_uppercase().unique().to_list()))
 
 
 @cache
