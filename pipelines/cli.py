@@ -207,7 +207,11 @@ def export_meta_command(
         False, "--dry-run", help="Write the exact request bodies under --out; send nothing, record nothing."
     ),
     out: Path = typer.Option(
-        Path("reports/meta_dry_run"), "--out", help="Dry-run folder: requests.jsonl and events.parquet."
+        None,
+        "--out",
+        envvar="CONVOPT_META_DRY_RUN",
+        help="Dry-run folder: requests.jsonl and events.parquet (default: $CONVOPT_META_DRY_RUN, else "
+        "meta_dry_run/ beside the warehouse; they hold client IPs and user agents, so not in the reports).",
     ),
     conversion_ids: list[str] = typer.Option(
         None, "--conversion-id", help="Only this conversion (conversion_event.id); repeatable."
@@ -412,6 +416,13 @@ def run(
     ),
     skip_export: bool = typer.Option(False, "--skip-export", help="Do not run export-meta."),
     skip_report: bool = typer.Option(False, "--skip-report", help="Do not write the report."),
+    dry_run_out: Path = typer.Option(
+        None,
+        "--dry-run-out",
+        envvar="CONVOPT_META_DRY_RUN",
+        help="Folder of the export-meta dry run (default: $CONVOPT_META_DRY_RUN, else meta_dry_run/ beside "
+        "the warehouse); never inside --out, since it holds client IPs and user agents.",
+    ),
 ) -> None:
     """Ingest → dbt build → export-meta → report, under a lock; for cron.
 
@@ -433,6 +444,14 @@ def run(
         check_warehouse_file(warehouse_path(warehouse))
     except WarehouseUnavailableError as exc:
         _fail_usage(str(exc))
+    from pipelines.meta.dry_run import dry_run_dir
+
+    private = dry_run_dir(warehouse_path(warehouse), dry_run_out).resolve()
+    if private.is_relative_to(out.resolve()):
+        _fail_usage(
+            f"the Meta dry-run folder {private} is inside the reports folder {out}: the dry run holds client IPs "
+            "and user agents; set --dry-run-out (or CONVOPT_META_DRY_RUN) to a folder outside the reports"
+        )
     options = RunOptions(
         warehouse=warehouse_path(warehouse),
         landing=list(landing or [landing_path()]),
@@ -446,6 +465,7 @@ def run(
         skip_ingest=skip_ingest,
         skip_export=skip_export,
         skip_report=skip_report,
+        dry_run_out=dry_run_out,
     )
     try:
         result = run_pipeline(options, console=console)

@@ -166,6 +166,8 @@ def print_export_summary(summary: ExportSummary, console: Console) -> None:
         ("failed (transient, retried next run)", summary.failed_retryable),
         ("outcome unknown (resent next run)", summary.unknown),
         ("unknown, then resent", summary.unknown_then_resent),
+        ("in flight at a kill, resent first (same event_ids)", summary.in_flight_resent),
+        ("unknown 47 h or more, not resent (--retry-failed)", summary.unknown_too_old),
         ("expired", summary.expired),
         ("skipped", summary.skipped),
         ("not attempted", summary.not_attempted),
@@ -182,6 +184,15 @@ def print_export_summary(summary: ExportSummary, console: Console) -> None:
         )
     if summary.already_delivered:
         console.print("already delivered, not sent again: " + escape(", ".join(summary.already_delivered)))
+    if summary.in_flight_recovered:
+        console.print(
+            Text(
+                f"recovered the request a killed run left in flight ({summary.in_flight_batch}, "
+                f"{summary.in_flight_recovered} events, logged unknown); resent {summary.in_flight_resent} of "
+                "them first with the same event_ids: Meta may have received them, and counts the same "
+                "event_name and event_id within 48 hours once"
+            )
+        )
     if summary.aborted:
         console.print(Text("stopped: ", style="red") + Text(" ".join(summary.aborted.split())))
     for reason, count in summary.failure_reasons.most_common(20):

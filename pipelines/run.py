@@ -10,8 +10,9 @@
   ``meta_capi_events`` is among them, and the report unless a model it reads is; a stage that does not
   run says which failed model it reads. A stage that could not work at all (dbt could not start, the
   warehouse is locked, an unexpected error) stops the run: later stages are reported as not run.
-* export-meta is a dry run (request bodies written under ``<out>/meta_dry_run``) unless
-  ``$META_ACCESS_TOKEN`` is set, exactly like ``convopt export-meta``.
+* export-meta is a dry run unless ``$META_ACCESS_TOKEN`` is set, exactly like ``convopt export-meta``. Its
+  request bodies hold client IPs and user agents, so they go to a folder of their own outside the reports
+  (``--dry-run-out``, ``$CONVOPT_META_DRY_RUN``, else ``meta_dry_run/`` beside the warehouse).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class RunOptions:
     skip_export: bool = False
     skip_report: bool = False
     target_path: Path | None = None  # dbt artifacts (default: $DBT_TARGET_PATH or target/)
+    dry_run_out: Path | None = None  # export-meta dry run (default: pipelines.meta.dry_run.dry_run_dir)
 
 
 @dataclass
@@ -251,7 +253,7 @@ def _export_meta(options: RunOptions, result: RunResult, console: Console) -> st
         dry_run=token is None,
         access_token=token,
         test_event_code=os.environ.get("META_TEST_EVENT_CODE") or None,
-        out=options.out / "meta_dry_run",
+        out=options.dry_run_out,
         graph_base_url=os.environ.get("META_GRAPH_BASE_URL") or DEFAULT_GRAPH_BASE_URL,
         api_version=os.environ.get("META_API_VERSION") or DEFAULT_API_VERSION,
         progress=False,
@@ -267,6 +269,13 @@ def _export_meta(options: RunOptions, result: RunResult, console: Console) -> st
         detail = f"sent {summary.sent:,} in {summary.requests} request(s)"
     detail += f", {summary.failed + summary.failed_retryable + summary.unknown:,} failed/unknown"
     detail += f", {summary.expired:,} expired, {summary.skipped:,} skipped"
+    if summary.in_flight_recovered:
+        detail += (
+            f"; resent {summary.in_flight_resent:,} event(s) a killed run left in flight "
+            "(same event_ids, inside Meta's 48-hour dedup window)"
+        )
+    if summary.unknown_too_old:
+        detail += f"; {summary.unknown_too_old:,} unknown for 47 h or more not resent (--retry-failed)"
     if summary.exit_code != 0:
         raise StageFailed(detail)
     return detail

@@ -35,9 +35,11 @@ def test_a_run_does_every_stage_in_order_and_says_how_long_each_took(demo_run: d
     ingest, build, export, report = result.stages
     assert ingest.detail.startswith("3 file(s) loaded, 0 skipped")
     assert "0 failed" in build.detail and "invocation" in build.detail
-    # No token in the environment: a dry run, its request bodies beside the reports.
+    # No token in the environment: a dry run, its request bodies (client IPs, user agents) in a folder of
+    # their own beside the warehouse, never in the shareable reports.
     assert export.detail.startswith("dry run (META_ACCESS_TOKEN not set)")
-    assert (demo_run["out"] / "meta_dry_run" / "requests.jsonl").exists()
+    assert (demo_run["warehouse"].parent / "meta_dry_run" / "requests.jsonl").exists()
+    assert not list(demo_run["out"].rglob("requests.jsonl")) and not list(demo_run["out"].rglob("events.parquet"))
     assert str(result.report.folder) in report.detail
     buffer = io.StringIO()
     print_run_summary(result, Console(file=buffer, width=200))
@@ -217,3 +219,18 @@ def test_bad_arguments_fail_before_anything_runs(tmp_path: Path, args: list[str]
     assert result.exit_code == 2
     assert message in result.output
     assert not warehouse.exists() and not lock_path(warehouse).exists()
+
+
+def test_a_dry_run_folder_inside_the_reports_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            *("--warehouse", str(tmp_path / "wh.duckdb"), "--landing", str(tmp_path), "--out", str(out)),
+            *("--dry-run-out", str(out / "meta")),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "is inside the reports folder" in " ".join(result.output.split())
+    assert not out.exists() and not (tmp_path / "wh.duckdb").exists()
