@@ -21,6 +21,7 @@ pandera's failure cases into one reason per failing field with :func:`expectatio
                ``str`` from JSONL a string or number (objects, arrays and booleans are rejected).
 ``allowed``    enumerations, compared after trim + lower-case; a blank optional value passes.
 ``iso_4217``   ``currency`` columns: a 3-letter ISO 4217 code after trim + upper-case.
+``no_nul``     strings must not contain a NUL character (PostgreSQL's text cannot hold one).
 ``max_length`` strings (and JSON text) longer than the contract's ``max_length`` characters, as
                received (currency codes, already checked by ``iso_4217``, are exempt).
 ``min_value``  whole numbers below the contract's ``min_value``.
@@ -148,6 +149,14 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
                     lambda c: _blank(pl.col(c)) | pl.col(c).str.strip_chars().str.to_uppercase().is_in(codes),
                 ),
                 "expected a 3-letter ISO 4217 currency code",
+            )
+        )
+    if col.kind == "str":
+        # PostgreSQL's text cannot hold a NUL character, and no id or name needs one.
+        checks.append(
+            (
+                _check("no_nul", lambda c: ~pl.col(c).str.contains("\x00", literal=True)),
+                "expected text without NUL characters",
             )
         )
     if col.kind in ("str", "json") and name != "currency":  # currency: the ISO 4217 check is stricter

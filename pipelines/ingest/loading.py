@@ -159,12 +159,16 @@ def _insert_load_log(con: duckdb.DuckDBPyConnection, **row: object) -> None:
     )
 
 
-def _already_loaded(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[str, str] | None:
+def _already_loaded(
+    con: duckdb.DuckDBPyConnection, sha256: str, empty_format: str | None = None
+) -> tuple[str, str] | None:
+    """The load of the same content, if any. An empty file matches only an empty file of its format:
+    a 0-byte JSONL file holds no rows (loaded once), a 0-byte CSV or Parquet file is broken."""
     row = query_row(
         con,
-        "select load_id, file_name from raw.load_log where content_sha256 = ? and status = 'loaded' "
-        "order by loaded_at limit 1",
-        [sha256],
+        "select load_id, file_name from raw.load_log where content_sha256 = $sha and status = 'loaded' "
+        "and ($format is null or file_format = $format) order by loaded_at limit 1",
+        {"sha": sha256, "format": empty_format},
     )
     return (row[0], row[1]) if row else None
 
@@ -253,7 +257,8 @@ def ingest_file(
         return failed(f"cannot read it: {exc.strerror or first_line(exc)}")
     log["content_sha256"] = sha256
     # Same content loaded before: skipped. Failed loads never match, so a broken file is retried.
-    previous = _already_loaded(con, sha256)
+    empty_format = (FORMATS.get(path.suffix.lower()) or "?") if path.stat().st_size == 0 else None
+    previous = _already_loaded(con, sha256, empty_format)
     if previous is not None:
         try:
             known_stream: str | None = stream_of(path, stream)

@@ -461,6 +461,11 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iterat
             return IngestFileError(located)
         return _read_error(path, "the CSV file", exc)
 
+    with path.open("rb") as f:  # a binary file named .csv: say so, not "missing columns"
+        head = f.read(1 << 16)
+    if (nul := head.find(b"\x00")) >= 0:
+        line = head.count(b"\n", 0, nul) + 1
+        raise IngestFileError(f"line {line} contains a NUL byte: expected CSV text (a binary file?)")
     scan = pl.scan_csv(path, infer_schema=False, quote_char='"', encoding="utf8", glob=False)
     try:
         names = scan.collect_schema().names()

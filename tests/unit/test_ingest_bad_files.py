@@ -188,3 +188,11 @@ def test_an_empty_jsonl_file_is_loaded_once_then_skipped(tmp_path: Path) -> None
     for _ in range(3):
         assert _ingest(str(tmp_path), "--warehouse", str(tmp_path / "wh.duckdb")).exit_code == 0
     assert _load_log(tmp_path / "wh.duckdb") == [("events_empty.jsonl", "loaded", None)]
+
+
+def test_an_empty_parquet_file_is_failed_even_after_an_empty_jsonl_file(tmp_path: Path) -> None:
+    (tmp_path / "events_a.jsonl").write_bytes(b"")
+    (tmp_path / "events_b.parquet").write_bytes(b"")
+    assert _ingest(str(tmp_path), "--warehouse", str(tmp_path / "wh.duckdb")).exit_code == 1
+    log = _load_log(tmp_path / "wh.duckdb")
+    assert [(n, s) for n, s, _ in log] == [("events_a.jsonl", "loaded"), ("events_b.parquet", "failed")]

@@ -90,3 +90,48 @@ def test_a_conversion_without_a_rate_is_quarantined_and_the_build_passes(built: 
     assert query(built["warehouse"], "select value_cents_reporting from marts.conversion_event where event_id = 'fine'") == [
         (2500,)
     ]
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Every fuzz case (tests/support/fuzz_cases.py) beside a small generated data set, through one
+    `convopt run`: the dbt build after all of them at once."""
+    from fuzz_cases import all_cases
+
+    root = tmp_path_factory.mktemp("fuzz_build")
+    landing, warehouse = root / "landing", root / "wh.duckdb"
+    generate_dataset(landing, GeneratorConfig(persons=120, seed=12, start=dt.date(2026, 3, 1), days=10))
+    cases = all_cases()
+    for case in cases:
+        (landing / "fuzz").mkdir(exist_ok=True)
+        case.write(landing / "fuzz" / case.file_name)
+    log = io.StringIO()
+    result = run_pipeline(
+        RunOptions(warehouse=warehouse, landing=[landing], out=root / "reports", target_path=root / "target"),
+        console=Console(file=log, width=200),
+    )
+    return {"warehouse": warehouse, "result": result, "cases": cases, "log": log.getvalue()}
+
+
+def test_after_every_fuzz_case_the_build_passes_and_only_the_bad_files_failed(fuzzed: dict) -> None:
+    result, cases = fuzzed["result"], fuzzed["cases"]
+    stages = {s.name: s for s in result.stages}
+    assert stages["dbt build"].status == "ok", stages["dbt build"].detail + fuzzed["log"][-3000:]
+    assert stages["export-meta"].status == "ok" and stages["report"].status == "ok"
+    # The files that must fail did; everything else loaded; the exit code says something failed.
+    failed = {Path(f.file_name).name for f in result.ingest_report.files if f.status == "failed"}
+    assert failed == {c.file_name for c in cases if c.outcome == "failed"}
+    assert stages["ingest"].status == "failed" and result.exit_code == 1
+    by_name = {Path(f.file_name).name: f for f in result.ingest_report.files}
+    for case in cases:
+        if case.outcome != "failed":
+            f = by_name[case.file_name]
+            assert (f.rows_loaded, f.rows_rejected) == (case.loaded, case.rejected), case.id
+    # Each good fuzz conversion is one conversion_event row, valued.
+    ((conversions, unvalued),) = query(
+        fuzzed["warehouse"],
+        "select count(*), count(*) filter (where value_cents_reporting is null) "
+        "from marts.conversion_event where event_id like 'fz-%'",
+    )
+    expected = sum(c.loaded for c in cases if c.file_name.startswith("conversions") and c.outcome != "failed")
+    assert conversions == expected and unvalued == 0
