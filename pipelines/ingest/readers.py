@@ -309,21 +309,30 @@ def _lone_surrogate(text: str) -> str | None:
 def _check_strict_json(con: duckdb.DuckDBPyConnection) -> None:
     """Fail the file at the first line DuckDB's lenient parser accepts but JSON does not allow: a
     trailing comma, or a key given twice (which value counts would be a guess)."""
-    bad = query_row(
+    comma = query_row(
         con,
-        f"select {ROW}, case when regexp_matches(line, ',\\s*[}}\\]]\\s*$') then 'comma' else 'dup' end "
-        f"from _ingest_lines where not _blank and (regexp_matches(line, ',\\s*[}}\\]]\\s*$') "
-        f"or len(json_keys(line)) <> len(list_distinct(json_keys(line)))) order by {ROW} limit 1",
+        f"select {ROW} from _ingest_lines where not _blank and regexp_matches(line, ',\\s*[}}\\]]\\s*$') "
+        f"order by {ROW} limit 1",
     )
-    if bad is None:
+    if comma is not None:
+        raise IngestFileError(
+            f"line {comma[0]} has a trailing comma before its closing brace: not valid JSON"
+        )
+    # Lines of one file mostly share a few key lists: check each distinct list once, then find the line.
+    duplicated = query_row(
+        con,
+        "select k from (select distinct json_keys(line) as k from _ingest_lines where not _blank) "
+        "where len(k) <> len(list_distinct(k)) limit 1",
+    )
+    if duplicated is None:
         return
-    if bad[1] == "comma":
-        raise IngestFileError(f"line {bad[0]} has a trailing comma before its closing brace: not valid JSON")
-    keys = query_row(con, f"select json_keys(line) from _ingest_lines where {ROW} = ?", [bad[0]])
-    names = keys[0] if keys else []
+    names = duplicated[0]
     key = next((k for n, k in enumerate(names) if k in names[:n]), "?")
+    line = query_row(
+        con, f"select min({ROW}) from _ingest_lines where not _blank and json_keys(line) = ?", [names]
+    )
     raise IngestFileError(
-        f"line {bad[0]} has the key {key!r} twice: expected each field once per JSON object"
+        f"line {line[0] if line else '?'} has the key {key!r} twice: expected each field once per JSON object"
     )
 
 
