@@ -6,9 +6,12 @@
     Node counts come from the run's results: `failed_nodes` counts error, fail and runtime-error results.
 
     `tested_loads_before` is the invocation's start when it was a `dbt build` of every model and data
-    test of the project (not `--empty` or `--sample`) that ended without a failed, warned or skipped
-    node: every row loaded before it has then passed the data tests, and test_scope
-    (macros/test_scope.sql) checks only rows loaded since. Null on every other invocation.
+    test of the project (not `--empty` or `--sample`) that ended without a failed or skipped node: every
+    row loaded before it has then passed the data tests (or only warned), and test_scope
+    (macros/test_scope.sql) checks only rows loaded since. Null on every other invocation. A warning
+    does not hold it back: a warn-severity test flags rows that are kept on purpose (a conversion
+    without an exchange rate, listed in rpt_unvalued_conversions), which would otherwise keep every
+    later build checking every row.
 -#}
 {% macro record_build(results) -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
@@ -36,7 +39,7 @@
         {%- endif -%}
     {%- endfor -%}
     {%- set tested_everything = flags.WHICH == 'build' and not not_run and not flags.EMPTY and not flags.SAMPLE
-        and counts.failed == 0 and counts.warned == 0 and counts.skipped == 0 -%}
+        and counts.failed == 0 and counts.skipped == 0 -%}
     {%- set started_at = run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") -%}
     {%- set insert_row -%}
     insert into audit.dbt_build_log (

@@ -10,7 +10,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipelines.cli_output import QUERY_FORMATS, print_rules
-from pipelines.warehouse import WarehouseLockedError, WarehouseSettingError, landing_path, warehouse_path
+from pipelines.warehouse import (
+    WarehouseSettingError,
+    WarehouseUnavailableError,
+    check_warehouse_file,
+    landing_path,
+    warehouse_path,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -129,7 +135,7 @@ def ingest(
             progress=progress,
             console=console,
         )
-    except (IngestUsageError, WarehouseLockedError, WarehouseSettingError) as exc:
+    except (IngestUsageError, WarehouseUnavailableError, WarehouseSettingError) as exc:
         _fail_usage(str(exc))
     if target != "dev":
         load_target_command(target=target, warehouse=warehouse)
@@ -159,7 +165,7 @@ def load_target_command(
         report = load_target(
             target, warehouse_path(warehouse), on_table=lambda copy: print_table_copy(copy, console)
         )
-    except (LoadTargetError, WarehouseLockedError) as exc:
+    except (LoadTargetError, WarehouseUnavailableError) as exc:
         _fail_usage(str(exc))
     print_load_report(report, console)
 
@@ -184,7 +190,7 @@ def sql(
         _fail_usage(f"--format must be one of {', '.join(QUERY_FORMATS)}, not {fmt!r}")
     try:
         frame = run_query(read_sql_argument(query, file), warehouse=warehouse_path(warehouse))
-    except (ValueError, FileNotFoundError, WarehouseLockedError) as exc:
+    except (ValueError, FileNotFoundError, WarehouseUnavailableError) as exc:
         _fail_usage(str(exc))
     except QueryError as exc:  # pragma: no cover - QueryError is a ValueError; kept for clarity
         _fail_usage(str(exc))
@@ -201,7 +207,11 @@ def export_meta_command(
         False, "--dry-run", help="Write the exact request bodies under --out; send nothing, record nothing."
     ),
     out: Path = typer.Option(
-        Path("reports/meta_dry_run"), "--out", help="Dry-run folder: requests.jsonl and events.parquet."
+        None,
+        "--out",
+        envvar="CONVOPT_META_DRY_RUN",
+        help="Dry-run folder: requests.jsonl and events.parquet (default: $CONVOPT_META_DRY_RUN, else "
+        "meta_dry_run/ beside the warehouse; they hold client IPs and user agents, so not in the reports).",
     ),
     conversion_ids: list[str] = typer.Option(
         None, "--conversion-id", help="Only this conversion (conversion_event.id); repeatable."
@@ -282,7 +292,7 @@ def export_meta_command(
             progress=progress,
             console=console,
         )
-    except (ExportUsageError, WarehouseLockedError, FileNotFoundError) as exc:
+    except (ExportUsageError, WarehouseUnavailableError, FileNotFoundError) as exc:
         _fail_usage(str(exc))
     print_export_summary(summary, console)
     raise typer.Exit(summary.exit_code)
@@ -323,7 +333,7 @@ def conversions(
         ConversionsUsageError,
         ReportUsageError,
         QueryError,
-        WarehouseLockedError,
+        WarehouseUnavailableError,
         FileNotFoundError,
     ) as exc:
         _fail_usage(str(exc))
@@ -345,7 +355,7 @@ def summary(
         _fail_usage(f"--format must be one of {', '.join(QUERY_FORMATS)}, not {fmt!r}")
     try:
         frame = conversion_summary(warehouse=warehouse_path(warehouse), person=person)
-    except (QueryError, WarehouseLockedError, FileNotFoundError) as exc:
+    except (QueryError, WarehouseUnavailableError, FileNotFoundError) as exc:
         _fail_usage(str(exc))
     except PersonNotFoundError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
@@ -381,7 +391,7 @@ def report(
             until=parse_date(until, "--until"),
             charts=charts,
         )
-    except (ReportUsageError, WarehouseLockedError, FileNotFoundError) as exc:
+    except (ReportUsageError, WarehouseUnavailableError, FileNotFoundError) as exc:
         _fail_usage(str(exc))
     print_report(result, console)
 
@@ -412,12 +422,20 @@ def run(
     ),
     skip_export: bool = typer.Option(False, "--skip-export", help="Do not run export-meta."),
     skip_report: bool = typer.Option(False, "--skip-report", help="Do not write the report."),
+    dry_run_out: Path = typer.Option(
+        None,
+        "--dry-run-out",
+        envvar="CONVOPT_META_DRY_RUN",
+        help="Folder of the export-meta dry run (default: $CONVOPT_META_DRY_RUN, else meta_dry_run/ beside "
+        "the warehouse); never inside --out, since it holds client IPs and user agents.",
+    ),
 ) -> None:
     """Ingest → dbt build → export-meta → report, under a lock; for cron.
 
     export-meta is a dry run unless META_ACCESS_TOKEN is set. Prints a timed summary of the stages.
-    Exit 0 when every stage succeeded, 1 when a stage failed (later stages do not run), 2 on usage errors
-    or when another `convopt run` holds the lock (<warehouse>.run.lock).
+    Exit 0 when every stage succeeded, 1 when a stage failed (later stages still run where what they read
+    is sound: see docs/cli.md), 2 on usage errors or when another `convopt run` holds the lock
+    (<warehouse>.run.lock).
     """
     from pipelines.cli_output import print_run_summary
     from pipelines.report import ReportUsageError, parse_date, validate_options
@@ -428,6 +446,18 @@ def run(
         validate_options(period, fmt, since_date, until_date)
     except ReportUsageError as exc:
         _fail_usage(str(exc))
+    try:
+        check_warehouse_file(warehouse_path(warehouse))
+    except WarehouseUnavailableError as exc:
+        _fail_usage(str(exc))
+    from pipelines.meta.dry_run import dry_run_dir
+
+    private = dry_run_dir(warehouse_path(warehouse), dry_run_out).resolve()
+    if private.is_relative_to(out.resolve()):
+        _fail_usage(
+            f"the Meta dry-run folder {private} is inside the reports folder {out}: the dry run holds client IPs "
+            "and user agents; set --dry-run-out (or CONVOPT_META_DRY_RUN) to a folder outside the reports"
+        )
     options = RunOptions(
         warehouse=warehouse_path(warehouse),
         landing=list(landing or [landing_path()]),
@@ -442,6 +472,7 @@ def run(
         skip_ingest=skip_ingest,
         skip_export=skip_export,
         skip_report=skip_report,
+        dry_run_out=dry_run_out,
     )
     try:
         result = run_pipeline(options, console=console)

@@ -75,8 +75,11 @@ def print_generate_summary(
     )
     if stale:
         console.print(
-            f"[yellow]note:[/yellow] {out_dir} also holds {len(stale)} other stream file(s) "
-            f"({', '.join(stale[:3])}{', …' if len(stale) > 3 else ''}); ingest would load them too"
+            "[yellow]note:[/yellow] "
+            + escape(
+                f"{out_dir} also holds {len(stale)} other stream file(s) "
+                f"({', '.join(stale[:3])}{', …' if len(stale) > 3 else ''}); ingest would load them too"
+            )
         )
 
 
@@ -98,7 +101,7 @@ def print_ingest_report(report: IngestReport, console: Console) -> None:
     parents = [os.path.dirname(os.path.abspath(f.file_name)) for f in report.files]
     base = os.path.commonpath(parents) if parents else ""
     shown = {f.file_name: os.path.relpath(os.path.abspath(f.file_name), base) for f in report.files}
-    table = Table(title=f"ingest {base}", title_justify="left")
+    table = Table(title=escape(f"ingest {base}"), title_justify="left")
     table.add_column(
         "file", overflow="fold", min_width=min(32, max((len(v) for v in shown.values()), default=4))
     )
@@ -163,6 +166,8 @@ def print_export_summary(summary: ExportSummary, console: Console) -> None:
         ("failed (transient, retried next run)", summary.failed_retryable),
         ("outcome unknown (resent next run)", summary.unknown),
         ("unknown, then resent", summary.unknown_then_resent),
+        ("in flight at a kill, resent first (same event_ids)", summary.in_flight_resent),
+        ("unknown 47 h or more, not resent (--retry-failed)", summary.unknown_too_old),
         ("expired", summary.expired),
         ("skipped", summary.skipped),
         ("not attempted", summary.not_attempted),
@@ -175,18 +180,27 @@ def print_export_summary(summary: ExportSummary, console: Console) -> None:
     if summary.not_found:
         console.print(
             "[red]not in marts.meta_capi_events[/red] (not eligible, or the model is not built yet): "
-            + ", ".join(summary.not_found)
+            + escape(", ".join(summary.not_found))
         )
     if summary.already_delivered:
-        console.print("already delivered, not sent again: " + ", ".join(summary.already_delivered))
+        console.print("already delivered, not sent again: " + escape(", ".join(summary.already_delivered)))
+    if summary.in_flight_recovered:
+        console.print(
+            Text(
+                f"recovered the request a killed run left in flight ({summary.in_flight_batch}, "
+                f"{summary.in_flight_recovered} events, logged unknown); resent {summary.in_flight_resent} of "
+                "them first with the same event_ids: Meta may have received them, and counts the same "
+                "event_name and event_id within 48 hours once"
+            )
+        )
     if summary.aborted:
-        console.print(f"[red]stopped:[/red] {summary.aborted}")
+        console.print(Text("stopped: ", style="red") + Text(" ".join(summary.aborted.split())))
     for reason, count in summary.failure_reasons.most_common(20):
-        console.print(f"[yellow]{count} x[/yellow] {reason}")
+        console.print(Text(f"{count} x ", style="yellow") + Text(" ".join(reason.split())))
     if summary.failed and not summary.dry_run:
         console.print("failed events are not resent automatically: fix them, then run with --retry-failed")
     for path in summary.dry_run_files:
-        console.print(f"wrote {path}")
+        console.print(Text(f"wrote {path}"))
 
 
 # --- run ---
@@ -229,22 +243,24 @@ def print_rules(rules: list[Rule], console: Console) -> None:
 
 def print_report(result: ReportResult, console: Console) -> None:
     """What `convopt report` wrote and where to look, for a person."""
-    table = Table(title=f"report {result.folder}", title_justify="left")
+    table = Table(title=escape(f"report {result.folder}"), title_justify="left")
     for name, justify in (("dataset", "left"), ("rows", "right"), ("files", "right"), ("columns", "right")):
         table.add_column(name, justify=justify)
     for d in result.datasets:
-        table.add_row(d.name, f"{d.rows:,}", str(len(d.files)), str(len(d.columns)))
+        table.add_row(escape(d.name), f"{d.rows:,}", str(len(d.files)), str(len(d.columns)))
     console.print(table)
     build = result.build or {}
     console.print(
-        f"range {result.range.since} to {result.range.end} ({result.range.period}); "
-        f"dbt build {build.get('invocation_id', 'unknown')} finished {build.get('finished_at', '?')}; "
-        + ("replaced the earlier report" if result.replaced else "new report")
+        Text(
+            f"range {result.range.since} to {result.range.end} ({result.range.period}); "
+            f"dbt build {build.get('invocation_id', 'unknown')} finished {build.get('finished_at', '?')}; "
+            + ("replaced the earlier report" if result.replaced else "new report")
+        )
     )
     for path in result.charts:
-        console.print(f"chart {path}")
+        console.print(Text(f"chart {path}"))
     if result.charts:
-        console.print(f"open {result.folder / 'index.html'}")
+        console.print(Text(f"open {result.folder / 'index.html'}"))
 
 
 # --- sql, conversions, summary ---

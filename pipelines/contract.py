@@ -30,6 +30,12 @@ ISO_4217: frozenset[str] = frozenset(
 )
 
 
+# The largest amount in minor units a landing row may carry (just under ten billion in major units):
+# converted into any reporting currency, multiplied by a rule's value multiplier and summed, every
+# model's casts (bigint, decimal(18, 2)) still hold it.
+MAX_CENTS = 999_999_999_999
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a landing stream.
@@ -45,6 +51,7 @@ class Column:
     max_length: int = 256
     allowed: tuple[str, ...] | None = None  # enumeration, compared after trim + lower-case
     min_value: int | None = None
+    max_value: int | None = None
 
     @property
     def duckdb_type(self) -> str:
@@ -100,7 +107,7 @@ CONVERSIONS: tuple[Column, ...] = (
     Column("person_id", required=True, max_length=128),
     Column("conversion_type", required=True, allowed=CONVERSION_TYPES),
     Column("conversion_source", required=True, allowed=CONVERSION_SOURCES),
-    Column("value_cents", kind="int", min_value=0),
+    Column("value_cents", kind="int", min_value=0, max_value=MAX_CENTS),
     Column("currency", max_length=3),  # ISO 4217; required when value_cents > 0
     Column("conversion_time", kind="timestamp", required=True),
     *_ATTRIBUTION,
@@ -129,7 +136,7 @@ AD_SPEND: tuple[Column, ...] = (
     Column("ad_set_name", max_length=256),
     Column("ad_id", max_length=128),
     Column("ad_name", max_length=256),
-    Column("spend_cents", kind="int", required=True, min_value=0),
+    Column("spend_cents", kind="int", required=True, min_value=0, max_value=MAX_CENTS),
     Column("currency", required=True, max_length=3),
     Column("impressions", kind="int", required=True, min_value=0),
     Column("clicks", kind="int", required=True, min_value=0),  # also: clicks <= impressions

@@ -1,12 +1,18 @@
 """`convopt run`: ingest → dbt build → export-meta → report, for cron: one lock, one exit code.
 
-* A run holds an exclusive ``flock`` on ``<warehouse>.run.lock`` (beside the DuckDB file) for its whole
-  duration; a second run exits at once (exit 2) naming the holder's pid. The lock is released by the kernel
+* A run holds an exclusive ``flock`` on ``<warehouse>.run.lock`` (beside the DuckDB file, the real one
+  when the path is a symlink) for its whole duration; a second run exits at once (exit 2) naming the holder's pid. The lock is released by the kernel
   when the holder dies, so a killed run never blocks the next one. The file itself is never deleted.
-* Stages run in order; the first stage that fails stops the run (later stages are reported as not run) and
-  the exit code is 1. Exit 0 only when every stage that was asked for succeeded.
-* export-meta is a dry run (request bodies written under ``<out>/meta_dry_run``) unless
-  ``$META_ACCESS_TOKEN`` is set, exactly like ``convopt export-meta``.
+* Stages run in order, and a failure costs only what depends on it; the exit code is 1 when any stage
+  failed, 0 only when every stage that was asked for succeeded. Landing files that fail to load leave
+  nothing behind, so the build still runs on the rest. A dbt build that ran but failed some models (an
+  error, a failing test, or skipped after one) leaves the others built: export-meta still runs unless
+  ``meta_capi_events`` is among them, and the report unless a model it reads is; a stage that does not
+  run says which failed model it reads. A stage that could not work at all (dbt could not start, the
+  warehouse is locked, an unexpected error) stops the run: later stages are reported as not run.
+* export-meta is a dry run unless ``$META_ACCESS_TOKEN`` is set, exactly like ``convopt export-meta``. Its
+  request bodies hold client IPs and user agents, so they go to a folder of their own outside the reports
+  (``--dry-run-out``, ``$CONVOPT_META_DRY_RUN``, else ``meta_dry_run/`` beside the warehouse).
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
-from pipelines.warehouse import WarehouseLockedError, connect, warehouse_path
+from pipelines.warehouse import WarehouseUnavailableError, connect, warehouse_path
 
 EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE = 0, 1, 2
 STAGES = ("ingest", "dbt build", "export-meta", "report")
@@ -36,7 +43,9 @@ class RunLockedError(RuntimeError):
 
 
 def lock_path(warehouse: str | os.PathLike[str]) -> Path:
-    path = Path(warehouse)
+    """The run lock of a warehouse: beside the real file (symlinks and relative spellings resolved),
+    so every way of naming one warehouse meets the same lock."""
+    path = Path(warehouse).resolve()
     return path.with_name(path.name + ".run.lock")
 
 
@@ -83,6 +92,7 @@ class RunOptions:
     skip_export: bool = False
     skip_report: bool = False
     target_path: Path | None = None  # dbt artifacts (default: $DBT_TARGET_PATH or target/)
+    dry_run_out: Path | None = None  # export-meta dry run (default: pipelines.meta.dry_run.dry_run_dir)
 
 
 @dataclass
@@ -100,6 +110,8 @@ class RunResult:
     export_summary: object | None = None
     report: object | None = None
     seconds: float = 0.0
+    # Models a failed dbt build did not leave sound (errored, skipped, or with a failing test).
+    failed_models: set[str] = field(default_factory=set)
 
     @property
     def exit_code(self) -> int:
@@ -107,7 +119,21 @@ class RunResult:
 
 
 class StageFailed(Exception):
-    """A stage finished but did not succeed; the message is the summary's detail."""
+    """A stage finished but did not succeed; the message is the summary's detail.
+
+    ``carry_on``: what the stage left behind is still consistent, so later stages run where they
+    can (a landing file that failed loaded nothing; a dbt build that ran but failed some models
+    leaves the others built). Otherwise later stages do not run.
+    """
+
+    def __init__(self, message: str, *, carry_on: bool = False) -> None:
+        super().__init__(message)
+        self.carry_on = carry_on
+
+
+# The model each later stage reads: it runs after a failed build only when none of these failed,
+# was skipped or has a failing test in that build.
+EXPORT_MODELS = ("meta_capi_events",)
 
 
 def _ingest(options: RunOptions, result: RunResult, console: Console) -> str:
@@ -123,7 +149,8 @@ def _ingest(options: RunOptions, result: RunResult, console: Console) -> str:
         f"{sum(f.rows_loaded for f in report.files):,} rows, {sum(f.rows_rejected for f in report.files):,} rejected"
     )
     if not report.ok:
-        raise StageFailed(f"{counts['failed']} file(s) could not be read; {detail}")
+        # The failed files loaded nothing (each file is one transaction): the build goes on with the rest.
+        raise StageFailed(f"{counts['failed']} file(s) could not be read; {detail}", carry_on=True)
     return detail
 
 
@@ -134,7 +161,7 @@ def _latest_build_detail(warehouse: Path, since: dt.datetime) -> str:
     try:
         with connect(warehouse, read_only=True) as con:
             build = latest_build(con)
-    except (WarehouseLockedError, FileNotFoundError):
+    except (WarehouseUnavailableError, FileNotFoundError):
         return ""
     # An older row (this invocation crashed before its on-run-end hook) says nothing about this build.
     if not build or build["finished_at"] < since.strftime("%Y-%m-%dT%H:%M:%S"):
@@ -159,8 +186,63 @@ def _dbt_build(options: RunOptions, result: RunResult, console: Console) -> str:
     completed = run_dbt(args, warehouse=options.warehouse, target_path=options.target_path, extra_env=colors)
     detail = _latest_build_detail(options.warehouse, started) if completed.returncode in (0, 1) else ""
     if completed.returncode != 0:
-        raise StageFailed(f"dbt build exited with {completed.returncode}" + (f": {detail}" if detail else ""))
+        failed = build_failures(_target_path(options), started) if completed.returncode == 1 else None
+        message = f"dbt build exited with {completed.returncode}" + (f": {detail}" if detail else "")
+        if failed is None:  # dbt did not get to build (or left no results): nothing later is safe
+            raise StageFailed(message)
+        result.failed_models = failed
+        names = ", ".join(sorted(failed)[:8]) + (", …" if len(failed) > 8 else "")
+        raise StageFailed(f"{message}; failed or skipped: {names}", carry_on=True)
     return detail or "dbt build passed"
+
+
+def _target_path(options: RunOptions) -> Path:
+    from pipelines.warehouse import PROJECT_DIR
+
+    return Path(options.target_path or os.environ.get("DBT_TARGET_PATH") or PROJECT_DIR / "target")
+
+
+def build_failures(target: Path, since: dt.datetime) -> set[str] | None:
+    """The models the dbt build just run did not leave sound: errored, skipped, or with a failing
+    test (``error`` or ``fail``). None when the build left no results newer than ``since``."""
+    import json
+
+    try:
+        results = json.loads((target / "run_results.json").read_text())
+        manifest = json.loads((target / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    generated = results.get("metadata", {}).get("generated_at", "")
+    if generated[:19] < since.strftime("%Y-%m-%dT%H:%M:%S"):
+        return None
+    nodes = manifest.get("nodes", {})
+    failed: set[str] = set()
+    for item in results.get("results", []):
+        uid, status = item.get("unique_id", ""), item.get("status")
+        if status not in ("error", "fail", "skipped", "runtime error"):
+            continue
+        node = nodes.get(uid, {})
+        if node.get("resource_type") == "model":
+            failed.add(node["name"])
+        elif node.get("resource_type") == "test" and status != "skipped":
+            attached = node.get("attached_node") or ""
+            parents = [attached] if attached else node.get("depends_on", {}).get("nodes", [])
+            failed.update(
+                nodes[p]["name"] for p in parents if nodes.get(p, {}).get("resource_type") == "model"
+            )
+    return failed
+
+
+def _blocked_by(result: RunResult, models: tuple[str, ...] | list[str]) -> list[str]:
+    """The models among ``models`` the last build did not leave sound."""
+    return sorted(set(models) & result.failed_models)
+
+
+def _report_models() -> list[str]:
+    from pipelines.report.datasets import REPORT_MODELS, datasets
+
+    names = {d.source.split(".", 1)[1] for period in ("daily", "weekly", "monthly") for d in datasets(period)}
+    return sorted(names | {m.split(".", 1)[1] for m in REPORT_MODELS})
 
 
 def _export_meta(options: RunOptions, result: RunResult, console: Console) -> str:
@@ -174,7 +256,7 @@ def _export_meta(options: RunOptions, result: RunResult, console: Console) -> st
         dry_run=token is None,
         access_token=token,
         test_event_code=os.environ.get("META_TEST_EVENT_CODE") or None,
-        out=options.out / "meta_dry_run",
+        out=options.dry_run_out,
         graph_base_url=os.environ.get("META_GRAPH_BASE_URL") or DEFAULT_GRAPH_BASE_URL,
         api_version=os.environ.get("META_API_VERSION") or DEFAULT_API_VERSION,
         progress=False,
@@ -190,6 +272,13 @@ def _export_meta(options: RunOptions, result: RunResult, console: Console) -> st
         detail = f"sent {summary.sent:,} in {summary.requests} request(s)"
     detail += f", {summary.failed + summary.failed_retryable + summary.unknown:,} failed/unknown"
     detail += f", {summary.expired:,} expired, {summary.skipped:,} skipped"
+    if summary.in_flight_recovered:
+        detail += (
+            f"; resent {summary.in_flight_resent:,} event(s) a killed run left in flight "
+            "(same event_ids, inside Meta's 48-hour dedup window)"
+        )
+    if summary.unknown_too_old:
+        detail += f"; {summary.unknown_too_old:,} unknown for 47 h or more not resent (--retry-failed)"
     if summary.exit_code != 0:
         raise StageFailed(detail)
     return detail
@@ -216,7 +305,7 @@ def _report(options: RunOptions, result: RunResult, console: Console) -> str:
 
 _KNOWN_ERRORS: tuple[type[BaseException], ...] = (
     StageFailed,
-    WarehouseLockedError,
+    WarehouseUnavailableError,
     FileNotFoundError,
     ValueError,
 )
@@ -239,6 +328,7 @@ def run_pipeline(
     ]
     result = RunResult()
     started = clock()
+    needs = {"export-meta": list(EXPORT_MODELS), "report": _report_models()}
     with run_lock(options.warehouse):
         failed = False
         for name, stage, skip in steps:
@@ -248,11 +338,20 @@ def run_pipeline(
             if skip:
                 result.stages.append(StageResult(name, "skipped", detail="skipped by option"))
                 continue
+            blocked = _blocked_by(result, needs.get(name, []))
+            if blocked:
+                detail = f"not run: the dbt build failed {', '.join(blocked)}, which it reads"
+                result.stages.append(StageResult(name, "not run", detail=detail))
+                console.print(Text(f"{name}: {detail}"))
+                continue
             console.rule(f"[bold]{name}")
             t0 = clock()
             try:
                 detail = stage(options, result, console)
                 result.stages.append(StageResult(name, "ok", clock() - t0, detail))
+            except StageFailed as exc:
+                failed = not exc.carry_on
+                result.stages.append(StageResult(name, "failed", clock() - t0, str(exc).splitlines()[0]))
             except _KNOWN_ERRORS as exc:
                 failed = True
                 result.stages.append(StageResult(name, "failed", clock() - t0, str(exc).splitlines()[0]))

@@ -21,12 +21,18 @@ pandera's failure cases into one reason per failing field with :func:`expectatio
                ``str`` from JSONL a string or number (objects, arrays and booleans are rejected).
 ``allowed``    enumerations, compared after trim + lower-case; a blank optional value passes.
 ``iso_4217``   ``currency`` columns: a 3-letter ISO 4217 code after trim + upper-case.
+``no_nul``     strings must not contain a NUL character (PostgreSQL's text cannot hold one).
 ``max_length`` strings (and JSON text) longer than the contract's ``max_length`` characters, as
                received (currency codes, already checked by ``iso_4217``, are exempt).
 ``min_value``  whole numbers below the contract's ``min_value``.
+``max_value``  amounts (``value_cents``, ``spend_cents``) above the contract's ``MAX_CENTS``, the
+               largest amount every model's casts can carry.
 ``plausible``  timestamps and dates must lie in [2000-01-01, 2100-01-01) UTC; catches epoch
                seconds sent as milliseconds and swapped fields.
 ``currency_required``     conversions: ``currency`` is required when ``value_cents`` > 0.
+``convertible``           conversions and ad_spend: when the amount is > 0, ``currency`` must be one
+                          the exchange-rate seed has rates for (the warehouse values it in the
+                          reporting currency; a code it cannot convert would leave no value).
 ``clicks_le_impressions`` ad_spend: ``clicks`` must not exceed ``impressions``.
 """
 
@@ -35,6 +41,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
@@ -144,6 +151,14 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
                 "expected a 3-letter ISO 4217 currency code",
             )
         )
+    if col.kind == "str":
+        # PostgreSQL's text cannot hold a NUL character, and no id or name needs one.
+        checks.append(
+            (
+                _check("no_nul", lambda c: ~pl.col(c).str.contains("\x00", literal=True)),
+                "expected text without NUL characters",
+            )
+        )
     if col.kind in ("str", "json") and name != "currency":  # currency: the ISO 4217 check is stricter
         limit = col.max_length
         checks.append(
@@ -155,6 +170,14 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
     if col.kind == "int" and col.min_value is not None:
         low = col.min_value
         checks.append((_check("min_value", lambda c: pl.col(c) >= low), type_expectation))
+    if col.kind == "int" and col.max_value is not None:
+        high = col.max_value
+        checks.append(
+            (
+                _check("max_value", lambda c: pl.col(c) <= high),
+                f"expected at most {high:,} (the largest amount the warehouse's models can carry)",
+            )
+        )
     if col.kind == "timestamp":
         checks.append(
             (
@@ -183,6 +206,24 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
                 "is required when value_cents > 0",
             )
         )
+    amount = {"conversions": "value_cents", "ad_spend": "spend_cents"}.get(stream)
+    convertible = rate_currencies()
+    if amount and name == "currency" and convertible:
+        rate_codes = list(convertible)  # its own name: the lambdas above read `codes` when called
+        checks.append(
+            (
+                _check(
+                    "convertible",
+                    lambda c: (
+                        ~(pl.col(amount) > 0).fill_null(False)
+                        | _blank(pl.col(c))
+                        | pl.col(c).str.strip_chars().str.to_uppercase().is_in(rate_codes)
+                    ),
+                ),
+                f"expected a currency the warehouse has exchange rates for ({', '.join(rate_codes)}) "
+                f"when {amount} > 0",
+            )
+        )
     if stream == "ad_spend" and name == "clicks":
         checks.append(
             (
@@ -191,6 +232,19 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
             )
         )
     return checks
+
+
+EXCHANGE_RATES_SEED = Path(__file__).resolve().parent.parent / "seeds" / "exchange_rates.csv"
+
+
+@cache
+def rate_currencies() -> tuple[str, ...]:
+    """The currencies the exchange-rate seed has rates for (what the warehouse can convert), sorted;
+    empty when the exchange-rate seed is not there (then currencies are only checked against ISO 4217)."""
+    if not EXCHANGE_RATES_SEED.is_file():
+        return ()
+    found = pl.read_csv(EXCHANGE_RATES_SEED, columns=["currency"], schema_overrides={"currency": pl.String})
+    return tuple(sorted(found["currency"].drop_nulls().str.to_uppercase().unique().to_list()))
 
 
 @cache

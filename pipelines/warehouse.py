@@ -20,8 +20,40 @@ DEFAULT_MEMORY_LIMIT = "4GB"
 TEMP_DIRECTORY_ENV = "CONVOPT_DUCKDB_TEMP_DIRECTORY"
 
 
-class WarehouseLockedError(RuntimeError):
+class WarehouseUnavailableError(RuntimeError):
+    """The warehouse cannot be opened; the message is one line saying why (CLI exit code 2)."""
+
+
+class WarehouseLockedError(WarehouseUnavailableError):
     """The DuckDB file is held by another process (a running build or load)."""
+
+
+class WarehouseOpenError(WarehouseUnavailableError):
+    """The warehouse path is not a DuckDB database file (a folder, or a file of other content)."""
+
+
+_DUCKDB_MAGIC = (8, b"DUCK")  # a DuckDB database file has these bytes at this offset
+
+
+def check_warehouse_file(path: str | os.PathLike[str]) -> None:
+    """Raise WarehouseOpenError when ``path`` exists but is not a DuckDB database file."""
+    target = Path(path)
+    if target.is_dir():
+        raise WarehouseOpenError(
+            f"warehouse {target} is a folder: expected a DuckDB database file (e.g. {target}/convopt.duckdb)"
+        )
+    if not target.exists():
+        return
+    try:
+        with target.open("rb") as f:
+            head = f.read(_DUCKDB_MAGIC[0] + len(_DUCKDB_MAGIC[1]))
+    except OSError as exc:
+        raise WarehouseOpenError(f"warehouse {target} cannot be read: {exc.strerror or exc}") from None
+    if head and head[_DUCKDB_MAGIC[0] :] != _DUCKDB_MAGIC[1]:
+        raise WarehouseOpenError(
+            f"warehouse {target} is not a DuckDB database file: expected a file written by DuckDB, "
+            "or a path that does not exist yet"
+        )
 
 
 class WarehouseSettingError(ValueError):
@@ -46,25 +78,34 @@ def landing_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 def connect(
     path: str | os.PathLike[str] | None = None, *, read_only: bool = False
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse; a lock held by another process becomes a one-line WarehouseLockedError."""
+    """Open the warehouse; a lock held by another process becomes a one-line WarehouseLockedError,
+    a path that is not a DuckDB file a one-line WarehouseOpenError."""
     target = warehouse_path(path)
     if read_only and not target.exists():
         raise FileNotFoundError(
             f"warehouse {target} does not exist yet: run `convopt ingest` or `make demo` first"
         )
+    check_warehouse_file(target)
     if not read_only:
         target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(target), read_only=read_only)
+        # The real file: DuckDB puts its write-ahead log beside the name it opens, so one warehouse
+        # must always be opened by one name whatever symlink or relative spelling the user gave.
+        con = duckdb.connect(str(target.resolve()), read_only=read_only)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseLockedError(
                 f"warehouse {target} is locked by another process (a running `dbt build`, `convopt ingest` "
                 "or `convopt run`?); wait for it to finish and retry"
             ) from exc
-        raise
+        raise WarehouseOpenError(f"warehouse {target} cannot be opened: {_first_line(exc)}") from exc
     con.execute("set TimeZone = 'UTC'")
     return con
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def memory_settings() -> dict[str, str]:

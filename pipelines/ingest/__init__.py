@@ -13,10 +13,14 @@ Guarantees (what ``convopt ingest`` promises):
   DuckDB keeps within ``$CONVOPT_DUCKDB_MEMORY_LIMIT`` (default 4GB; what does not fit goes to
   disk), so memory stays bounded whatever the file size. A limit too small for DuckDB to work in
   fails the file (rolled back) or, outside a file's transaction, stops the ingest with an error.
-* A file that cannot be read (unknown type or stream, invalid UTF-8, a JSONL line that is not a
-  JSON object, truncated Parquet, missing required CSV/Parquet columns, a Parquet column of an
-  unusable type) is *failed*: reported with where and what was expected, recorded in ``load_log``
-  with status ``failed`` and the error (a rerun retries it), and the other files still load.
+* A file that cannot be read (not a regular file: a named pipe, socket or device is refused
+  without being opened; a symlink in a landing folder that leads outside it; a file or subfolder
+  this user may not read; a compressed file; an unknown extension, or content of another format
+  than the name says; unknown stream, invalid UTF-8, a JSONL line that is not a JSON object,
+  truncated Parquet, missing required CSV/Parquet columns, a Parquet column of an unusable type)
+  is *failed*: reported with where and what was expected, recorded in ``load_log`` with status
+  ``failed`` and a one-line error (a rerun retries it), and the other files still load. Every
+  entry of a landing folder except hidden ones is looked at, so nothing is skipped silently.
 
 How values are read (the validation rules themselves are in :mod:`pipelines.schemas`):
 

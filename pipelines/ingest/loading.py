@@ -17,7 +17,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipelines.contract import STREAMS, columns
-from pipelines.ingest.discovery import FORMATS, discover_files, file_sha256, stream_of
+from pipelines.ingest.discovery import (
+    FORMATS,
+    check_file_type,
+    check_landing_file,
+    discover,
+    file_sha256,
+    stream_of,
+)
 from pipelines.ingest.errors import IngestFileError, IngestUsageError, first_line
 from pipelines.ingest.frames import ROW, Source, execute_with, query_row, quoted
 from pipelines.ingest.readers import READERS
@@ -152,12 +159,16 @@ def _insert_load_log(con: duckdb.DuckDBPyConnection, **row: object) -> None:
     )
 
 
-def _already_loaded(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[str, str] | None:
+def _already_loaded(
+    con: duckdb.DuckDBPyConnection, sha256: str, empty_format: str | None = None
+) -> tuple[str, str] | None:
+    """The load of the same content, if any. An empty file matches only an empty file of its format:
+    a 0-byte JSONL file holds no rows (loaded once), a 0-byte CSV or Parquet file is broken."""
     row = query_row(
         con,
-        "select load_id, file_name from raw.load_log where content_sha256 = ? and status = 'loaded' "
-        "order by loaded_at limit 1",
-        [sha256],
+        "select load_id, file_name from raw.load_log where content_sha256 = $sha and status = 'loaded' "
+        "and ($format is null or file_format = $format) order by loaded_at limit 1",
+        {"sha": sha256, "format": empty_format},
     )
     return (row[0], row[1]) if row else None
 
@@ -168,6 +179,20 @@ def _memory_hint(con: duckdb.DuckDBPyConnection, exc: duckdb.Error) -> str:
         return ""
     limit = query_row(con, "select current_setting('memory_limit')")
     return f" (DuckDB's memory_limit is {limit[0] if limit else '?'}: raise {MEMORY_LIMIT_ENV})"
+
+
+def _warehouse_file(path: Path, warehouse: Path) -> bool:
+    """Whether ``path`` is the warehouse or one of its side files (WAL, run lock, journal) found
+    in a scanned folder: those are never landing files."""
+    return path.parent.resolve() == warehouse.parent.resolve() and path.name.startswith(warehouse.name)
+
+
+def _size(path: Path) -> int:
+    """A landing file's size for the progress bar (0 when it cannot be read or is not a file)."""
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
 
 
 def _now() -> dt.datetime:
@@ -185,12 +210,16 @@ def ingest_file(
     *,
     stream: str | None = None,
     on_phase: Callable[[str], None] | None = None,
+    folder: Path | None = None,
 ) -> FileResult:
     """Validate and load one landing file in one transaction; never raises for a bad file.
 
     Returns a skipped result when a file with the same content was loaded before, and a failed
-    one (also recorded in ``raw.load_log``) when the file cannot be read. Unexpected errors roll
-    the file back and propagate.
+    one (also recorded in ``raw.load_log``, with a one-line reason) when the file cannot be read:
+    not a regular file (a named pipe, socket or device is never opened), not readable, compressed,
+    of an unknown type, or not the format its name says. ``folder`` is the landing folder the file
+    was found in (a symlink there must stay inside it). Unexpected errors roll the file back and
+    propagate.
     """
     clock = time.perf_counter()
     started = _now()
@@ -205,10 +234,31 @@ def ingest_file(
             file_name, stream_, status, read, loaded, rejected, time.perf_counter() - clock, **kw
         )
 
+    load_id = f"{started:%Y%m%dT%H%M%S}-{secrets.token_hex(7)}"
+    stream_name: str | None = None
+    log = {"load_id": load_id, "file_name": file_name, "content_sha256": "", "file_format": None}
+
+    def failed(message: str, rows_read: int | None = None) -> FileResult:
+        message = " ".join(message.split())  # one line, whatever the cause said
+        _insert_load_log(
+            con, **log, stream=stream_name, rows_read=rows_read, rows_loaded=0, rows_rejected=0,
+            started_at=started, loaded_at=_now(), status="failed", error=message,
+        )  # fmt: skip
+        return result("failed", stream_name, rows_read or 0, message=message, load_id=load_id)
+
+    # What is not a regular, readable file is failed before it is opened (a named pipe would block).
     phase("hashing")
-    sha256 = file_sha256(path)
-    # An empty file is never "already loaded": a 0-byte CSV or Parquet file is broken, not a copy.
-    previous = _already_loaded(con, sha256) if path.stat().st_size else None
+    try:
+        check_landing_file(path, folder)
+        sha256 = file_sha256(path)
+    except IngestFileError as exc:
+        return failed(str(exc))
+    except OSError as exc:
+        return failed(f"cannot read it: {exc.strerror or first_line(exc)}")
+    log["content_sha256"] = sha256
+    # Same content loaded before: skipped. Failed loads never match, so a broken file is retried.
+    empty_format = (FORMATS.get(path.suffix.lower()) or "?") if path.stat().st_size == 0 else None
+    previous = _already_loaded(con, sha256, empty_format)
     if previous is not None:
         try:
             known_stream: str | None = stream_of(path, stream)
@@ -218,23 +268,11 @@ def ingest_file(
         return result("skipped", known_stream, message=message, load_id=previous[0])
 
     load_id = f"{started:%Y%m%dT%H%M%S}-{sha256[:10]}-{secrets.token_hex(2)}"
-    file_format = FORMATS.get(path.suffix.lower())
-    stream_name: str | None = None
-    log = {"load_id": load_id, "file_name": file_name, "content_sha256": sha256, "file_format": file_format}
-
-    def failed(message: str, rows_read: int | None = None) -> FileResult:
-        _insert_load_log(
-            con, **log, stream=stream_name, rows_read=rows_read, rows_loaded=0, rows_rejected=0,
-            started_at=started, loaded_at=_now(), status="failed", error=message,
-        )  # fmt: skip
-        return result("failed", stream_name, rows_read or 0, message=message, load_id=load_id)
-
+    log["load_id"] = load_id
+    log["file_format"] = FORMATS.get(path.suffix.lower())
     try:
         stream_name = stream_of(path, stream)
-        if file_format is None:
-            raise IngestFileError(
-                f"unknown file type {path.suffix or '(no extension)'!r}: expected {', '.join(FORMATS)}"
-            )
+        file_format = check_file_type(path)
     except IngestFileError as exc:
         return failed(str(exc))
 
@@ -265,6 +303,9 @@ def ingest_file(
     except duckdb.Error as exc:
         con.rollback()
         return failed(f"warehouse error: {first_line(exc)}{_memory_hint(con, exc)}", read)
+    except OSError as exc:  # the file went away or became unreadable while it was read
+        con.rollback()
+        return failed(f"cannot read it: {exc.strerror or first_line(exc)}", read)
     except BaseException:
         con.rollback()
         raise
@@ -294,10 +335,13 @@ def ingest_paths(
     console = console or Console(stderr=True)
     if stream is not None and stream not in STREAMS:
         raise IngestUsageError(f"unknown stream {stream!r}: expected one of {', '.join(STREAMS)}")
-    files = discover_files(paths)
+    found = [(p, folder) for p, folder in discover(paths) if not _warehouse_file(p, warehouse)]
+    files = [p for p, _ in found]
     report = IngestReport()
     if not files:
-        console.print(f"no landing files (.jsonl, .ndjson, .csv, .parquet) in {', '.join(map(str, paths))}")
+        console.print(
+            escape(f"no landing files (.jsonl, .ndjson, .csv, .parquet) in {', '.join(map(str, paths))}")
+        )
         return report
 
     settings = memory_settings()
@@ -307,16 +351,16 @@ def ingest_paths(
         apply_memory_settings(con, settings)
         con.execute("set preserve_insertion_order = false")  # rows carry their own row numbers
         ensure_raw_schema(con)
-        sizes = [p.stat().st_size for p in files]
+        sizes = [_size(p) for p in files]
         columns_ = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn())
         with Progress(*columns_, console=console, transient=True, disable=not progress) as bar:
             task = bar.add_task("ingest", total=sum(sizes))
-            for number, (path, size) in enumerate(zip(files, sizes, strict=True), start=1):
+            for number, ((path, folder), size) in enumerate(zip(found, sizes, strict=True), start=1):
 
                 def on_phase(phase: str, path: Path = path, number: int = number) -> None:
                     bar.update(task, description=escape(f"[{number}/{len(files)}] {phase} {path.name}"))
 
-                report.files.append(ingest_file(con, path, stream=stream, on_phase=on_phase))
+                report.files.append(ingest_file(con, path, stream=stream, on_phase=on_phase, folder=folder))
                 bar.advance(task, size)
     except duckdb.OutOfMemoryException as exc:  # outside a file's transaction: nothing half-written
         raise WarehouseSettingError(

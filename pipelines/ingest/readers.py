@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,6 +47,11 @@ _JSON_KIND_SQL = (
     "case when {v} is null or trim({v}) = '' then null when {j} is null then 'INVALID' "
     "else json_type({j}) end"
 )
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)")
+# A JSON \\u escape of half of a UTF-16 surrogate pair: valid JSON syntax, but no Unicode character.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _quotes_open(data: bytes, quote: bytes | None, start: int, end: int) -> bool:
@@ -185,7 +192,16 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iter
         nul = block.find(b"\x00")
         if nul >= 0:
             line = first_line + block.count(b"\n", 0, nul)
-            raise IngestFileError(f"line {line} contains a NUL byte: not valid JSON text")
+            raise IngestFileError(
+                f"line {line} contains a NUL byte: expected JSON text, one object per line (a binary file?)"
+            )
+        lone_cr = _LONE_CR.search(block) if b"\r" in block else None  # `in`: a fast scan of most files
+        if lone_cr is not None:
+            line = first_line + block.count(b"\n", 0, lone_cr.start())
+            raise IngestFileError(
+                f"line {line} ends with a carriage return (CR) alone: expected lines ending in LF or CRLF "
+                "(convert the file's line ends)"
+            )
         try:
             return pl.read_csv(
                 block,
@@ -243,6 +259,7 @@ def _jsonl_chunk(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, stream: st
                 raise
             _fail_line(con, bad[0], bad[1], exc)
         assert isinstance(values, pl.DataFrame)
+        _check_strict_json(con)
         values = _with_json_types(con, values, [c for c in cols if c.kind == "str"])
     finally:
         con.unregister("_ingest_lines")
@@ -260,6 +277,11 @@ def _fail_line(
 ) -> None:
     """Raise the file error for a JSONL line that is not a JSON object."""
     kind = query_row(con, "select case when json_valid($1) then json_type($1) end", [text])
+    if (kind is None or kind[0] is None) and (escape := _lone_surrogate(text)):
+        raise IngestFileError(
+            f"line {number} holds the escape {escape}, half of a UTF-16 surrogate pair and no character "
+            "on its own: expected JSON text of valid Unicode characters"
+        ) from cause
     if kind is None or kind[0] is None:
         raise IngestFileError(
             f"line {number} is not valid JSON (expected one JSON object per line): {snippet(text)}"
@@ -268,6 +290,50 @@ def _fail_line(
     raise IngestFileError(
         f"line {number} is {what}, not an object (expected one JSON object per line)"
     ) from cause
+
+
+def _lone_surrogate(text: str) -> str | None:
+    """The first ``\\uD800``-``\\uDFFF`` escape of ``text`` that is not part of a valid pair, if any."""
+    for match in _SURROGATE_ESCAPE.finditer(text):
+        try:
+            json.loads(f'"{match.group()}"').encode("utf-8")
+        except UnicodeEncodeError:
+            pair = text[match.start() : match.start() + 12]
+            try:
+                json.loads(f'"{pair}"').encode("utf-8")
+            except (UnicodeEncodeError, ValueError):
+                return match.group()
+    return None
+
+
+def _check_strict_json(con: duckdb.DuckDBPyConnection) -> None:
+    """Fail the file at the first line DuckDB's lenient parser accepts but JSON does not allow: a
+    trailing comma, or a key given twice (which value counts would be a guess)."""
+    comma = query_row(
+        con,
+        f"select {ROW} from _ingest_lines where not _blank and regexp_matches(line, ',\\s*[}}\\]]\\s*$') "
+        f"order by {ROW} limit 1",
+    )
+    if comma is not None:
+        raise IngestFileError(
+            f"line {comma[0]} has a trailing comma before its closing brace: not valid JSON"
+        )
+    # Lines of one file mostly share a few key lists: check each distinct list once, then find the line.
+    duplicated = query_row(
+        con,
+        "select k from (select distinct json_keys(line) as k from _ingest_lines where not _blank) "
+        "where len(k) <> len(list_distinct(k)) limit 1",
+    )
+    if duplicated is None:
+        return
+    names = duplicated[0]
+    key = next((k for n, k in enumerate(names) if k in names[:n]), "?")
+    line = query_row(
+        con, f"select min({ROW}) from _ingest_lines where not _blank and json_keys(line) = ?", [names]
+    )
+    raise IngestFileError(
+        f"line {line[0] if line else '?'} has the key {key!r} twice: expected each field once per JSON object"
+    )
 
 
 def _with_json_types(
@@ -334,6 +400,32 @@ def _ragged_csv_row(path: Path) -> str:
     return "a record has more fields than the header"
 
 
+def _csv_problem(path: Path) -> str | None:
+    """Where a CSV file stops parsing (a quote never closed, a ragged record), by data row and line;
+    None when Python's strict CSV reader finds nothing wrong (error path only)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f, strict=True)
+            header = next(reader, [])
+            number, start = 0, reader.line_num + 1
+            try:
+                for number, record in enumerate(reader, start=1):
+                    if len(record) != len(header) and record:
+                        return (
+                            f"data row {number} (line {start}) has {len(record)} fields: expected "
+                            f"{len(header)}, as in the header (a stray quote joins lines into one field)"
+                        )
+                    start = reader.line_num + 1
+            except csv.Error as exc:
+                return (
+                    f"data row {number + 1} (line {start}) cannot be parsed ({exc}): expected fields "
+                    'quoted in pairs of ", with a quote inside a quoted field doubled ("")'
+                )
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
 def _tabular_source(con: duckdb.DuckDBPyConnection, original: pl.DataFrame, stream: str) -> Source:
     values = original.select(
         ROW,
@@ -373,8 +465,16 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iterat
             return IngestFileError("the CSV file is empty: expected a header row")
         if "more fields" in str(exc):
             return IngestFileError(_ragged_csv_row(path))
+        located = _csv_problem(path)
+        if located:
+            return IngestFileError(located)
         return _read_error(path, "the CSV file", exc)
 
+    with path.open("rb") as f:  # a binary file named .csv: say so, not "missing columns"
+        head = f.read(1 << 16)
+    if (nul := head.find(b"\x00")) >= 0:
+        line = head.count(b"\n", 0, nul) + 1
+        raise IngestFileError(f"line {line} contains a NUL byte: expected CSV text (a binary file?)")
     scan = pl.scan_csv(path, infer_schema=False, quote_char='"', encoding="utf8", glob=False)
     try:
         names = scan.collect_schema().names()

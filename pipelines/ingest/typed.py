@@ -13,6 +13,9 @@ from pipelines.schemas import POLARS_TYPES, problem_column
 _TYPED = "__typed"  # suffix: a column's typed value while the problem codes are worked out
 
 _ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$"
+# A leap second (``23:59:60``) is not an instant polars can hold: it would silently become the next
+# minute, so it is rejected as not a valid time.
+_LEAP_SECOND = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:60"
 _NAIVE_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
 _EPOCH_MS_LIMIT = 10**14  # |ms| beyond this (year 5138) cannot be a timestamp; avoids overflow
 _WHOLE_NUMBER = r"^([+-]?\d+)(?:\.0*)?$"
@@ -82,7 +85,7 @@ def _typed(col: Column, dtype: pl.DataType, jtype: pl.Expr | None) -> tuple[pl.E
             problem = pl.when(~blank & typed.is_null()).then(pl.lit("epoch_out_of_range")).otherwise(none)
             return from_epoch, problem
         iso_shaped = text.str.contains(_ISO_TIMESTAMP)
-        iso = pl.when(iso_shaped).then(
+        iso = pl.when(iso_shaped & ~text.str.contains(_LEAP_SECOND)).then(
             text.str.to_datetime("%+", time_zone="UTC", time_unit="us", strict=False)
         )
         value = pl.coalesce(from_epoch, iso)

@@ -15,7 +15,13 @@ from pipelines.meta.batching import (
     plan_batches,
 )
 from pipelines.meta.delivery_log import delivery_state_relation, inflight_journal_path
-from pipelines.meta.dry_run import DEFAULT_DRY_RUN_DIR, DRY_RUN_EVENTS_FILE, DRY_RUN_REQUESTS_FILE
+from pipelines.meta.dry_run import (
+    DEFAULT_DRY_RUN_DIR,
+    DRY_RUN_DIR_ENV,
+    DRY_RUN_EVENTS_FILE,
+    DRY_RUN_REQUESTS_FILE,
+    dry_run_dir,
+)
 from pipelines.meta.export import (
     API_VERSION_ENV,
     GRAPH_BASE_URL_ENV,
@@ -42,6 +48,7 @@ __all__ = [
     "DEFAULT_DRY_RUN_DIR",
     "DEFAULT_GRAPH_BASE_URL",
     "DEFAULT_TIMEOUT",
+    "DRY_RUN_DIR_ENV",
     "DRY_RUN_EVENTS_FILE",
     "DRY_RUN_REQUESTS_FILE",
     "GRAPH_BASE_URL_ENV",
@@ -60,6 +67,7 @@ __all__ = [
     "build_request_body",
     "classify_response",
     "delivery_state_relation",
+    "dry_run_dir",
     "export_meta",
     "inflight_journal_path",
     "plan_batches",

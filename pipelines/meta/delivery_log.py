@@ -12,7 +12,9 @@ split batch are ``<n>.1`` and ``<n>.2``.
 
 In-flight journal: before each request, a small file next to the warehouse names the request and its
 events; it is removed once the outcome is logged. A run killed meanwhile leaves it behind, and the next run
-records those events as ``unknown`` (the possible double count stays visible) before sending them again.
+records those events as ``unknown`` (the possible double count stays visible), then resends that batch
+first, on its own, with the same event_ids, if it is still inside the resend window (see
+``pipelines.meta.export``).
 The table itself is created with the other raw tables (``pipelines.warehouse``).
 """
 
@@ -23,6 +25,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -161,8 +164,18 @@ def delivery_state_relation(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def inflight_journal_path(warehouse: Path) -> Path:
-    """The small file that names the request in flight; it sits next to the warehouse file."""
-    return warehouse.with_name(warehouse.name + INFLIGHT_SUFFIX)
+    """The small file that names the request in flight; it sits next to the warehouse file (the real
+    one: symlinks and relative spellings are resolved, so every name of a warehouse has one journal)."""
+    real = Path(warehouse).resolve()
+    return real.with_name(real.name + INFLIGHT_SUFFIX)
+
+
+def journal_candidates(warehouse: Path) -> list[Path]:
+    """Journals a killed run may have left for this warehouse: the one beside the real file, and one
+    beside the path as given (where versions that did not resolve symlinks wrote it)."""
+    given = Path(warehouse).absolute()
+    paths = [inflight_journal_path(warehouse), given.with_name(given.name + INFLIGHT_SUFFIX)]
+    return list(dict.fromkeys(paths))
 
 
 def write_inflight_journal(
@@ -199,17 +212,32 @@ def write_inflight_journal(
     os.replace(tmp, journal)
 
 
-def recover_inflight(con: duckdb.DuckDBPyConnection, journal: Path) -> int:
-    """Record as ``unknown`` the request a killed run left in flight; returns the number of events."""
+@dataclass
+class InFlight:
+    """The request a killed run left in flight: its batch, when it was sent, its events in order."""
+
+    batch_id: str
+    pixel_id: str
+    requested_at: dt.datetime
+    conversion_ids: list[str]
+
+
+def recover_inflight(con: duckdb.DuckDBPyConnection, journal: Path) -> InFlight | None:
+    """Record as ``unknown`` the request a killed run left in flight, and return it (None if none).
+
+    A half-written journal (``.tmp``: the run was killed while naming the request, before sending it)
+    is removed.
+    """
+    journal.with_name(journal.name + ".tmp").unlink(missing_ok=True)
     if not journal.exists():
-        return 0
+        return None
     try:
         entry = json.loads(journal.read_text())
         rows = entry["rows"]
     except (ValueError, KeyError, TypeError):
         log.warning("ignoring unreadable in-flight journal %s", journal)
         journal.unlink(missing_ok=True)
-        return 0
+        return None
     n = len(rows)
     requested_at = dt.datetime.fromisoformat(entry["requested_at"])
     as_of = dt.datetime.fromisoformat(entry["as_of"]) if entry.get("as_of") else None
@@ -236,4 +264,23 @@ def recover_inflight(con: duckdb.DuckDBPyConnection, journal: Path) -> int:
     )
     journal.unlink()
     log.warning("recorded %d events of an interrupted request (batch %s) as unknown", n, entry["batch_id"])
-    return n
+    return InFlight(entry["batch_id"], entry["pixel_id"], requested_at, [r["conversion_id"] for r in rows])
+
+
+def first_unknown_requests(
+    con: duckdb.DuckDBPyConnection, conversion_ids: Sequence[str]
+) -> dict[str, dt.datetime]:
+    """Per conversion: when the earliest request whose outcome is unknown was made (the earliest time
+    Meta may have received the event)."""
+    if not conversion_ids:
+        return {}
+    con.register("_unknown_ids", pa.table({"conversion_id": pa.array(list(conversion_ids), pa.string())}))
+    try:
+        rows = con.execute(
+            "select l.conversion_id, min(l.requested_at) from raw.meta_delivery_log as l "
+            "semi join _unknown_ids as i on l.conversion_id = i.conversion_id "
+            "where l.status = 'unknown' and l.requested_at is not null group by l.conversion_id"
+        ).fetchall()
+    finally:
+        con.unregister("_unknown_ids")
+    return {conversion_id: at for conversion_id, at in rows}

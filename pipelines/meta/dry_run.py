@@ -2,6 +2,10 @@
 
 ``requests.jsonl`` has one request body per line (without the access token), ``events.parquet`` one row per
 event with its batch number. Nothing is recorded in the warehouse.
+
+The files carry what Meta's API wants in clear (client IP addresses, user agents, fbp, fbc), so they go to a
+folder of their own, never into the shareable reports: ``$CONVOPT_META_DRY_RUN``, else ``meta_dry_run/``
+beside the warehouse file (where the raw data already is).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import pyarrow.parquet as pq
 from pipelines.meta.batching import build_request_body
 from pipelines.meta.results import ExportSummary
 
-DEFAULT_DRY_RUN_DIR = Path("reports/meta_dry_run")
+DEFAULT_DRY_RUN_DIR = Path("meta_dry_run")  # beside the warehouse file, unless $CONVOPT_META_DRY_RUN says
+DRY_RUN_DIR_ENV = "CONVOPT_META_DRY_RUN"
 DRY_RUN_REQUESTS_FILE = "requests.jsonl"
 DRY_RUN_EVENTS_FILE = "events.parquet"
 DRY_RUN_EVENTS_SCHEMA = pa.schema(
@@ -30,6 +35,16 @@ DRY_RUN_EVENTS_SCHEMA = pa.schema(
         ("payload", pa.string()),
     ]
 )
+
+
+def dry_run_dir(warehouse: Path, explicit: Path | None = None) -> Path:
+    """Where a dry run writes: ``explicit``, else ``$CONVOPT_META_DRY_RUN``, else ``meta_dry_run/`` beside
+    the warehouse file."""
+    if explicit is not None:
+        return Path(explicit)
+    if os.environ.get(DRY_RUN_DIR_ENV):
+        return Path(os.environ[DRY_RUN_DIR_ENV])
+    return Path(warehouse).parent / DEFAULT_DRY_RUN_DIR
 
 
 def write_dry_run(

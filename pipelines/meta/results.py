@@ -25,6 +25,13 @@ class ExportSummary:
     failed_retryable: int = 0  # not delivered for a transient reason; the next run sends them again
     unknown: int = 0  # last request's outcome unknown; the next run sends them again
     unknown_then_resent: int = 0  # sent in this run after an earlier attempt whose outcome was unknown
+    # The request a killed run left in flight: its events, and how many of them this run resent first,
+    # as their own batch with the same event_ids (inside the resend window).
+    in_flight_recovered: int = 0
+    in_flight_resent: int = 0
+    in_flight_batch: str | None = None
+    # Events whose earliest unknown request is older than the resend window: not resent (recorded failed).
+    unknown_too_old: int = 0
     expired: int = 0
     skipped: int = 0
     not_attempted: int = 0  # left out because the token or the pixel was rejected

@@ -17,8 +17,9 @@ from pipelines.contract import PII_FIELDS
 from pipelines.report.datasets import Dataset
 from pipelines.report.options import ReportUsageError
 
-# A report never carries personal data in clear (see pipelines.contract.PII_FIELDS).
-PII_COLUMNS = PII_FIELDS
+# A report never carries personal data in clear (see pipelines.contract.PII_FIELDS), nor the browser
+# identifiers Meta's API takes in clear (user agent, the _fbp and _fbc cookies): reports are shared.
+PII_COLUMNS = PII_FIELDS | {"client_user_agent", "fbp", "fbc"}
 
 
 @dataclass

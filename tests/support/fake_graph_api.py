@@ -72,6 +72,12 @@ def block() -> Action:
     return Action("block")
 
 
+def accept_then_block() -> Action:
+    """Meta processes the request (its events count as accepted), then the answer is held until
+    ``release()``: a client killed meanwhile never learns that the events arrived."""
+    return Action("accept_then_block")
+
+
 @dataclass
 class RecordedRequest:
     path: str
@@ -206,7 +212,9 @@ def _handler_for(fake: FakeGraphAPI) -> type[BaseHTTPRequestHandler]:
             if action.kind == "drop":
                 self.close_connection = True
                 return
-            if action.kind == "block":
+            if action.kind == "accept_then_block":
+                fake._accept(event_ids)
+            if action.kind in ("block", "accept_then_block"):
                 fake.blocked.set()
                 fake._release.wait(timeout=60)
                 self.close_connection = True

@@ -157,3 +157,21 @@ def test_batch_size_above_1000_is_refused(tmp_path: Path) -> None:
         app, ["export-meta", "--warehouse", str(warehouse), "--dry-run", "--batch-size", "1001"]
     )
     assert result.exit_code == 2
+
+
+def test_a_dry_run_writes_beside_the_warehouse_not_into_the_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CONVOPT_META_DRY_RUN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "wh").mkdir()
+    warehouse = make_warehouse(tmp_path / "wh" / "wh.duckdb", [event_row(0)])
+    result = CliRunner().invoke(
+        app, ["export-meta", "--warehouse", str(warehouse), "--dry-run", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "wh" / "meta_dry_run" / "requests.jsonl").exists()
+    assert not (tmp_path / "reports").exists()
+    monkeypatch.setenv("CONVOPT_META_DRY_RUN", str(tmp_path / "private"))
+    assert CliRunner().invoke(app, ["export-meta", "--warehouse", str(warehouse), "--dry-run"]).exit_code == 0
+    assert (tmp_path / "private" / "events.parquet").exists()

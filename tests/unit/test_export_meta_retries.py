@@ -18,6 +18,7 @@ import pytest
 from fake_graph_api import FakeGraphAPI, block, drop, error, ok, slow
 from meta_export_helpers import (
     FAST_RETRY,
+    HOUR,
     PIXEL,
     SHORT_READ_TIMEOUT,
     SLOW_ANSWER_SECONDS,
@@ -213,3 +214,133 @@ def test_graph_client_takes_an_injected_transport_and_sends_the_token_only_in_th
     assert str(request.url) == f"http://graph.test/v24.0/{PIXEL}/events"
     assert json.loads(request.content) == {"data": [{"event_id": "e1"}], "access_token": TOKEN}
     assert TOKEN not in str(request.url) and TOKEN not in str(request.headers)
+
+
+# -- the real file, whatever its name ----------------------------------------------------------------------
+
+
+def test_a_kill_through_a_symlink_is_recovered_through_the_real_path(
+    tmp_path: Path, fake: FakeGraphAPI
+) -> None:
+    (tmp_path / "real").mkdir()
+    real = make_warehouse(tmp_path / "real" / "wh.duckdb", [event_row(n) for n in range(15)])
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(real)
+    fake.script(ok(), block())
+    env = {**os.environ, "META_ACCESS_TOKEN": TOKEN, "PYTHONPATH": str(PROJECT_DIR)}
+    command = [sys.executable, "-m", "pipelines.cli", "export-meta", "--warehouse", str(link)]
+    command += ["--graph-base-url", fake.base_url, "--batch-size", "10", "--no-progress"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert fake.blocked.wait(timeout=30), process.communicate(timeout=5)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    fake.release()
+    assert inflight_journal_path(link) == inflight_journal_path(real)
+    assert inflight_journal_path(real).exists() and not (tmp_path / "link.duckdb.wal").exists()
+
+    rerun = run_export(real, fake, batch_size=10)
+
+    assert rerun.ok and rerun.unknown_then_resent == 5
+    held = fake.requests[1].event_ids
+    assert statuses_of(real, "conv-" + held[0].removeprefix("evt-")) == ["unknown", "sent"]
+    assert sent_counts(real) == Counter({f"conv-{n:05d}": 1 for n in range(15)})
+    assert not inflight_journal_path(real).exists()
+
+
+def test_a_journal_left_beside_a_symlink_by_an_older_version_is_recovered(
+    tmp_path: Path, fake: FakeGraphAPI
+) -> None:
+    from pipelines.meta.delivery_log import INFLIGHT_SUFFIX, write_inflight_journal
+
+    (tmp_path / "real").mkdir()
+    real = make_warehouse(tmp_path / "real" / "wh.duckdb", [event_row(n) for n in range(3)])
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(real)
+    stale = tmp_path / ("link.duckdb" + INFLIGHT_SUFFIX)
+    write_inflight_journal(
+        stale,
+        run_id="old",
+        pixel_id=PIXEL,
+        batch_id="old/p/1",
+        requested_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
+        test_event_code=None,
+        as_of=None,
+        conversion_ids=["conv-00001"],
+        event_ids=["evt-00001"],
+        attempts=[1],
+    )
+
+    rerun = run_export(link, fake)
+
+    assert rerun.ok and statuses_of(real, "conv-00001") == ["unknown", "sent"]
+    assert not stale.exists()
+
+
+# -- a kill after Meta processed the request ---------------------------------------------------------------
+
+
+def _kill_while_in_flight(warehouse: Path, fake: FakeGraphAPI, cwd: Path) -> None:
+    env = {**os.environ, "META_ACCESS_TOKEN": TOKEN, "PYTHONPATH": str(PROJECT_DIR)}
+    command = [sys.executable, "-m", "pipelines.cli", "export-meta", "--warehouse", str(warehouse)]
+    command += ["--graph-base-url", fake.base_url, "--batch-size", "10", "--no-progress"]
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert fake.blocked.wait(timeout=30), process.communicate(timeout=5)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    fake.release()
+
+
+def test_a_batch_meta_processed_before_the_kill_is_resent_once_first_with_the_same_event_ids(
+    tmp_path: Path, fake: FakeGraphAPI
+) -> None:
+    from fake_graph_api import accept_then_block
+
+    warehouse = make_warehouse(tmp_path / "wh.duckdb", [event_row(n) for n in range(30)])
+    fake.script(ok(), accept_then_block())  # Meta has the 2nd batch; its answer never reaches the client
+    _kill_while_in_flight(warehouse, fake, tmp_path)
+    in_flight = fake.requests[1].event_ids
+    assert len(in_flight) == 10 and inflight_journal_path(warehouse).exists()
+
+    rerun = run_export(warehouse, fake, batch_size=10)
+
+    assert rerun.ok and rerun.sent == 20
+    assert (rerun.in_flight_recovered, rerun.in_flight_resent) == (10, 10)
+    # The in-flight batch goes first, alone, in its order, with the same event ids.
+    assert fake.requests[2].event_ids == in_flight
+    assert not set(fake.requests[3].event_ids) & set(in_flight)
+    # Nothing lost; the only second copies are the in-flight batch's, seconds apart (Meta's 48-hour rule).
+    assert set(fake.accepted) == {f"evt-{n:05d}" for n in range(30)}
+    assert {e for e, count in fake.accepted.items() if count > 1} == set(in_flight)
+    assert max(fake.accepted.values()) == 2
+    for event_id in in_flight:
+        assert statuses_of(warehouse, "conv-" + event_id.removeprefix("evt-")) == ["unknown", "sent"]
+    assert not inflight_journal_path(warehouse).exists()
+
+
+def test_an_unknown_outcome_older_than_the_resend_window_is_not_resent(
+    tmp_path: Path, fake: FakeGraphAPI
+) -> None:
+    import time
+
+    warehouse = make_warehouse(tmp_path / "wh.duckdb", [event_row(n) for n in range(20)])
+    fake.script(ok(), block())
+    _kill_while_in_flight(warehouse, fake, tmp_path)
+    in_flight = fake.requests[1].event_ids
+
+    # The next run comes 50 hours later: a resend could count twice at Meta, so it is held back.
+    later = run_export(warehouse, fake, batch_size=10, clock=lambda: time.time() + 50 * HOUR)
+
+    assert later.unknown_too_old == 10 and later.failed == 10 and later.sent == 0
+    assert len(fake.requests) == 2  # nothing sent again
+    reason = log_rows(warehouse)[-1]["error_message"]
+    assert "has an unknown outcome: not resent" in reason and "--retry-failed" in reason
+    conversion = "conv-" + in_flight[0].removeprefix("evt-")
+    assert statuses_of(warehouse, conversion) == ["unknown", "failed"]
+
+    # The operator checked Events Manager and asks for it: --retry-failed sends them.
+    again = run_export(warehouse, fake, batch_size=10, retry_failed=True)
+    assert again.sent == 10 and statuses_of(warehouse, conversion) == ["unknown", "failed", "sent"]

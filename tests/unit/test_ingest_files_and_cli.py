@@ -127,7 +127,7 @@ def test_forced_stream_overrides_the_file_name(tmp_path: Path) -> None:
     assert [(f.stream, f.status, f.rows_loaded) for f in report.files] == [("conversions", "loaded", 1)]
 
 
-def test_folders_are_expanded_recursively_sorted_and_hidden_files_ignored(tmp_path: Path) -> None:
+def test_folders_are_expanded_recursively_sorted_and_only_hidden_files_ignored(tmp_path: Path) -> None:
     for name in [
         "b/events-2.jsonl",
         "a/events-1.csv",
@@ -139,7 +139,8 @@ def test_folders_are_expanded_recursively_sorted_and_hidden_files_ignored(tmp_pa
         (tmp_path / name).write_text("")
     (tmp_path / "notes.txt").write_text("")
     found = [p.relative_to(tmp_path).as_posix() for p in discover_files([tmp_path])]
-    assert found == ["a/events-1.csv", "b/events-2.jsonl", "events-0.parquet"]
+    # notes.txt is found, so that the loader reports it (failed: unknown file type), never skipped silently.
+    assert found == ["a/events-1.csv", "b/events-2.jsonl", "events-0.parquet", "notes.txt"]
 
 
 def test_usage_errors_are_raised_before_touching_the_warehouse(tmp_path: Path) -> None:

@@ -100,7 +100,10 @@ def test_a_nul_byte_in_jsonl_fails_the_file_naming_the_line(
 ) -> None:
     path = write_jsonl(tmp_path / "events.jsonl", [record("events", 1), record("events", 2), '{"a": "\x00"}'])
     result = ingest_file(con, path)
-    assert (result.status, result.message) == ("failed", "line 3 contains a NUL byte: not valid JSON text")
+    assert (result.status, result.message) == (
+        "failed",
+        "line 3 contains a NUL byte: expected JSON text, one object per line (a binary file?)",
+    )
 
 
 def test_running_out_of_memory_mid_file_fails_it_whole_and_names_the_variable(

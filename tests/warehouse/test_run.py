@@ -1,4 +1,4 @@
-"""`convopt run`: stage order, timed summary, one exit code, the lock, and stopping after a failed stage."""
+"""`convopt run`: stage order, timed summary, one exit code, the lock, and what runs after a failed stage."""
 
 from __future__ import annotations
 
@@ -35,9 +35,11 @@ def test_a_run_does_every_stage_in_order_and_says_how_long_each_took(demo_run: d
     ingest, build, export, report = result.stages
     assert ingest.detail.startswith("3 file(s) loaded, 0 skipped")
     assert "0 failed" in build.detail and "invocation" in build.detail
-    # No token in the environment: a dry run, its request bodies beside the reports.
+    # No token in the environment: a dry run, its request bodies (client IPs, user agents) in a folder of
+    # their own beside the warehouse, never in the shareable reports.
     assert export.detail.startswith("dry run (META_ACCESS_TOKEN not set)")
-    assert (demo_run["out"] / "meta_dry_run" / "requests.jsonl").exists()
+    assert (demo_run["warehouse"].parent / "meta_dry_run" / "requests.jsonl").exists()
+    assert not list(demo_run["out"].rglob("requests.jsonl")) and not list(demo_run["out"].rglob("events.parquet"))
     assert str(result.report.folder) in report.detail
     buffer = io.StringIO()
     print_run_summary(result, Console(file=buffer, width=200))
@@ -68,28 +70,123 @@ def test_a_second_run_exits_at_once_naming_the_lock_holder(tmp_path: Path, run_l
         assert lock_path(warehouse).read_text().startswith(f"pid {os.getpid()}, started ")
 
 
-def test_a_failed_ingest_stops_the_run(tmp_path: Path) -> None:
+def test_a_symlink_or_a_relative_spelling_meets_the_same_lock(
+    tmp_path: Path, run_lock_held, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "real").mkdir()
+    warehouse = tmp_path / "real" / "wh.duckdb"
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(warehouse)
+    monkeypatch.chdir(tmp_path)
+    assert lock_path(link) == lock_path(warehouse) == lock_path(Path("real/../real/wh.duckdb"))
+    with run_lock_held(warehouse):
+        for spelling in (str(link), "real/../real/wh.duckdb"):
+            result = runner.invoke(
+                app, ["run", "--warehouse", spelling, "--landing", str(tmp_path), "--out", str(tmp_path / "r")]
+            )
+            assert result.exit_code == 2, result.output
+            assert "another `convopt run` is running" in result.output
+
+
+def _stub_stages(monkeypatch: pytest.MonkeyPatch, calls: list[str], build=None) -> None:
+    """Replace the build, export and report stages by stubs that record that they ran."""
+    import pipelines.run as run_module
+
+    def stub(name: str):
+        def stage(options, result, console) -> str:
+            calls.append(name)
+            return f"{name} stub"
+
+        return stage
+
+    monkeypatch.setattr(run_module, "_dbt_build", build or stub("dbt build"))
+    monkeypatch.setattr(run_module, "_export_meta", stub("export-meta"))
+    monkeypatch.setattr(run_module, "_report", stub("report"))
+
+
+def test_a_failed_landing_file_fails_the_run_but_not_the_stages_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     landing, warehouse, out = tmp_path / "landing", tmp_path / "wh.duckdb", tmp_path / "reports"
     landing.mkdir()
     (landing / "events.parquet").write_bytes(b"PAR1 this is not parquet")
-    log = io.StringIO()
+    calls: list[str] = []
+    _stub_stages(monkeypatch, calls)
     result = run_pipeline(
-        RunOptions(warehouse=warehouse, landing=[landing], out=out), console=Console(file=log, width=200)
+        RunOptions(warehouse=warehouse, landing=[landing], out=out), console=Console(file=io.StringIO(), width=200)
     )
     assert result.exit_code == 1
     assert [(s.name, s.status) for s in result.stages] == [
         ("ingest", "failed"),
-        ("dbt build", "not run"),
-        ("export-meta", "not run"),
-        ("report", "not run"),
+        ("dbt build", "ok"),
+        ("export-meta", "ok"),
+        ("report", "ok"),
     ]
     assert result.stages[0].detail.startswith("1 file(s) could not be read")
-    with duckdb.connect(str(warehouse), read_only=True) as con:  # dbt never touched it
-        schemas = {
-            r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()
+    assert calls == ["dbt build", "export-meta", "report"]
+
+
+def test_a_failed_mart_stops_only_the_stages_that_read_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.run import StageFailed
+
+    def failing_build(options, result, console) -> str:
+        result.failed_models = {"conversion_rollup_daily", "conversion_rollup_weekly"}
+        raise StageFailed("dbt build exited with 1; failed or skipped: conversion_rollup_daily", carry_on=True)
+
+    calls: list[str] = []
+    _stub_stages(monkeypatch, calls, build=failing_build)
+    log = io.StringIO()
+    result = run_pipeline(
+        RunOptions(warehouse=tmp_path / "wh.duckdb", landing=[tmp_path], out=tmp_path / "r", skip_ingest=True),
+        console=Console(file=log, width=200),
+    )
+    assert result.exit_code == 1
+    assert [(s.name, s.status) for s in result.stages] == [
+        ("ingest", "skipped"),
+        ("dbt build", "failed"),
+        ("export-meta", "ok"),
+        ("report", "not run"),
+    ]
+    assert calls == ["export-meta"]
+    assert result.stages[3].detail == (
+        "not run: the dbt build failed conversion_rollup_daily, conversion_rollup_weekly, which it reads"
+    )
+    assert "report: not run: the dbt build failed conversion_rollup_daily" in log.getvalue()
+
+
+def test_build_failures_name_errored_skipped_and_tested_models(tmp_path: Path) -> None:
+    import datetime as dt
+    import json
+
+    from pipelines.run import build_failures
+
+    manifest = {
+        "nodes": {
+            "model.p.a": {"resource_type": "model", "name": "a"},
+            "model.p.b": {"resource_type": "model", "name": "b"},
+            "model.p.c": {"resource_type": "model", "name": "c"},
+            "model.p.ok": {"resource_type": "model", "name": "ok"},
+            "test.p.t1": {"resource_type": "test", "name": "t1", "attached_node": "model.p.c"},
+            "test.p.w": {"resource_type": "test", "name": "w", "attached_node": "model.p.ok"},
         }
-    assert "audit" not in schemas and "marts" not in schemas
-    assert not out.exists()
+    }
+    results = {
+        "metadata": {"generated_at": "2026-12-05T10:00:00.000000Z"},
+        "results": [
+            {"unique_id": "model.p.a", "status": "error"},
+            {"unique_id": "model.p.b", "status": "skipped"},
+            {"unique_id": "test.p.t1", "status": "fail"},
+            {"unique_id": "test.p.w", "status": "warn"},
+            {"unique_id": "model.p.ok", "status": "success"},
+        ],
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "run_results.json").write_text(json.dumps(results))
+    since = dt.datetime(2026, 12, 5, 9, 0, tzinfo=dt.UTC)
+    assert build_failures(tmp_path, since) == {"a", "b", "c"}
+    # Results older than the build just run say nothing about it.
+    assert build_failures(tmp_path, since + dt.timedelta(hours=2)) is None
+    assert build_failures(tmp_path / "none", since) is None
 
 
 def test_a_failed_dbt_build_stops_export_and_report(tmp_path: Path, monkeypatch) -> None:
@@ -122,3 +219,18 @@ def test_bad_arguments_fail_before_anything_runs(tmp_path: Path, args: list[str]
     assert result.exit_code == 2
     assert message in result.output
     assert not warehouse.exists() and not lock_path(warehouse).exists()
+
+
+def test_a_dry_run_folder_inside_the_reports_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            *("--warehouse", str(tmp_path / "wh.duckdb"), "--landing", str(tmp_path), "--out", str(out)),
+            *("--dry-run-out", str(out / "meta")),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "is inside the reports folder" in " ".join(result.output.split())
+    assert not out.exists() and not (tmp_path / "wh.duckdb").exists()
