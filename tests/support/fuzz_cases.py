@@ -282,13 +282,13 @@ def _file_fault_cases() -> list[Case]:
     failed(
         "gzip-as-jsonl",
         "events_fz_gz.jsonl",
-        gzip.compress(g("gzip-as-jsonl").encode()),
+        gzip.compress(g("gzip-as-jsonl").encode(), mtime=0),
         "a gzip-compressed file, not JSONL",
     )
     failed(
         "gz-extension",
         "events_fz.jsonl.gz",
-        gzip.compress(g("gz-extension").encode()),
+        gzip.compress(g("gz-extension").encode(), mtime=0),
         "compressed files (.gz) are not read",
     )
     failed("zip-extension", "events_fz.zip", b"PK\x03\x04rest", "compressed files (.zip) are not read")

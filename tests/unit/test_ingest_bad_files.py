@@ -115,11 +115,11 @@ def test_a_named_pipe_is_refused_without_being_opened(tmp_path: Path) -> None:
     ("name", "content", "reason"),
     [
         ("events.json", b'{"a": 1}\n', "unknown file type '.json': expected .jsonl, .ndjson, .csv, .parquet"),
-        ("events.jsonl.gz", gzip.compress(b"{}\n"), "compressed files (.gz) are not read"),
+        ("events.jsonl.gz", gzip.compress(b"{}\n", mtime=0), "compressed files (.gz) are not read"),
         ("events_notes.txt", b"hello\n", "unknown file type '.txt'"),
         (
             "events_gz.jsonl",
-            gzip.compress(b"{}\n"),
+            gzip.compress(b"{}\n", mtime=0),
             "a gzip-compressed file, not JSONL as its name '.jsonl' says",
         ),
         ("events_pq.csv", b"PAR1\x00\x00", "a Parquet file, not CSV as its name '.csv' says"),
