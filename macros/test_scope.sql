@@ -69,8 +69,12 @@
 {%- endmacro %}
 
 {#- The relation of a model or seed named `name`, looked up in dbt's graph: a test may call ref() only for
-    the models it depends on, and a scope reads others. -#}
+    the models it depends on, and a scope reads others. At parse time, when the graph is not there yet,
+    the name itself (the SQL is not run then). -#}
 {% macro test_scope_relation(name) -%}
+    {%- if not execute -%}
+        {{- return(name) -}}
+    {%- endif -%}
     {%- set named = graph.nodes.values() | selectattr('resource_type', 'in', ['model', 'seed'])
         | selectattr('name', 'equalto', name) | list -%}
     {%- if named | length != 1 -%}

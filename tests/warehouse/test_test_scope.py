@@ -13,6 +13,10 @@ One small generated data set lands in two batches and goes through `convopt run`
 
 Between them a `dbt test` (which checks every row, so it fails on the old row) and a build of part of
 the project (which passes) do not move the start of the scope either.
+
+The marts (a second data set, below) are scoped by the keys their incremental runs rewrote: a spoiled row
+of a rewritten key fails a build of their tests, a spoiled row of an old key fails only with var
+`full_tests`.
 """
 
 from __future__ import annotations
