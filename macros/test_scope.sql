@@ -15,7 +15,9 @@
     `key` widens the rows to every row of each key value that has such a row: for a unique test (a new
     row is compared with the old rows of its key) and for a model that rewrites every row of a key at
     once while only some of them get a new watermark. `relation` and `relation_key` look the watermark
-    up in another model, for a mart whose columns hold none (the keys a model upstream rewrote).
+    up in another model, for a mart whose columns hold none (the keys a model upstream rewrote);
+    `relation_group` widens that model's recent rows to every row of their group first (every conversion
+    of a conversion_key with a copy loaded since: a late copy gives them all new ids).
 
     The start comes from `audit.dbt_build_log` (macros/record_build.sql): `tested_loads_before` is set
     only on a `dbt build` that selected every model and data test of the project and finished without
@@ -29,10 +31,9 @@
     renders it when the test runs, with flags and vars of this invocation. What it returns is plain
     SQL (a scalar subquery on the build log), the same on every engine but for the time-zone spelling.
 -#}
-{% macro test_scope(columns, key=none, relation=none, relation_key=none) -%}
+{% macro test_scope(columns, key=none, relation=none, relation_key=none, relation_group=none) -%}
     {%- set columns = [columns] if columns is string else columns -%}
-    {%- set full_tests = var('full_tests', false) | string | lower in ['true', '1', 'yes'] -%}
-    {%- if not execute or flags.WHICH != 'build' or flags.FULL_REFRESH or full_tests -%}
+    {%- if not test_scope_is_scoped() -%}
         {{- return('1 = 1') -}}
     {%- endif -%}
     {%- set start = test_scope_start() -%}
@@ -51,17 +52,60 @@
     {%- if relation is none -%}
         {%- set relation = graph.nodes[model.attached_node].relation_name -%}
     {%- elif relation is string and '.' not in relation -%}
-        {%- set named = graph.nodes.values() | selectattr('resource_type', 'in', ['model', 'seed'])
-            | selectattr('name', 'equalto', relation) | list -%}
-        {%- if named | length != 1 -%}
-            {{- exceptions.raise_compiler_error('test_scope: no model named ' ~ relation) -}}
-        {%- endif -%}
-        {%- set relation = named[0].relation_name -%}
+        {%- set relation = test_scope_relation(relation) -%}
     {%- endif -%}
-    {%- set touched_keys -%}
-        select {{ relation_key or key }} from {{ relation }} where {{ touched }}
-    {%- endset -%}
-    {{- return('(' ~ key ~ ' is null or ' ~ key ~ ' in (' ~ touched_keys ~ '))') -}}
+    {%- if relation_group is none -%}
+        {%- set touched_keys -%}
+            select {{ relation_key or key }} from {{ relation }} where {{ touched }}
+        {%- endset -%}
+    {%- else -%}
+        {%- set touched_keys -%}
+            select {{ relation_key or key }} from {{ relation }} where {{ relation_group }} in (
+                select {{ relation_group }} from {{ relation }} where {{ touched }}
+            )
+        {%- endset -%}
+    {%- endif -%}
+    {{- return(test_scope_keys(key, touched_keys)) -}}
+{%- endmacro %}
+
+{#- The relation of a model or seed named `name`, looked up in dbt's graph: a test may call ref() only for
+    the models it depends on, and a scope reads others. At parse time, when the graph is not there yet,
+    the name itself (the SQL is not run then). -#}
+{% macro test_scope_relation(name) -%}
+    {%- if not execute -%}
+        {{- return(name) -}}
+    {%- endif -%}
+    {%- set named = graph.nodes.values() | selectattr('resource_type', 'in', ['model', 'seed'])
+        | selectattr('name', 'equalto', name) | list -%}
+    {%- if named | length != 1 -%}
+        {{- exceptions.raise_compiler_error('test_scope: no model named ' ~ name) -}}
+    {%- endif -%}
+    {{- return(named[0].relation_name) -}}
+{%- endmacro %}
+
+{#- Whether a data test is scoped: an incremental `dbt build` without var full_tests. -#}
+{% macro test_scope_is_scoped() -%}
+    {%- set full_tests = var('full_tests', false) | string | lower in ['true', '1', 'yes'] -%}
+    {{- return(execute and flags.WHICH == 'build' and not flags.FULL_REFRESH and not full_tests) -}}
+{%- endmacro %}
+
+{#- The rows whose `key` is among the keys `query` returns (or null), on a scoped build; every row
+    otherwise. The general form of test_scope's `key`, for keys a query computes (the periods of a
+    mart, from the instants of the inputs loaded since `test_scope_start()`). -#}
+{% macro test_scope_keys(key, query) -%}
+    {%- if not test_scope_is_scoped() -%}
+        {{- return('1 = 1') -}}
+    {%- endif -%}
+    {{- return('(' ~ key ~ ' is null or ' ~ key ~ ' in (' ~ query ~ '))') -}}
+{%- endmacro %}
+
+{#- `condition` on a scoped build, every row otherwise: rows a mart rewrites for a reason no watermark
+    shows (conversion_funnel's open attempts, meta_capi_events' status at a new reference time). -#}
+{% macro test_scope_rows(condition) -%}
+    {%- if not test_scope_is_scoped() -%}
+        {{- return('1 = 1') -}}
+    {%- endif -%}
+    {{- return('(' ~ condition ~ ')') -}}
 {%- endmacro %}
 
 {#- The start of the latest build that tested every row, as an instant; 1970 when there is none. -#}
@@ -109,4 +153,95 @@
         {{- return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -}}
     {%- endif -%}
     {{- return(relation) -}}
+{%- endmacro %}
+
+{#-
+    Scopes of the period marts, whose keys are periods of instants of their inputs. Each is a query of
+    `period_date` for test_scope_keys; a period key is scoped by its date alone (every period type
+    starting that day), a little wider than the periods rewritten.
+-#}
+
+{#- The periods (`grains` of reporting_period_start: 'day', 'week', 'month') the conversion rollups and
+    conversion_metrics recompute for the conversions loaded since the start of the last tested build:
+    the rule of their incremental runs (changed_conversion_instants), measured from that start. -#}
+{% macro test_scope_conversion_periods(grains, first_of_types=none) -%}
+    {%- set instants = changed_conversion_instants(
+        test_scope_start(),
+        first_of_types,
+        copies=test_scope_relation('int_conversion_identities'),
+        conversions=test_scope_relation('conversion_event'),
+    ) -%}
+    {%- set periods -%}
+        {%- for grain in grains %}
+            {%- if not loop.first %} union {% endif -%}
+            select {{ reporting_period_start('changed_conversions.touched_at', grain) }} as period_date
+            from ({{ instants }}) as changed_conversions
+        {%- endfor %}
+    {%- endset -%}
+    {{- return(periods) -}}
+{%- endmacro %}
+
+{#- The days, weeks and months where a person whose funnel matching changed since the start of the last
+    tested build (int_funnel_steps_matched.person_loaded_at) starts a funnel: the periods funnel_stats
+    recomputes for them. -#}
+{% macro test_scope_funnel_periods() -%}
+    {%- set changed_funnels -%}
+        select funnels.started_at
+        from {{ test_scope_relation('conversion_funnel') }} as funnels
+        where funnels.person_id in (
+            select matched_rows.person_id
+            from {{ test_scope_relation('int_funnel_steps_matched') }} as matched_rows
+            where matched_rows.person_loaded_at >= {{ test_scope_start() }}
+        )
+    {%- endset -%}
+    {%- set periods -%}
+        {%- for grain in ['day', 'week', 'month'] %}
+            {%- if not loop.first %} union {% endif -%}
+            select {{ reporting_period_start('changed_funnels.started_at', grain) }} as period_date
+            from ({{ changed_funnels }}) as changed_funnels
+        {%- endfor %}
+    {%- endset -%}
+    {{- return(periods) -}}
+{%- endmacro %}
+
+{#- conversion_funnel rows whose is_open may have been recomputed since the start of the last tested
+    build: not converted, closing after the latest event loaded before that start. The data end of
+    every build since was at least that event, and a run recomputes the unconverted rows that were
+    open or close after its data end. -#}
+{% macro test_scope_open_funnels() -%}
+    {%- set condition -%}
+        not is_converted
+        and window_closes_at > (
+            select max(events.event_time)
+            from {{ test_scope_relation('int_events_deduplicated') }} as events
+            where events._loaded_at < {{ test_scope_start() }}
+        )
+    {%- endset -%}
+    {{- return(test_scope_rows(condition)) -}}
+{%- endmacro %}
+
+{#- meta_capi_events rows whose status the reference time can have changed since the start of the last
+    tested build: event_time (unix seconds) no more than Meta's longest window (62 days, physical_store)
+    before that start, or later. The reference time of a build without var meta_export_as_of is its
+    own time, so every row that expired, or came into the window, since then is among them. -#}
+{% macro test_scope_meta_window() -%}
+    {%- set condition -%}
+        event_time >= {{ epoch_microseconds(test_scope_start()) }} / 1000000 - 62 * 24 * 3600
+    {%- endset -%}
+    {{- return(test_scope_rows(condition)) -}}
+{%- endmacro %}
+
+{#- The periods (`grains`) of `instant` in the rows of model `relation` (a name) whose `watermark` is at or
+    after the start of the last tested build, e.g. the periods of the conversions whose credits
+    int_attribution_credits recomputed since (inputs_loaded_at). -#}
+{% macro test_scope_periods(relation, watermark, instant, grains) -%}
+    {%- set periods -%}
+        {%- for grain in grains %}
+            {%- if not loop.first %} union {% endif -%}
+            select {{ reporting_period_start('recent_rows.' ~ instant, grain) }} as period_date
+            from {{ test_scope_relation(relation) }} as recent_rows
+            where recent_rows.{{ watermark }} >= {{ test_scope_start() }}
+        {%- endfor %}
+    {%- endset -%}
+    {{- return(periods) -}}
 {%- endmacro %}

@@ -27,17 +27,21 @@
       (restricted to `first_of_types` when given). Of the periods holding conversions that did not
       change, only the one of the earliest such conversion can flip, and only when a changed copy of
       the same person and type is earlier than it: then that earliest unchanged conversion.
+    `copies` and `conversions` name those two models' relations for a caller that may not ref() them
+    (a data test's scope, test_scope_conversion_periods).
 -#}
-{% macro changed_conversion_instants(loaded_since, first_of_types=none) -%}
+{% macro changed_conversion_instants(loaded_since, first_of_types=none, copies=none, conversions=none) -%}
+    {%- set copies = copies or ref('int_conversion_identities') -%}
+    {%- set conversions = conversions or ref('conversion_event') -%}
     {%- set changed_copies -%}
         select
             copies.person_id,
             copies.conversion_type,
             copies.conversion_time
-        from {{ ref('int_conversion_identities') }} as copies
+        from {{ copies }} as copies
         where exists (
             select 1
-            from {{ ref('conversion_event') }} as changed
+            from {{ conversions }} as changed
             where
                 changed.conversion_key = copies.conversion_key
                 and changed.last_loaded_at >= {{ loaded_since }}
@@ -53,7 +57,7 @@
     select
         unchanged.person_id,
         min(unchanged.conversion_time) as touched_at
-    from {{ ref('conversion_event') }} as unchanged
+    from {{ conversions }} as unchanged
     inner join (
         select
             changed_copies.person_id,
@@ -73,7 +77,7 @@
     where
         not exists (
             select 1
-            from {{ ref('conversion_event') }} as changed
+            from {{ conversions }} as changed
             where
                 changed.conversion_key = unchanged.conversion_key
                 and changed.last_loaded_at >= {{ loaded_since }}
