@@ -5,6 +5,8 @@
   when the holder dies, so a killed run never blocks the next one. The file itself is never deleted.
 * Stages run in order; the first stage that fails stops the run (later stages are reported as not run) and
   the exit code is 1. Exit 0 only when every stage that was asked for succeeded.
+* After a passing ``dbt build`` the marts are published as the read-only snapshot ``convopt serve``
+  answers from (:mod:`pipelines.api.snapshot`); a failed build leaves the previous snapshot.
 * export-meta is a dry run (request bodies written under ``<out>/meta_dry_run``) unless
   ``$META_ACCESS_TOKEN`` is set, exactly like ``convopt export-meta``.
 """
@@ -157,7 +159,11 @@ def _dbt_build(options: RunOptions, result: RunResult, console: Console) -> str:
     detail = _latest_build_detail(options.warehouse, started) if completed.returncode in (0, 1) else ""
     if completed.returncode != 0:
         raise StageFailed(f"dbt build exited with {completed.returncode}" + (f": {detail}" if detail else ""))
-    return detail or "dbt build passed"
+    # Only a passing build is published to `convopt serve`: a failed one leaves the last good snapshot.
+    from pipelines.api.snapshot import publish_snapshot
+
+    published = publish_snapshot(options.warehouse)
+    return (detail or "dbt build passed") + f"; snapshot of build {published.build_id} published"
 
 
 def _export_meta(options: RunOptions, result: RunResult, console: Console) -> str:
