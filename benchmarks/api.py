@@ -1,6 +1,6 @@
 """The conversions API under load: `convopt serve` as a real process, driven over loopback HTTP.
 
-    .venv/bin/python benchmarks/api.py [--seconds 10] [--connections 64] [--workdir DIR] [--write]
+    .venv/bin/python benchmarks/api.py [--seconds 10] [--connections 256] [--batch-connections 8] [--workdir DIR] [--write]
 
 Steps:
 
@@ -211,8 +211,8 @@ def convopt_run(workdir: Path, landing: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per load phase")
-    parser.add_argument("--connections", type=int, default=64, help="connections posting single rows")
-    parser.add_argument("--batch-connections", type=int, default=4, help="connections posting batches")
+    parser.add_argument("--connections", type=int, default=256, help="connections posting single rows")
+    parser.add_argument("--batch-connections", type=int, default=8, help="connections posting batches")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the warehouse here (reused)")
     parser.add_argument("--write", action="store_true", help="put the result into BENCHMARKS.md")
     args = parser.parse_args()
@@ -321,7 +321,8 @@ def main() -> None:
         ]
     )
     about = (
-        f"Command: `.venv/bin/python benchmarks/api.py --seconds {args.seconds:g} --connections {args.connections}"
+        f"Command: `.venv/bin/python benchmarks/api.py --seconds {args.seconds:g} --connections {args.connections} "
+        f"--batch-connections {args.batch_connections}"
         f"{' --write' if args.write else ''}`. Machine: {os.cpu_count()} cores, {platform.machine()}, Python "
         f"{platform.python_version()}, duckdb {duckdb.__version__}; started {started_at:%Y-%m-%d %H:%M} UTC, "
         f"1-minute load average {load_before:.1f} at the start and {load_after:.1f} at the end. The client "

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import polars as pl
 
 from pipelines.api.landing import SegmentWriter, open_dir, sealed_dir
@@ -92,6 +93,14 @@ def _not_an_object(row: int, value: Any) -> RowOutcome:
     what = kind.get(type(value), "a JSON number")
     message = f"expected a JSON object, got {what}"
     return RowOutcome(row, "rejected", errors=[{"field": "", "rule": "json_object", "message": message}])
+
+
+def _json_line(row: dict) -> str:
+    """A row as one compact JSON line (what the landing file holds and what is validated)."""
+    try:
+        return orjson.dumps(row).decode()
+    except TypeError:  # an integer beyond 64 bits: the standard library writes it exactly
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
 
 
 def _shown(field_name: str, value: Any) -> str:
@@ -216,7 +225,7 @@ class Collector:
                     row = {**row, "event_id": str(uuid.uuid4())}
                 if row.get(time_field) is None:
                     row = {**row, time_field: now}
-                lines.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+                lines.append(_json_line(row))
                 where.append((r, i))
         if lines:
             source = jsonl_lines_source(self._con, lines, stream)

@@ -47,10 +47,11 @@ def failure_cases_one_pass(typed: pl.DataFrame, stream: str) -> pl.DataFrame:
     failed = typed.select(
         [(~passes).alias(str(number)) for number, (_, _, passes) in enumerate(checks)]
     ).with_row_index("_idx")
+    counts = failed.drop("_idx").sum().row(0)
     parts = []
     for number, (column, check, _) in enumerate(checks):
-        idx = failed.filter(pl.col(str(number)))["_idx"]
-        if len(idx):
+        if counts[number]:
+            idx = failed.filter(pl.col(str(number)))["_idx"]
             parts.append(
                 pl.DataFrame({"_idx": idx.cast(pl.Int64)}).with_columns(
                     column=pl.lit(column, pl.String), check=pl.lit(check, pl.String)
