@@ -122,7 +122,8 @@ class Collector:
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._con = duckdb.connect()  # the JSON reader's scratch database; this thread only
         self._writers = {s: SegmentWriter(landing, s) for s in TIME_FIELDS}
-        self._index: dict[str, dict[str, RowOutcome]] = {s: {} for s in TIME_FIELDS}
+        # Accepted key -> (event_id, conversion id): small tuples, since every key ever landed is kept.
+        self._index: dict[str, dict[str, tuple[str, str | None]]] = {s: {} for s in TIME_FIELDS}
         self._queue: queue.Queue[tuple[str, list[Any], Callable[[object], None]] | None] = queue.Queue()
         self._lock = threading.Lock()  # process_group without the thread (direct calls, tests)
         self._load_index()
@@ -149,7 +150,8 @@ class Collector:
             for ctype, eid in rows:
                 key = row_key(stream, ctype, eid)
                 if key not in index:
-                    index[key] = self._answer(stream, 0, ctype, eid)
+                    answer = self._answer(stream, 0, ctype, eid)
+                    index[key] = (answer.event_id or "", answer.id)
 
     @staticmethod
     def _answer(stream: str, row: int, ctype: str | None, eid: str | None) -> RowOutcome:
@@ -233,7 +235,7 @@ class Collector:
             cases = failure_cases_one_pass(typed, stream)
             rejected = self._rejections(source.values, cases, stream)
             to_write: list[bytes] = []
-            fresh: dict[str, RowOutcome] = {}
+            fresh: dict[str, tuple[str, str | None]] = {}
             index = self._index[stream]
             ctypes = typed["conversion_type"].to_list() if stream == "conversions" else [None] * len(lines)
             eids = typed["event_id"].to_list()
@@ -244,10 +246,10 @@ class Collector:
                 key = row_key(stream, ctypes[n], eids[n])
                 known = index.get(key) or fresh.get(key)
                 if known is not None:
-                    outcomes[r][i] = RowOutcome(i + 1, "replayed", event_id=known.event_id, id=known.id)
+                    outcomes[r][i] = RowOutcome(i + 1, "replayed", event_id=known[0], id=known[1])
                     continue
                 answer = self._answer(stream, i + 1, ctypes[n], eids[n])
-                fresh[key] = answer
+                fresh[key] = (answer.event_id or "", answer.id)
                 outcomes[r][i] = answer
                 to_write.append(lines[n].encode() + b"\n")
             if to_write:
