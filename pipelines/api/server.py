@@ -37,6 +37,7 @@ TOKEN_ENV = "CONVOPT_API_TOKEN"
 READ_TOKEN_ENV = "CONVOPT_API_READ_TOKEN"
 BUILD_ID_HEADER = "Convopt-Build-Id"
 BUILD_FINISHED_HEADER = "Convopt-Build-Finished-At"
+SMALL_BODY_BYTES = 1 << 20  # optimize and rule requests: ids and fields, never rows
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
 
 _ROW_BODY_DOC = {
@@ -178,16 +179,21 @@ def create_app(ctx: ApiContext, *, token: str | None = None, read_token: str | N
 
     # ---- collect ------------------------------------------------------------------------------------
 
-    async def read_rows(request: Request) -> tuple[list[Any], bool]:
-        """The posted rows and whether the body was a single object; ApiError for a bad body."""
+    async def read_body(request: Request, limit: int) -> bytes:
+        """The request body, or ApiError 413 beyond ``limit`` bytes (checked while it arrives)."""
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            raise ApiError(413, f"request body of {int(length):,} bytes: at most {MAX_BODY_BYTES:,}")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise ApiError(413, f"request body of {int(length):,} bytes: at most {limit:,}")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise ApiError(413, f"request body larger than {MAX_BODY_BYTES:,} bytes")
+            if len(body) > limit:
+                raise ApiError(413, f"request body larger than {limit:,} bytes")
+        return bytes(body)
+
+    async def read_rows(request: Request) -> tuple[list[Any], bool]:
+        """The posted rows and whether the body was a single object; ApiError for a bad body."""
+        body = await read_body(request, MAX_BODY_BYTES)
         content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         try:
             text = body.decode("utf-8")
@@ -311,7 +317,7 @@ def create_app(ctx: ApiContext, *, token: str | None = None, read_token: str | N
         "campaign_id", "since", "until", "limit"}`; optional `"dry_run"` (default: dry run unless the
         server has META_ACCESS_TOKEN). Sent through `convopt export-meta`'s exactly-once delivery log."""
         try:
-            body = json.loads(await request.body() or b"{}")
+            body = json.loads(await read_body(request, SMALL_BODY_BYTES) or b"{}")
         except json.JSONDecodeError as exc:
             raise ApiError(400, f"request body is not valid JSON: {exc.msg}") from None
         if not isinstance(body, dict):
@@ -431,7 +437,7 @@ def create_app(ctx: ApiContext, *, token: str | None = None, read_token: str | N
         """createOptimizationRule: one rule, checked as `convopt rules add` checks it (`?replace=true` replaces
         the type's rule); applies from the next build."""
         try:
-            body = json.loads(await request.body() or b"null")
+            body = json.loads(await read_body(request, SMALL_BODY_BYTES) or b"null")
         except json.JSONDecodeError as exc:
             raise ApiError(400, f"request body is not valid JSON: {exc.msg}") from None
         answer = await asyncio.to_thread(service.create_optimization_rule, ctx, body, replace=replace)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -17,7 +19,6 @@ import duckdb
 import httpx
 import pytest
 from api_server import REPO, free_port, running_server, start_server
-from conftest import copy_of
 from fake_graph_api import FakeGraphAPI
 from rich.console import Console
 
@@ -46,7 +47,8 @@ def _iso(moment: dt.datetime) -> str:
 def site(demo_run: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A private copy of the demo warehouse with its snapshot, an empty landing folder, a server on both."""
     root = tmp_path_factory.mktemp("api")
-    warehouse = copy_of(demo_run["warehouse"], root)
+    warehouse = root / "warehouse.duckdb"
+    shutil.copy2(demo_run["warehouse"], warehouse)
     publish_snapshot(warehouse)
     landing = root / "landing"
     landing.mkdir()
@@ -226,7 +228,7 @@ def test_tokens_guard_the_api_and_a_token_is_needed_beyond_loopback(site: dict) 
         capture_output=True,
         text=True,
         timeout=60,
-        env={k: v for k, v in __import__("os").environ.items() if not k.startswith("CONVOPT_API_")},
+        env={k: v for k, v in os.environ.items() if not k.startswith("CONVOPT_API_")},
     )
     assert refused.returncode == 2
     assert "refusing to listen on 0.0.0.0 without a token" in refused.stderr
