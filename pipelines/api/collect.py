@@ -46,6 +46,18 @@ MAX_GROUP_ROWS = 50_000  # rows validated and synced together at most
 TIME_FIELDS = {"conversions": "conversion_time", "events": "event_time"}
 
 
+# What staging's trim removes (the `trim_whitespace` macro), which is what Python's str.strip() removes.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+
+
+def _uuid_layout(digest: str) -> str:
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
 def conversion_id(conversion_type: str | None, event_id: str | None) -> str:
     """The id the warehouse gives the conversion ``(conversion_type, event_id)`` (``conversion_event.id``).
 
@@ -54,16 +66,16 @@ def conversion_id(conversion_type: str | None, event_id: str | None) -> str:
     as a UUID. A conversion reported again more than the deduplication window after its first report
     is a second conversion with an id of its own; the API accepts a key once, so it never makes one.
     """
-    ctype = (conversion_type or "").strip().lower()
-    eid = (event_id or "").strip()
-    digest = hashlib.md5(f"{ctype}|{eid}".encode()).hexdigest()  # an id, not a secret
-    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+    ctype = (conversion_type or "").strip(WHITESPACE).lower()
+    eid = (event_id or "").strip(WHITESPACE)
+    return _uuid_layout(hashlib.md5(f"{ctype}|{eid}".encode()).hexdigest())  # an id, not a secret
 
 
 def row_key(stream: str, conversion_type: Any, event_id: Any) -> str:
-    eid = str(event_id if event_id is not None else "").strip()
+    """The replay key: ``type|event_id`` for conversions, ``event_id`` for events (trimmed as staging does)."""
+    eid = str(event_id if event_id is not None else "").strip(WHITESPACE)
     if stream == "conversions":
-        return f"{str(conversion_type or '').strip().lower()}|{eid}"
+        return f"{str(conversion_type or '').strip(WHITESPACE).lower()}|{eid}"
     return eid
 
 
@@ -95,12 +107,12 @@ def _not_an_object(row: int, value: Any) -> RowOutcome:
     return RowOutcome(row, "rejected", errors=[{"field": "", "rule": "json_object", "message": message}])
 
 
-def _json_line(row: dict) -> str:
-    """A row as one compact JSON line (what the landing file holds and what is validated)."""
+def _json_lines(rows: list[dict]) -> bytes:
+    """The rows as compact JSON lines joined by line breaks (what is validated and what is written)."""
     try:
-        return orjson.dumps(row).decode()
+        return b"\n".join([orjson.dumps(row) for row in rows])
     except TypeError:  # an integer beyond 64 bits: the standard library writes it exactly
-        return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+        return "\n".join(json.dumps(row, ensure_ascii=False, separators=(",", ":")) for row in rows).encode()
 
 
 def _shown(field_name: str, value: Any) -> str:
@@ -216,8 +228,8 @@ class Collector:
         now = self._clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         time_field = TIME_FIELDS[stream]
         outcomes: list[list[RowOutcome | None]] = [[None] * len(rows) for rows in requests]
-        lines: list[str] = []
-        where: list[tuple[int, int]] = []  # (request, row) of each line
+        objects: list[dict] = []
+        where: list[tuple[int, int]] = []  # (request, row) of each object
         for r, rows in enumerate(requests):
             for i, row in enumerate(rows):
                 if not isinstance(row, dict):
@@ -227,35 +239,49 @@ class Collector:
                     row = {**row, "event_id": str(uuid.uuid4())}
                 if row.get(time_field) is None:
                     row = {**row, time_field: now}
-                lines.append(_json_line(row))
+                objects.append(row)
                 where.append((r, i))
-        if lines:
+        if objects:
+            encoded = _json_lines(objects)
+            lines = encoded.decode().split("\n")  # a JSON text has no raw line break
             source = jsonl_lines_source(self._con, lines, stream)
             typed = typed_frame(source.values, stream)
             cases = failure_cases_one_pass(typed, stream)
             rejected = self._rejections(source.values, cases, stream)
-            to_write: list[bytes] = []
-            fresh: dict[str, tuple[str, str | None]] = {}
+            keys, eids = self._keys(typed, stream)
             index = self._index[stream]
-            ctypes = typed["conversion_type"].to_list() if stream == "conversions" else [None] * len(lines)
-            eids = typed["event_id"].to_list()
+            fresh: dict[str, tuple[str, str | None]] = {}
+            written: list[int] = []
             for n, (r, i) in enumerate(where):
                 if n in rejected:
                     outcomes[r][i] = RowOutcome(i + 1, "rejected", errors=rejected[n])
                     continue
-                key = row_key(stream, ctypes[n], eids[n])
+                key = keys[n]
                 known = index.get(key) or fresh.get(key)
                 if known is not None:
                     outcomes[r][i] = RowOutcome(i + 1, "replayed", event_id=known[0], id=known[1])
                     continue
-                answer = self._answer(stream, i + 1, ctypes[n], eids[n])
-                fresh[key] = (answer.event_id or "", answer.id)
-                outcomes[r][i] = answer
-                to_write.append(lines[n].encode() + b"\n")
-            if to_write:
-                self._writers[stream].append(to_write)  # synced: from here on the rows are acknowledged
+                cid = _uuid_layout(hashlib.md5(key.encode()).hexdigest()) if stream == "conversions" else None
+                fresh[key] = (eids[n], cid)
+                outcomes[r][i] = RowOutcome(i + 1, "accepted", event_id=eids[n], id=cid)
+                written.append(n)
+            if written:
+                data = "\n".join(lines[n] for n in written).encode() + b"\n"
+                self._writers[stream].append([data])  # synced: from here on the rows are acknowledged
             index.update(fresh)
         return [[o for o in request if o is not None] for request in outcomes]
+
+    @staticmethod
+    def _keys(typed: pl.DataFrame, stream: str) -> tuple[list[str], list[str]]:
+        """Per row: its replay key (as :func:`row_key`) and its event_id as staging trims it."""
+        eid = pl.col("event_id").str.strip_chars(WHITESPACE).fill_null("")
+        if stream == "conversions":
+            ctype = pl.col("conversion_type").str.strip_chars(WHITESPACE).str.to_lowercase().fill_null("")
+            key = pl.concat_str(ctype, pl.lit("|"), eid)
+        else:
+            key = eid
+        frame = typed.select(key.alias("key"), eid.alias("eid"))
+        return frame["key"].to_list(), frame["eid"].to_list()
 
     @staticmethod
     def _rejections(

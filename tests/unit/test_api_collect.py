@@ -16,7 +16,7 @@ import pytest
 from ingest_helpers import MISSING, record
 from test_ingest_validation import CASES
 
-from pipelines.api.collect import Collector, conversion_id
+from pipelines.api.collect import WHITESPACE, Collector, conversion_id
 from pipelines.api.landing import SegmentWriter, open_dir, seal_open_segments, sealed_dir
 from pipelines.generate import GeneratorConfig, generate_dataset
 from pipelines.ingest import ingest_paths
@@ -58,6 +58,36 @@ def test_the_conversion_id_is_the_uuid_from_columns_macro() -> None:
             digest = con.execute("select md5(?)", [staged]).fetchone()[0]
             expected = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
             assert conversion_id(ctype, eid) == expected
+
+
+def test_keys_are_trimmed_of_what_staging_trims() -> None:
+    macro = (PROJECT_DIR / "macros" / "clean_string.sql").read_text()
+    listed = macro[macro.index("macro whitespace_characters") :]
+    assert "[9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 133, 160, 5760]" in listed
+    assert "range(8192, 8203)" in listed and "[8232, 8233, 8239, 8287, 12288]" in listed
+    staged = {
+        9,
+        10,
+        11,
+        12,
+        13,
+        28,
+        29,
+        30,
+        31,
+        32,
+        133,
+        160,
+        5760,
+        *range(8192, 8203),
+        8232,
+        8233,
+        8239,
+        8287,
+        12288,
+    }
+    assert {ord(c) for c in WHITESPACE} == staged
+    assert all(chr(c).isspace() == (c in staged) for c in range(0x110000))  # = Python's str.strip()
 
 
 def _row(n: int, **overrides: object) -> dict:
