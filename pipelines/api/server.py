@@ -108,8 +108,9 @@ def create_app(ctx: ApiContext, *, token: str | None = None, read_token: str | N
     """The ASGI app over ``ctx``; ``token``/``read_token`` default to the environment's."""
     from pipelines.api import service
 
-    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
-    read_token = read_token if read_token is not None else (os.environ.get(READ_TOKEN_ENV) or None)
+    # An empty token counts as none, whether passed or from the environment.
+    token = (token if token is not None else os.environ.get(TOKEN_ENV)) or None
+    read_token = (read_token if read_token is not None else os.environ.get(READ_TOKEN_ENV)) or None
     app = FastAPI(
         title="convopt conversions API",
         version="1",

@@ -210,6 +210,7 @@ def test_tokens_guard_the_api_and_a_token_is_needed_beyond_loopback(site: dict) 
         with server.client() as anonymous:
             missing = anonymous.get("/api/conversions")
             docs = anonymous.get("/docs")
+            schema = anonymous.get("/openapi.json")
         with server.client("wrong") as wrong:
             bad = wrong.get("/api/conversions")
         with server.client(READ_TOKEN) as reader:
@@ -220,6 +221,7 @@ def test_tokens_guard_the_api_and_a_token_is_needed_beyond_loopback(site: dict) 
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
     assert bad.status_code == 401
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert schema.status_code == 200 and "/api/conversions/{conversion_id}/optimize" in schema.json()["paths"]
     assert read.status_code == 200 and write.status_code == 403 and written.status_code == 201
     refused = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port())]
@@ -391,12 +393,14 @@ def test_nothing_acknowledged_is_lost_on_kill_9(site: dict) -> None:
     workers = [threading.Thread(target=post_until_stopped, args=(w,)) for w in range(8)]
     for w in workers:
         w.start()
-    time.sleep(1.5)
-    server.kill_9()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 40 and time.monotonic() < deadline:  # under load, whatever the machine's speed
+        time.sleep(0.05)
+    server.kill_9()  # while the workers are still posting
     stop.set()
     for w in workers:
         w.join()
-    assert len(acknowledged) > 50
+    assert len(acknowledged) >= 40
     # A restarted server knows the keys the killed one accepted.
     with (
         running_server(site["warehouse"], landing, log=site["root"] / "kill.log") as again,
