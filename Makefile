@@ -11,7 +11,7 @@ DEMO_DAYS ?= 60
 # (tests/conftest.py keeps the modules that share the demo_run warehouse together).
 TEST_WORKERS ?= 2
 
-.PHONY: demo test venv dev build lint format bench bench-engines bench-build clean
+.PHONY: demo test venv dev build lint format bench bench-engines bench-build bench-api clean
 
 ## demo: set up, generate demo data (once), then `convopt run`: ingest, dbt build, export-meta (dry run), report
 demo: $(BIN)/convopt $(CONVOPT_LANDING)/.generated
@@ -65,6 +65,10 @@ bench-engines: dev
 # The scheduled build at 1M events, full and then incremental after 1 % more; see BENCHMARKS.md.
 bench-build: dev
 	$(BIN)/python benchmarks/build.py --events 1000000
+
+# convopt serve under load: single rows, batches of 1,000, kill -9; see BENCHMARKS.md.
+bench-api: venv
+	$(BIN)/python benchmarks/api.py --write
 
 clean:
 	rm -rf target logs dbt_packages warehouse data reports .pytest_cache

@@ -482,6 +482,43 @@ def run(
     raise typer.Exit(result.exit_code)
 
 
+@app.command()
+def serve(
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on (not loopback: needs a token)."
+    ),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
+    warehouse: Path = WAREHOUSE_OPTION,
+    landing: Path = typer.Option(
+        None,
+        "--landing",
+        help="Landing folder posted rows go to (default: $CONVOPT_LANDING or data/landing).",
+    ),
+    log_level: str = typer.Option(
+        "warning", "--log-level", help="uvicorn's log level (info logs every request)."
+    ),
+) -> None:
+    """Serve the conversions API (REST, OpenAPI docs at /docs) beside the warehouse; see docs/api.md.
+
+    Reads answer from the snapshot `convopt run` publishes after each successful build; posted rows are
+    validated like `convopt ingest`'s and landed for the next run. Tokens: CONVOPT_API_TOKEN (read and
+    write) and CONVOPT_API_READ_TOKEN (read only); without one, only a loopback --host is allowed.
+    """
+    from pipelines.api.serve import ServeUsageError, serve_api
+
+    try:
+        serve_api(
+            host=host,
+            port=port,
+            warehouse=warehouse_path(warehouse),
+            landing=landing_path(landing),
+            log_level=log_level,
+            console=console,
+        )
+    except ServeUsageError as exc:
+        _fail_usage(str(exc))
+
+
 rules_app = typer.Typer(
     no_args_is_help=True,
     help="Meta optimization rules (seeds/optimization_rules.csv): list, add, disable. Run dbt build after.",

@@ -13,6 +13,8 @@
 * export-meta is a dry run unless ``$META_ACCESS_TOKEN`` is set, exactly like ``convopt export-meta``. Its
   request bodies hold client IPs and user agents, so they go to a folder of their own outside the reports
   (``--dry-run-out``, ``$CONVOPT_META_DRY_RUN``, else ``meta_dry_run/`` beside the warehouse).
+* After a passing ``dbt build`` the marts are published as the read-only snapshot ``convopt serve``
+  answers from (:mod:`pipelines.api.snapshot`); a failed build leaves the previous snapshot.
 """
 
 from __future__ import annotations
@@ -193,7 +195,11 @@ def _dbt_build(options: RunOptions, result: RunResult, console: Console) -> str:
         result.failed_models = failed
         names = ", ".join(sorted(failed)[:8]) + (", …" if len(failed) > 8 else "")
         raise StageFailed(f"{message}; failed or skipped: {names}", carry_on=True)
-    return detail or "dbt build passed"
+    # Only a passing build is published to `convopt serve`: a failed one leaves the last good snapshot.
+    from pipelines.api.snapshot import publish_snapshot
+
+    published = publish_snapshot(options.warehouse)
+    return (detail or "dbt build passed") + f"; snapshot of build {published.build_id} published"
 
 
 def _target_path(options: RunOptions) -> Path:

@@ -100,22 +100,27 @@ def _check(name: str, passes: Callable[[str], pl.Expr]) -> pa.Check:
     return pa.Check(fn, name=name)
 
 
+Rule = tuple[str, Callable[[str], pl.Expr], str]  # (check name, passes(column), expectation)
+
+
 def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
     """The checks of one column with the expectation text each reason starts with."""
+    return [(_check(name, passes), expected) for name, passes, expected in _column_rules(stream, col)]
+
+
+def _column_rules(stream: str, col: Column) -> list[Rule]:
+    """The rules of one column, in check order: name, boolean expression builder, expectation."""
     name = col.name
     problem = problem_column(name)
-    checks: list[tuple[pa.Check, str]] = []
+    checks: list[Rule] = []
 
     if col.required:
         if col.kind == "str":
-            checks.append((_check("required", lambda c: ~_blank(pl.col(c))), "is required"))
+            checks.append(("required", lambda c: ~_blank(pl.col(c)), "is required"))
         else:
             # A value that was given but did not convert fails ``type``, not ``required``.
             checks.append(
-                (
-                    _check("required", lambda c: pl.col(c).is_not_null() | pl.col(problem).is_not_null()),
-                    "is required",
-                )
+                ("required", lambda c: pl.col(c).is_not_null() | pl.col(problem).is_not_null(), "is required")
             )
 
     type_expectation = {
@@ -125,18 +130,14 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
         "date": "expected a date as YYYY-MM-DD",
         "json": "expected a JSON object",
     }[col.kind]
-    checks.append((_check("type", lambda c: pl.col(problem).is_null()), type_expectation))
+    checks.append(("type", lambda c: pl.col(problem).is_null(), type_expectation))
 
     if col.allowed is not None:
         allowed = list(col.allowed)
         checks.append(
             (
-                _check(
-                    "allowed",
-                    lambda c: (
-                        _blank(pl.col(c)) | pl.col(c).str.strip_chars().str.to_lowercase().is_in(allowed)
-                    ),
-                ),
+                "allowed",
+                lambda c: _blank(pl.col(c)) | pl.col(c).str.strip_chars().str.to_lowercase().is_in(allowed),
                 f"expected one of {', '.join(allowed)}",
             )
         )
@@ -144,10 +145,8 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
         codes = sorted(ISO_4217)
         checks.append(
             (
-                _check(
-                    "iso_4217",
-                    lambda c: _blank(pl.col(c)) | pl.col(c).str.strip_chars().str.to_uppercase().is_in(codes),
-                ),
+                "iso_4217",
+                lambda c: _blank(pl.col(c)) | pl.col(c).str.strip_chars().str.to_uppercase().is_in(codes),
                 "expected a 3-letter ISO 4217 currency code",
             )
         )
@@ -155,7 +154,8 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
         # PostgreSQL's text cannot hold a NUL character, and no id or name needs one.
         checks.append(
             (
-                _check("no_nul", lambda c: ~pl.col(c).str.contains("\x00", literal=True)),
+                "no_nul",
+                lambda c: ~pl.col(c).str.contains("\x00", literal=True),
                 "expected text without NUL characters",
             )
         )
@@ -163,28 +163,28 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
         limit = col.max_length
         checks.append(
             (
-                _check("max_length", lambda c: pl.col(c).str.len_chars() <= limit),
+                "max_length",
+                lambda c: pl.col(c).str.len_chars() <= limit,
                 f"expected at most {limit} characters",
             )
         )
     if col.kind == "int" and col.min_value is not None:
         low = col.min_value
-        checks.append((_check("min_value", lambda c: pl.col(c) >= low), type_expectation))
+        checks.append(("min_value", lambda c: pl.col(c) >= low, type_expectation))
     if col.kind == "int" and col.max_value is not None:
         high = col.max_value
         checks.append(
             (
-                _check("max_value", lambda c: pl.col(c) <= high),
+                "max_value",
+                lambda c: pl.col(c) <= high,
                 f"expected at most {high:,} (the largest amount the warehouse's models can carry)",
             )
         )
     if col.kind == "timestamp":
         checks.append(
             (
-                _check(
-                    "plausible",
-                    lambda c: pl.col(c).is_between(PLAUSIBLE_FROM, PLAUSIBLE_UNTIL, closed="left"),
-                ),
+                "plausible",
+                lambda c: pl.col(c).is_between(PLAUSIBLE_FROM, PLAUSIBLE_UNTIL, closed="left"),
                 "expected a time from 2000-01-01 to 2100-01-01 UTC",
             )
         )
@@ -192,17 +192,16 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
         low_date, high_date = PLAUSIBLE_FROM.date(), PLAUSIBLE_UNTIL.date()
         checks.append(
             (
-                _check("plausible", lambda c: pl.col(c).is_between(low_date, high_date, closed="left")),
+                "plausible",
+                lambda c: pl.col(c).is_between(low_date, high_date, closed="left"),
                 "expected a date from 2000-01-01 to 2100-01-01",
             )
         )
     if stream == "conversions" and name == "currency":
         checks.append(
             (
-                _check(
-                    "currency_required",
-                    lambda c: ~(pl.col("value_cents") > 0).fill_null(False) | ~_blank(pl.col(c)),
-                ),
+                "currency_required",
+                lambda c: ~(pl.col("value_cents") > 0).fill_null(False) | ~_blank(pl.col(c)),
                 "is required when value_cents > 0",
             )
         )
@@ -212,13 +211,11 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
         rate_codes = list(convertible)  # its own name: the lambdas above read `codes` when called
         checks.append(
             (
-                _check(
-                    "convertible",
-                    lambda c: (
-                        ~(pl.col(amount) > 0).fill_null(False)
-                        | _blank(pl.col(c))
-                        | pl.col(c).str.strip_chars().str.to_uppercase().is_in(rate_codes)
-                    ),
+                "convertible",
+                lambda c: (
+                    ~(pl.col(amount) > 0).fill_null(False)
+                    | _blank(pl.col(c))
+                    | pl.col(c).str.strip_chars().str.to_uppercase().is_in(rate_codes)
                 ),
                 f"expected a currency the warehouse has exchange rates for ({', '.join(rate_codes)}) "
                 f"when {amount} > 0",
@@ -227,7 +224,8 @@ def _column_checks(stream: str, col: Column) -> list[tuple[pa.Check, str]]:
     if stream == "ad_spend" and name == "clicks":
         checks.append(
             (
-                _check("clicks_le_impressions", lambda c: pl.col(c) <= pl.col("impressions")),
+                "clicks_le_impressions",
+                lambda c: pl.col(c) <= pl.col("impressions"),
                 "expected at most impressions",
             )
         )
@@ -245,6 +243,18 @@ def rate_currencies() -> tuple[str, ...]:
         return ()
     found = pl.read_csv(EXCHANGE_RATES_SEED, columns=["currency"], schema_overrides={"currency": pl.String})
     return tuple(sorted(found["currency"].drop_nulls().str.to_uppercase().unique().to_list()))
+
+
+@cache
+def check_expressions(stream: str) -> tuple[tuple[str, str, pl.Expr], ...]:
+    """``(column, check, passes)`` for every check of ``stream``, in check order: the expressions the
+    pandera schema evaluates, for callers that evaluate them all in one polars pass (a null result
+    passes, as in the schema)."""
+    return tuple(
+        (col.name, name, passes(col.name).fill_null(True))
+        for col in columns(stream)
+        for name, passes, _ in _column_rules(stream, col)
+    )
 
 
 @cache

@@ -335,6 +335,12 @@ def ingest_paths(
     console = console or Console(stderr=True)
     if stream is not None and stream not in STREAMS:
         raise IngestUsageError(f"unknown stream {stream!r}: expected one of {', '.join(STREAMS)}")
+    # Rows the API server acknowledged sit in open segments until sealed into landing files.
+    from pipelines.api.landing import seal_open_segments
+
+    for path in paths:
+        if path.is_dir():
+            seal_open_segments(path)
     found = [(p, folder) for p, folder in discover(paths) if not _warehouse_file(p, warehouse)]
     files = [p for p, _ in found]
     report = IngestReport()

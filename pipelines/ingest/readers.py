@@ -225,6 +225,13 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, stream: str) -> Iter
         yield _jsonl_chunk(con, chunk, stream)
 
 
+def jsonl_lines_source(con: duckdb.DuckDBPyConnection, lines: list[str], stream: str) -> Source:
+    """JSON object lines (not from a file, e.g. an API request) read exactly as a JSONL file's lines:
+    row number = position in ``lines``, from 1. Raises IngestFileError for a line that is not an object."""
+    frame = pl.DataFrame({"line": lines}, schema={"line": pl.String})
+    return _jsonl_chunk(con, _with_row_numbers(frame, 1), stream)
+
+
 def _jsonl_chunk(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, stream: str) -> Source:
     line = pl.col("line")
     lines = lines.with_columns(

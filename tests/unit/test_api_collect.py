@@ -1,0 +1,168 @@
+"""Collecting rows over the API without a server: the same checks as ingest, the conversion id, durable
+landing segments that ingest seals and loads, and replays."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import threading
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from ingest_helpers import MISSING, record
+from test_ingest_validation import CASES
+
+from pipelines.api.collect import WHITESPACE, Collector, conversion_id
+from pipelines.api.landing import SegmentWriter, open_dir, seal_open_segments, sealed_dir
+from pipelines.generate import GeneratorConfig, generate_dataset
+from pipelines.ingest import ingest_paths
+from pipelines.ingest.readers import jsonl_lines_source
+from pipelines.ingest.typed import typed_frame
+from pipelines.ingest.validation import failure_cases, failure_cases_one_pass
+from pipelines.warehouse import PROJECT_DIR
+
+
+def _cases(lines: list[str], stream: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    with duckdb.connect() as con:
+        typed = typed_frame(jsonl_lines_source(con, lines, stream).values, stream)
+    order = ["_idx", "column", "check"]
+    return failure_cases(typed, stream).sort(order), failure_cases_one_pass(typed, stream).sort(order)
+
+
+@pytest.mark.parametrize("stream", ["events", "conversions", "ad_spend"])
+def test_one_pass_checks_fail_exactly_the_rows_and_checks_pandera_fails(tmp_path: Path, stream: str) -> None:
+    config = GeneratorConfig(persons=60, seed=3, start=dt.date(2026, 3, 1), days=5, bad_rows_ratio=0.4)
+    generate_dataset(tmp_path, config)
+    (path,) = tmp_path.glob(f"{stream}*.jsonl")
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    lines += [
+        json.dumps({k: v for k, v in record(s, n, **overrides).items() if v is not MISSING})
+        for n, (_, s, overrides, _, _) in enumerate(CASES)
+        if s == stream
+    ]
+    pandera, one_pass = _cases(lines, stream)
+    assert pandera.height > 10
+    assert one_pass.equals(pandera)
+
+
+def test_the_conversion_id_is_the_uuid_from_columns_macro() -> None:
+    macro = (PROJECT_DIR / "macros" / "uuid_from_columns.sql").read_text()
+    assert "md5(" in macro and "'|'" in macro  # the formula below is the macro's, on staged values
+    with duckdb.connect() as con:
+        for ctype, eid in [("purchase", "e1"), (" Purchase ", "\u00a0e-2\t"), ("signup", "")]:
+            staged = ctype.strip().lower() + "|" + eid.strip()
+            digest = con.execute("select md5(?)", [staged]).fetchone()[0]
+            expected = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
+            assert conversion_id(ctype, eid) == expected
+
+
+def test_keys_are_trimmed_of_what_staging_trims() -> None:
+    macro = (PROJECT_DIR / "macros" / "clean_string.sql").read_text()
+    listed = macro[macro.index("macro whitespace_characters") :]
+    assert "[9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 133, 160, 5760]" in listed
+    assert "range(8192, 8203)" in listed and "[8232, 8233, 8239, 8287, 12288]" in listed
+    staged = {
+        9,
+        10,
+        11,
+        12,
+        13,
+        28,
+        29,
+        30,
+        31,
+        32,
+        133,
+        160,
+        5760,
+        *range(8192, 8203),
+        8232,
+        8233,
+        8239,
+        8287,
+        12288,
+    }
+    assert {ord(c) for c in WHITESPACE} == staged
+    assert all(chr(c).isspace() == (c in staged) for c in range(0x110000))  # = Python's str.strip()
+
+
+def _row(n: int, **overrides: object) -> dict:
+    base = {
+        "event_id": f"e{n}",
+        "person_id": "p1",
+        "conversion_type": "purchase",
+        "conversion_source": "capi",
+        "value_cents": 100,
+        "currency": "USD",
+        "conversion_time": "2026-03-01T12:00:00Z",
+    }
+    return {**base, **overrides}
+
+
+def test_accepted_rows_land_in_segments_that_ingest_seals_and_loads_once(tmp_path: Path) -> None:
+    landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
+    collector = Collector(landing)
+    try:
+        first = collector.submit_and_wait("conversions", [_row(1), _row(2, value_cents=-1), _row(3)])
+        assert [o.status for o in first] == ["accepted", "rejected", "accepted"]
+        assert first[1].errors[0]["rule"] == "min_value"
+        assert not list(landing.glob("*.jsonl")) and not (landing / "api").exists()  # still open
+        ingest_paths([landing], warehouse=warehouse, progress=False)
+        later = collector.submit_and_wait("conversions", [_row(4), _row(1)])  # a new segment; a replay
+        assert [o.status for o in later] == ["accepted", "replayed"]
+        ingest_paths([landing], warehouse=warehouse, progress=False)
+        ingest_paths([landing], warehouse=warehouse, progress=False)  # nothing new: nothing loaded twice
+    finally:
+        collector.close()
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        loaded = sorted(r[0] for r in con.execute("select event_id from raw.conversions").fetchall())
+        rejected = con.execute("select count(*) from raw.rejected_rows").fetchone()[0]
+    assert loaded == ["e1", "e3", "e4"] and rejected == 0
+    assert len(list(sealed_dir(landing).glob("conversions-api-*.jsonl"))) == 2
+
+
+def test_sealing_cuts_a_torn_last_line_and_waits_for_the_writer(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    writer = SegmentWriter(landing, "events")
+    writer.append([b'{"event_id": "a"}\n'])
+    (segment,) = open_dir(landing).glob("events-api-*.jsonl")
+    with segment.open("ab") as f:  # a write cut short by a crash: never acknowledged
+        f.write(b'{"event_id": "b", "per')
+    fd = os.open(segment, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # the writer is appending
+    sealed: list[Path] = []
+    sealer = threading.Thread(target=lambda: sealed.extend(seal_open_segments(landing)))
+    sealer.start()
+    sealer.join(timeout=0.3)
+    assert sealer.is_alive()  # waits for the writer's lock
+    os.close(fd)
+    sealer.join(timeout=10)
+    assert [p.read_bytes() for p in sealed] == [b'{"event_id": "a"}\n']
+    writer.append([b'{"event_id": "c"}\n'])  # the writer notices its segment moved and starts another
+    (again,) = open_dir(landing).glob("events-api-*.jsonl")
+    assert again != segment and again.read_bytes() == b'{"event_id": "c"}\n'
+    writer.close()
+
+
+def test_a_restarted_collector_answers_replays_as_the_first_time(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    collector = Collector(landing)
+    (first,) = collector.submit_and_wait("conversions", [_row(7)])
+    (event,) = collector.submit_and_wait("events", [{"person_id": "p", "event_name": "signup"}])
+    collector.close()
+    seal_open_segments(landing)
+    again = Collector(landing)
+    try:
+        (replay,) = again.submit_and_wait("conversions", [_row(7, value_cents=5)])
+        (event_replay,) = again.submit_and_wait(
+            "events", [{"person_id": "p", "event_name": "signup", "event_id": event.event_id}]
+        )
+    finally:
+        again.close()
+    assert (replay.status, replay.id, replay.event_id) == ("replayed", first.id, "e7")
+    assert event_replay.status == "replayed"
+    assert first.id == conversion_id("purchase", "e7")
