@@ -1,10 +1,11 @@
 {{ config(materialized='view') }}
 
 -- The events funnels are matched on: behavioural events (deduplicated) and conversions, as one
--- stream with a common shape, restricted to the event names some funnel step uses. A conversion
+-- stream with a common shape, restricted to the event names some funnel step uses (the definitions'
+-- names are lower-cased in int_funnel_definitions, as staging lower-cases events and conversion types). A conversion
 -- matches a step by its conversion_type. Which funnels exist comes only from the seed.
 with funnel_definitions as (
-    select * from {{ ref('funnel_definitions') }}
+    select * from {{ ref('int_funnel_definitions') }}
 ),
 
 events as (

@@ -20,7 +20,7 @@
 with recursive
 
 funnel_definitions as (
-    select * from {{ ref('funnel_definitions') }}
+    select * from {{ ref('int_funnel_definitions') }}
 ),
 
 all_funnel_events as (
@@ -38,11 +38,9 @@ funnel_steps as (
         funnel_definitions.step_name,
         funnel_definitions.event_name,
         current_definitions.funnel_definition_hash,
-        cast(funnel_definitions.conversion_window_hours as {{ dbt.type_numeric() }}) as conversion_window_hours,
-        cast(
-            round(funnel_definitions.conversion_window_hours * 3600000000) as {{ dbt.type_bigint() }}
-        ) as window_microseconds,
-        count(*) over (partition by funnel_definitions.funnel_name) as total_steps,
+        funnel_definitions.conversion_window_hours,
+        cast(round(funnel_definitions.window_seconds * 1000000) as {{ dbt.type_bigint() }}) as window_microseconds,
+        funnel_definitions.total_steps,
         -- An earlier step of the same funnel has the same event_name.
         row_number() over (
             partition by funnel_definitions.funnel_name, funnel_definitions.event_name

@@ -24,7 +24,7 @@
 -- persons and no rows: each of them whole, every campaign and step, so no row of a period survives from
 -- an earlier run beside new ones. The clock changes nothing here (is_open is not read).
 with funnel_definitions as (
-    select * from {{ ref('funnel_definitions') }}
+    select * from {{ ref('int_funnel_definitions') }}
 ),
 
 funnels as (
