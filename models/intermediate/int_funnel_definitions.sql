@@ -135,7 +135,13 @@ checked as (
 final as (
     select
         funnel_name,
-        step_name,
+        -- Unordered funnels name their steps by how many distinct steps are done, as PostHog does.
+        case
+            when order_type = 'unordered' and step_number = 1 then 'Completed 1 step'
+            when order_type = 'unordered'
+                then 'Completed ' || cast(step_number as {{ dbt.type_string() }}) || ' steps'
+            else step_name
+        end as step_name,
         event_name,
         order_type,
         conversion_window_unit,

@@ -125,6 +125,7 @@ funnels as (
         entry_steps.candidate_starts,
         entry_steps.conversion_window_hours,
         entry_steps.completed_steps = entry_steps.total_steps as is_converted,
+        entry_steps.is_excluded,
         entry_steps.event_time as started_at,
         furthest_steps.event_time as last_step_at,
         case
@@ -167,6 +168,7 @@ final as (
         funnels.conversion_window_hours,
         funnels.is_converted,
         not funnels.is_converted and funnels.window_closes_at > data_end.data_end_at as is_open,
+        funnels.is_excluded,
         funnels.started_at,
         funnels.last_step_at,
         funnels.converted_at,

@@ -20,8 +20,10 @@ touchpoints as (
     select * from {{ ref('int_touchpoints') }}
 ),
 
+-- A person excluded from a funnel (an exclusion step) has left it: not counted.
 funnels as (
     select * from {{ ref('conversion_funnel') }}
+    where not is_excluded
 ),
 
 ad_spend as (
