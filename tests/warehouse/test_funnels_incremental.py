@@ -36,9 +36,12 @@ FUNNEL_RELATIONS = (
     "marts.conversion_funnel",
     "marts.conversion_funnel_step",
     "marts.funnel_stats",
+    "marts.funnel_time_to_convert",
     "marts.person_conversion_summary",
 )
-FUNNEL_MARTS = "+conversion_funnel +conversion_funnel_step +funnel_stats +person_conversion_summary"
+FUNNEL_MARTS = (
+    "+conversion_funnel +conversion_funnel_step +funnel_stats +funnel_time_to_convert +person_conversion_summary"
+)
 
 # The incremental marts and a text column of each that every run writes the same way: a run that
 # rewrote a row leaves it as computed, one that kept it leaves what the test wrote there before.
