@@ -1,10 +1,12 @@
-{#- postgres_settings: no nested loops on PostgreSQL (macros/planner_settings.sql says why). -#}
+{#- postgres_settings: no nested loops on PostgreSQL (macros/planner_settings.sql says why).
+    on_schema_change append_new_columns: a column added here (is_excluded) arrives with new definition
+    hashes, so the pre-hook deletes every older row and the new column is never left empty. -#}
 {{
     config(
         materialized='incremental',
         unique_key='person_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         postgres_settings={'enable_nestloop': 'off'},
         pre_hook="{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
     )

@@ -1,9 +1,11 @@
+{#- on_schema_change append_new_columns: a column added here (is_excluded) comes with new funnel
+    definition hashes, which change the recorded fingerprint, so every older row is deleted first. -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='person_id',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         pre_hook="{% if is_incremental() %}{{ delete_rows_where(this, 'not ' ~ incremental_state_is_current(funnel_rows_fingerprint())) }}{% endif %}",
         post_hook="{{ record_incremental_state(funnel_rows_loaded_through(), funnel_rows_fingerprint()) }}",
     )
