@@ -486,7 +486,7 @@ attempt_taints as (
             and attempt_step_bounds.event_microseconds < exclusion_events.event_microseconds
             and (
                 attempt_step_bounds.next_step_microseconds is null
-                or exclusion_events.event_microseconds < attempt_step_bounds.next_step_microseconds
+                or attempt_step_bounds.next_step_microseconds > exclusion_events.event_microseconds
             )
             and exclusion_events.event_microseconds - attempt_step_bounds.start_microseconds
             <= steps.window_microseconds
@@ -721,7 +721,7 @@ unordered_anchors as (
             <= unordered_anchor_reach.window_microseconds
             and (
                 unordered_anchor_reach.all_done_microseconds is null
-                or exclusion_events.event_microseconds <= unordered_anchor_reach.all_done_microseconds
+                or unordered_anchor_reach.all_done_microseconds >= exclusion_events.event_microseconds
             )
     group by
         unordered_anchor_reach.person_id,
