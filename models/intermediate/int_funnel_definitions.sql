@@ -16,8 +16,8 @@
 {%- for column_name, column_type in [
     ('order_type', dbt.type_string()),
     ('conversion_window_unit', dbt.type_string()),
-    ('conversion_window_interval', 'double precision'),
-    ('conversion_window_hours', 'double precision'),
+    ('conversion_window_interval', dbt.type_numeric()),
+    ('conversion_window_hours', dbt.type_numeric()),
 ] -%}
     {%- if not seed_columns or column_name in seed_columns -%}
         {%- set column_sql = 'cast(funnel_definitions.' ~ column_name ~ ' as ' ~ column_type ~ ')' -%}
@@ -122,8 +122,8 @@ checked as (
                 then
                     'conversion_window_unit ''' || funnel_windows.conversion_window_unit
                     || ''' is not one of second, minute, hour, day, week, month'
-            when funnel_windows.window_seconds <= 0
-                then 'the conversion window must be positive'
+            when round(funnel_windows.window_seconds) <= 0
+                then 'the conversion window must be positive (at least one second)'
             when coalesce(funnel_windows.order_type, 'ordered') not in ('ordered', 'strict', 'unordered')
                 then 'order_type ''' || funnel_windows.order_type || ''' is not one of ordered, strict, unordered'
         end as problem
@@ -148,8 +148,9 @@ final as (
         step_number,
         cast(count(*) over (partition by funnel_name) as {{ dbt.type_int() }}) as total_steps,
         conversion_window_interval,
-        window_seconds,
-        cast(window_seconds / 3600 as {{ dbt.type_numeric() }}) as conversion_window_hours
+        -- Whole seconds: the same number on every engine.
+        cast(round(window_seconds) as {{ dbt.type_bigint() }}) as window_seconds,
+        cast(round(window_seconds) / 3600.0 as {{ dbt.type_numeric() }}) as conversion_window_hours
     from checked
     where
         problem is null
