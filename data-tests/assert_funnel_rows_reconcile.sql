@@ -1,7 +1,7 @@
 -- The funnel marts agree with each other:
 --   * every conversion_funnel row has exactly completed_steps rows in conversion_funnel_step, 1 … n;
---   * funnel_stats' grand total (all_time × all campaigns) counts every conversion_funnel row once per
---     funnel, reached and converted persons included.
+--   * funnel_stats' grand total (all_time × all campaigns) counts every conversion_funnel row not
+--     excluded once per funnel, reached and converted persons included.
 -- Returns one row per disagreement.
 -- On an incremental build the first check reads the funnel rows whose content changed since the last
 -- build that tested every row (`updated_at`: a funnel's steps change only with its winning attempt,
@@ -54,6 +54,7 @@ funnel_totals as (
         count(*) as persons_entered,
         sum(case when is_converted then 1 else 0 end) as persons_converted
     from funnels
+    where not is_excluded
     group by funnel_name
 ),
 

@@ -18,6 +18,7 @@ funnels as (
         count(*) as funnels_entered,
         coalesce(sum(case when is_converted then 1 else 0 end), 0) as funnels_converted
     from {{ ref('conversion_funnel') }}
+    where not is_excluded
 )
 
 select

@@ -1,26 +1,47 @@
 {#-
-    One row per funnel of `seeds/funnel_definitions.csv`: funnel_name and funnel_definition_hash, the
-    MD5 of the funnel's whole definition (every step's number, name, event name and window, in step
-    order). Incremental funnel models store the hash with each row and drop rows whose hash is no
-    longer current, so editing or replacing the seed and rebuilding is all it takes.
+    One row per funnel of the funnel definitions (int_funnel_definitions): funnel_name and
+    funnel_definition_hash, the MD5 of the funnel's whole definition (every step's number, name, event
+    name, order type and window, in step order, and its exclusion steps, int_funnel_exclusions). Incremental funnel models store the hash with each
+    row and drop rows whose hash is no longer current, so editing or replacing the funnel definitions
+    file and rebuilding is all it takes.
 -#}
 {% macro funnel_definition_hashes() -%}
     select
-        funnel_name,
-        md5(
+        funnel_steps.funnel_name,
+        md5(funnel_steps.steps_text || '#' || coalesce(funnel_exclusion_steps.exclusions_text, '')) as funnel_definition_hash
+    from (
+        select
+            funnel_name,
             funnel_name || ':' || {{ dbt.listagg(
                 measure=dbt.concat([
                     "cast(step_number as " ~ dbt.type_string() ~ ")", "'|'",
                     "step_name", "'|'",
                     "event_name", "'|'",
-                    "cast(conversion_window_hours as " ~ dbt.type_string() ~ ")",
+                    "order_type", "'|'",
+                    "cast(window_seconds as " ~ dbt.type_string() ~ ")",
                 ]),
                 delimiter_text="';'",
                 order_by_clause="order by step_number",
-            ) }}
-        ) as funnel_definition_hash
-    from {{ ref('funnel_definitions') }}
-    group by funnel_name
+            ) }} as steps_text
+        from {{ ref('int_funnel_definitions') }}
+        group by funnel_name
+    ) as funnel_steps
+    left join (
+        select
+            funnel_name,
+            {{ dbt.listagg(
+                measure=dbt.concat([
+                    "event_name", "'|'",
+                    "cast(from_step as " ~ dbt.type_string() ~ ")", "'|'",
+                    "cast(to_step as " ~ dbt.type_string() ~ ")",
+                ]),
+                delimiter_text="';'",
+                order_by_clause="order by event_name, from_step, to_step",
+            ) }} as exclusions_text
+        from {{ ref('int_funnel_exclusions') }}
+        group by funnel_name
+    ) as funnel_exclusion_steps
+        on funnel_steps.funnel_name = funnel_exclusion_steps.funnel_name
 {%- endmacro %}
 
 {#-

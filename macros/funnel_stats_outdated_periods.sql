@@ -46,8 +46,10 @@
 {% macro funnel_stats_outdated_periods() -%}
     not {{ incremental_state_is_current(funnel_stats_fingerprint()) }}
     or {{ funnel_stats_period_key('funnel_name', 'period_type', 'period_date') }} in (
+        -- Excluded persons are not counted in funnel_stats.
         with funnels as (
             select * from {{ ref('conversion_funnel') }}
+            where not is_excluded
         ),
 
         changed_persons as (

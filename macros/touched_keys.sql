@@ -222,6 +222,8 @@
                 sum(case when funnels.is_converted then 1 else 0 end) as funnel_completions
             from {{ funnels }} as funnels
             cross join period_types
+            -- As conversion_metrics counts them: an excluded person has left the funnel.
+            where not funnels.is_excluded
             group by
                 period_types.period_type,
                 {{ period_start('period_types.period_type', 'funnels.started_at') }},

@@ -1,10 +1,13 @@
 {{ config(materialized='view') }}
 
 -- The events funnels are matched on: behavioural events (deduplicated) and conversions, as one
--- stream with a common shape, restricted to the event names some funnel step uses. A conversion
--- matches a step by its conversion_type. Which funnels exist comes only from the seed.
+-- stream with a common shape, restricted to the event names some funnel step or exclusion uses (the
+-- definitions' names are lower-cased in int_funnel_definitions, as staging lower-cases events and
+-- conversion types), or every event when a strict funnel exists (any other event of the person breaks
+-- a strict attempt). A conversion matches a step by its conversion_type. Which funnels exist comes
+-- only from the funnel definitions.
 with funnel_definitions as (
-    select * from {{ ref('funnel_definitions') }}
+    select * from {{ ref('int_funnel_definitions') }}
 ),
 
 events as (
@@ -15,9 +18,17 @@ conversions as (
     select * from {{ ref('int_conversions_valued') }}
 ),
 
+funnel_exclusions as (
+    select * from {{ ref('int_funnel_exclusions') }}
+),
+
+-- The event names of every step and of every exclusion step.
 step_event_names as (
-    select distinct event_name
+    select funnel_definitions.event_name
     from funnel_definitions
+    union
+    select funnel_exclusions.event_name
+    from funnel_exclusions
 ),
 
 behavioural_events as (
@@ -41,7 +52,13 @@ behavioural_events as (
         events._loaded_at as first_loaded_at,
         events._loaded_at as last_loaded_at
     from events
-    where events.event_name in (select step_event_names.event_name from step_event_names)
+    where
+        events.event_name in (select step_event_names.event_name from step_event_names)
+        -- A strict funnel is broken by any other event of the person: it needs them all.
+        or exists (
+            select 1 from funnel_definitions
+            where funnel_definitions.order_type = 'strict'
+        )
 ),
 
 conversion_events as (
@@ -65,7 +82,12 @@ conversion_events as (
         conversions.created_at as first_loaded_at,
         conversions.last_loaded_at
     from conversions
-    where conversions.conversion_type in (select step_event_names.event_name from step_event_names)
+    where
+        conversions.conversion_type in (select step_event_names.event_name from step_event_names)
+        or exists (
+            select 1 from funnel_definitions
+            where funnel_definitions.order_type = 'strict'
+        )
 ),
 
 final as (

@@ -1,30 +1,40 @@
-{#- postgres_settings: no nested loops on PostgreSQL (macros/planner_settings.sql says why). -#}
+{#- postgres_settings: no nested loops on PostgreSQL (macros/planner_settings.sql says why).
+    on_schema_change append_new_columns: a column added here (is_excluded) arrives with new definition
+    hashes, so the pre-hook deletes every older row and the new column is never left empty. -#}
 {{
     config(
         materialized='incremental',
         unique_key='person_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         postgres_settings={'enable_nestloop': 'off'},
         pre_hook="{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
     )
 }}
 
--- Ordered-funnel matching (PostHog / Mixpanel semantics, see the model YAML): one row per person ×
--- funnel × step reached by the person's winning attempt. Every step-1 event is a candidate start;
--- each later step is the earliest matching event at or after the previous counted step and within
--- the window from the start; the winning attempt reaches the furthest step, then reached it first,
--- then started latest. Incremental runs recompute whole persons: those with new or changed events
--- or conversions, and those with a step-1 event of a funnel that has no rows (new or edited funnel).
+-- Funnel matching (PostHog semantics, see the model YAML): one row per person × funnel × step reached
+-- by the person's winning attempt. Ordered funnels: every step-1 event is a candidate start; each
+-- later step is the earliest matching event at or after the previous counted step and within the
+-- window from the start; the winning attempt reaches the furthest step, then reached it first, then
+-- started latest. Strict funnels: the same, but each step must be the person's next event (repeats of
+-- the current step and events at the same instant do not break an attempt). Unordered funnels: every
+-- step event is an anchor; its reach is the number of distinct steps done within the window from it;
+-- the earliest anchor with the largest reach wins, its steps numbered in time order. Incremental runs
+-- recompute whole persons: those with new or changed events or conversions, and those with a start
+-- event of a funnel that has no rows (new or edited funnel).
 
 with recursive
 
 funnel_definitions as (
-    select * from {{ ref('funnel_definitions') }}
+    select * from {{ ref('int_funnel_definitions') }}
 ),
 
 all_funnel_events as (
     select * from {{ ref('int_funnel_events') }}
+),
+
+funnel_exclusions as (
+    select * from {{ ref('int_funnel_exclusions') }}
 ),
 
 current_definitions as (
@@ -37,12 +47,11 @@ funnel_steps as (
         funnel_definitions.step_number,
         funnel_definitions.step_name,
         funnel_definitions.event_name,
+        funnel_definitions.order_type,
         current_definitions.funnel_definition_hash,
-        cast(funnel_definitions.conversion_window_hours as {{ dbt.type_numeric() }}) as conversion_window_hours,
-        cast(
-            round(funnel_definitions.conversion_window_hours * 3600000000) as {{ dbt.type_bigint() }}
-        ) as window_microseconds,
-        count(*) over (partition by funnel_definitions.funnel_name) as total_steps,
+        funnel_definitions.conversion_window_hours,
+        cast(round(funnel_definitions.window_seconds * 1000000) as {{ dbt.type_bigint() }}) as window_microseconds,
+        funnel_definitions.total_steps,
         -- An earlier step of the same funnel has the same event_name.
         row_number() over (
             partition by funnel_definitions.funnel_name, funnel_definitions.event_name
@@ -91,7 +100,7 @@ steps as (
         inner join steps
             on
                 all_funnel_events.event_name = steps.event_name
-                and steps.step_number = 1
+                and (steps.step_number = 1 or steps.order_type = 'unordered')
         where steps.funnel_name in (select funnels_without_rows.funnel_name from funnels_without_rows)
     ),
 
@@ -131,6 +140,7 @@ transition_event_names as (
     inner join steps as earlier_step
         on
             later_step.funnel_name = earlier_step.funnel_name
+            and later_step.order_type = 'ordered'
             and (
                 later_step.step_number = earlier_step.step_number
                 or later_step.step_number - 1 = earlier_step.step_number
@@ -230,6 +240,7 @@ attempt_steps as (
         on
             sequenced_events.event_name = steps.event_name
             and steps.step_number = 1
+            and steps.order_type = 'ordered'
 
     union all
 
@@ -257,6 +268,155 @@ attempt_steps as (
     where step_lookup.next_event_microseconds - attempt_steps.start_microseconds <= step_lookup.window_microseconds
 ),
 
+-- Strict funnels read the person's whole event stream (int_funnel_events keeps every event when a strict
+-- funnel exists). Per funnel, events at one instant are ordered by the first step they match (events
+-- matching no step last), so that simultaneous steps follow in funnel order.
+strict_funnel_starts as (
+    select distinct
+        sequenced_events.person_id,
+        steps.funnel_name
+    from sequenced_events
+    inner join steps
+        on
+            sequenced_events.event_name = steps.event_name
+            and steps.step_number = 1
+            and steps.order_type = 'strict'
+),
+
+strict_event_steps as (
+    select
+        strict_funnel_starts.funnel_name,
+        sequenced_events.person_id,
+        sequenced_events.event_name,
+        sequenced_events.event_sequence,
+        sequenced_events.event_microseconds,
+        min(steps.step_number) as first_step_number
+    from strict_funnel_starts
+    inner join sequenced_events
+        on strict_funnel_starts.person_id = sequenced_events.person_id
+    left join steps
+        on
+            strict_funnel_starts.funnel_name = steps.funnel_name
+            and sequenced_events.event_name = steps.event_name
+    group by
+        strict_funnel_starts.funnel_name,
+        sequenced_events.person_id,
+        sequenced_events.event_name,
+        sequenced_events.event_sequence,
+        sequenced_events.event_microseconds
+),
+
+strict_stream as {{ materialized_cte_hint() }} (
+    select
+        *,
+        row_number() over (
+            partition by person_id, funnel_name
+            order by event_microseconds, coalesce(first_step_number, 2147483647), event_sequence
+        ) as stream_position
+    from strict_event_steps
+),
+
+-- Every strict attempt walked event by event: the next event in the stream is the next step (within
+-- the window), a repeat of the current step or at the instant of the current step (both kept
+-- walking), or anything else (the attempt ends there). One row per event walked; step rows flagged.
+strict_walk as (
+    select
+        strict_stream.person_id,
+        strict_stream.funnel_name,
+        strict_stream.event_sequence as start_event_sequence,
+        strict_stream.event_microseconds as start_microseconds,
+        steps.step_number,
+        steps.total_steps,
+        steps.window_microseconds,
+        strict_stream.stream_position,
+        strict_stream.event_sequence,
+        strict_stream.event_microseconds,
+        strict_stream.event_microseconds as step_microseconds,
+        true as is_step
+    from strict_stream
+    inner join steps
+        on
+            strict_stream.funnel_name = steps.funnel_name
+            and strict_stream.event_name = steps.event_name
+            and steps.step_number = 1
+
+    union all
+
+    select
+        strict_walk.person_id,
+        strict_walk.funnel_name,
+        strict_walk.start_event_sequence,
+        strict_walk.start_microseconds,
+        case
+            when
+                next_event.event_microseconds - strict_walk.start_microseconds <= strict_walk.window_microseconds
+                and next_event.event_name = next_step.event_name
+                then strict_walk.step_number + 1
+            else strict_walk.step_number
+        end as step_number,
+        strict_walk.total_steps,
+        strict_walk.window_microseconds,
+        next_event.stream_position,
+        next_event.event_sequence,
+        next_event.event_microseconds,
+        case
+            when
+                next_event.event_microseconds - strict_walk.start_microseconds <= strict_walk.window_microseconds
+                and next_event.event_name = next_step.event_name
+                then next_event.event_microseconds
+            else strict_walk.step_microseconds
+        end as step_microseconds,
+        next_event.event_microseconds - strict_walk.start_microseconds <= strict_walk.window_microseconds
+        and next_event.event_name = next_step.event_name as is_step
+    from strict_walk
+    inner join strict_stream as next_event
+        on
+            strict_walk.person_id = next_event.person_id
+            and strict_walk.funnel_name = next_event.funnel_name
+            and strict_walk.stream_position + 1 = next_event.stream_position
+    inner join steps as current_step
+        on
+            strict_walk.funnel_name = current_step.funnel_name
+            and strict_walk.step_number = current_step.step_number
+    inner join steps as next_step
+        on
+            strict_walk.funnel_name = next_step.funnel_name
+            and strict_walk.step_number + 1 = next_step.step_number
+    where
+        strict_walk.step_number < strict_walk.total_steps
+        and (
+            (
+                next_event.event_microseconds - strict_walk.start_microseconds <= strict_walk.window_microseconds
+                and next_event.event_name = next_step.event_name
+            )
+            or next_event.event_name = current_step.event_name
+            or next_event.event_microseconds = strict_walk.step_microseconds
+        )
+),
+
+all_attempt_steps as (
+    select
+        person_id,
+        funnel_name,
+        start_event_sequence,
+        start_microseconds,
+        step_number,
+        event_sequence,
+        event_microseconds
+    from attempt_steps
+    union all
+    select
+        person_id,
+        funnel_name,
+        start_event_sequence,
+        start_microseconds,
+        step_number,
+        event_sequence,
+        event_microseconds
+    from strict_walk
+    where is_step
+),
+
 -- Attempt totals on every step row: how far the attempt got and when (counted steps never go back in
 -- time, so the latest step time is when the furthest step was reached).
 attempt_totals as (
@@ -271,7 +431,97 @@ attempt_totals as (
         sum(case when step_number = 1 then 1 else 0 end) over (
             partition by person_id, funnel_name
         ) as candidate_starts
-    from attempt_steps
+    from all_attempt_steps
+),
+
+-- The person's events that are exclusion steps of a funnel.
+exclusion_events as (
+    select
+        funnel_exclusions.funnel_name,
+        funnel_exclusions.from_step,
+        funnel_exclusions.to_step,
+        sequenced_events.person_id,
+        sequenced_events.event_microseconds
+    from sequenced_events
+    inner join funnel_exclusions
+        on sequenced_events.event_name = funnel_exclusions.event_name
+),
+
+-- Each counted step of an attempt with the time of the attempt's next step (null: none).
+attempt_step_bounds as (
+    select
+        attempt_totals.person_id,
+        attempt_totals.funnel_name,
+        attempt_totals.start_event_sequence,
+        attempt_totals.start_microseconds,
+        attempt_totals.step_number,
+        attempt_totals.event_microseconds,
+        lead(attempt_totals.event_microseconds) over (
+            partition by attempt_totals.person_id, attempt_totals.funnel_name, attempt_totals.start_event_sequence
+            order by attempt_totals.step_number
+        ) as next_step_microseconds
+    from attempt_totals
+),
+
+-- An attempt is tainted in the interval step j-1 → j when an exclusion covering it happens after step j-1,
+-- before step j (or with no step j), and inside the window. The attempt keeps at most step j.
+attempt_taints as (
+    select
+        attempt_step_bounds.person_id,
+        attempt_step_bounds.funnel_name,
+        attempt_step_bounds.start_event_sequence,
+        min(attempt_step_bounds.step_number + 1) as tainted_step,
+        min(exclusion_events.event_microseconds) as tainted_microseconds
+    from attempt_step_bounds
+    inner join steps
+        on
+            attempt_step_bounds.funnel_name = steps.funnel_name
+            and attempt_step_bounds.step_number = steps.step_number
+    inner join exclusion_events
+        on
+            attempt_step_bounds.person_id = exclusion_events.person_id
+            and attempt_step_bounds.funnel_name = exclusion_events.funnel_name
+            and attempt_step_bounds.step_number >= exclusion_events.from_step
+            and attempt_step_bounds.step_number + 1 <= exclusion_events.to_step
+            and attempt_step_bounds.event_microseconds < exclusion_events.event_microseconds
+            and (
+                attempt_step_bounds.next_step_microseconds is null
+                or attempt_step_bounds.next_step_microseconds > exclusion_events.event_microseconds
+            )
+            and exclusion_events.event_microseconds - attempt_step_bounds.start_microseconds
+            <= steps.window_microseconds
+    where attempt_step_bounds.step_number < steps.total_steps
+    group by
+        attempt_step_bounds.person_id,
+        attempt_step_bounds.funnel_name,
+        attempt_step_bounds.start_event_sequence
+),
+
+-- Attempts cut after the step that follows their first taint, with their totals recomputed.
+effective_attempt_steps as (
+    select
+        attempt_totals.person_id,
+        attempt_totals.funnel_name,
+        attempt_totals.start_event_sequence,
+        attempt_totals.start_microseconds,
+        attempt_totals.step_number,
+        attempt_totals.event_sequence,
+        attempt_totals.event_microseconds,
+        attempt_totals.candidate_starts,
+        attempt_taints.tainted_microseconds,
+        max(attempt_totals.step_number) over (
+            partition by attempt_totals.person_id, attempt_totals.funnel_name, attempt_totals.start_event_sequence
+        ) as completed_steps,
+        max(attempt_totals.event_microseconds) over (
+            partition by attempt_totals.person_id, attempt_totals.funnel_name, attempt_totals.start_event_sequence
+        ) as furthest_step_microseconds
+    from attempt_totals
+    left join attempt_taints
+        on
+            attempt_totals.person_id = attempt_taints.person_id
+            and attempt_totals.funnel_name = attempt_taints.funnel_name
+            and attempt_totals.start_event_sequence = attempt_taints.start_event_sequence
+    where attempt_taints.tainted_step is null or attempt_totals.step_number <= attempt_taints.tainted_step
 ),
 
 -- The winning attempt: furthest step, then reached first, then started latest (its rows rank 1).
@@ -286,7 +536,276 @@ ranked_attempt_steps as (
                 start_microseconds desc,
                 start_event_sequence desc
         ) as attempt_rank
-    from attempt_totals
+    from effective_attempt_steps
+),
+
+ranked_attempts as (
+    select distinct
+        person_id,
+        funnel_name,
+        start_event_sequence,
+        start_microseconds,
+        completed_steps,
+        furthest_step_microseconds,
+        tainted_microseconds,
+        attempt_rank
+    from ranked_attempt_steps
+),
+
+-- A tainted winner is replaced by the attempt that first reaches the same step after the taint (the
+-- replacement, tainted itself, leaves the person excluded).
+replacing_attempts as (
+    select
+        candidate.person_id,
+        candidate.funnel_name,
+        candidate.start_event_sequence,
+        row_number() over (
+            partition by candidate.person_id, candidate.funnel_name
+            order by
+                candidate.furthest_step_microseconds asc,
+                candidate.start_microseconds desc,
+                candidate.start_event_sequence desc
+        ) as replacement_rank
+    from ranked_attempts as winner
+    inner join ranked_attempts as candidate
+        on
+            winner.person_id = candidate.person_id
+            and winner.funnel_name = candidate.funnel_name
+            and winner.completed_steps = candidate.completed_steps
+            and winner.tainted_microseconds < candidate.furthest_step_microseconds
+    where winner.attempt_rank = 1
+),
+
+result_attempts as (
+    select
+        winner.person_id,
+        winner.funnel_name,
+        coalesce(replacing_attempts.start_event_sequence, winner.start_event_sequence) as start_event_sequence
+    from ranked_attempts as winner
+    left join replacing_attempts
+        on
+            winner.person_id = replacing_attempts.person_id
+            and winner.funnel_name = replacing_attempts.funnel_name
+            and replacing_attempts.replacement_rank = 1
+    where winner.attempt_rank = 1
+),
+
+-- Unordered funnels: each event name of the funnel and how many steps use it (a → a → b needs two a).
+unordered_event_names as (
+    select
+        funnel_name,
+        event_name,
+        max(window_microseconds) as window_microseconds,
+        count(*) as step_count
+    from steps
+    where order_type = 'unordered'
+    group by
+        funnel_name,
+        event_name
+),
+
+unordered_events as (
+    select
+        unordered_event_names.funnel_name,
+        unordered_event_names.step_count,
+        unordered_event_names.window_microseconds,
+        sequenced_events.person_id,
+        sequenced_events.event_name,
+        sequenced_events.event_sequence,
+        sequenced_events.event_microseconds
+    from sequenced_events
+    inner join unordered_event_names
+        on sequenced_events.event_name = unordered_event_names.event_name
+),
+
+-- Every step event is an anchor; the events of the funnel within the window from it (inclusive), each
+-- numbered among the events of its name.
+unordered_window_pairs as (
+    select
+        anchor.person_id,
+        anchor.funnel_name,
+        anchor.event_sequence as anchor_event_sequence,
+        anchor.event_microseconds as anchor_microseconds,
+        anchor.window_microseconds,
+        in_window.event_name,
+        in_window.step_count,
+        in_window.event_microseconds,
+        row_number() over (
+            partition by anchor.person_id, anchor.funnel_name, anchor.event_sequence, in_window.event_name
+            order by in_window.event_microseconds, in_window.event_sequence
+        ) as name_occurrence
+    from unordered_events as anchor
+    inner join unordered_events as in_window
+        on
+            anchor.person_id = in_window.person_id
+            and anchor.funnel_name = in_window.funnel_name
+            and anchor.event_microseconds <= in_window.event_microseconds
+            and in_window.event_microseconds - anchor.event_microseconds <= anchor.window_microseconds
+),
+
+-- Per anchor and event name: the steps it fills, and when the last of them was filled.
+unordered_anchor_names as (
+    select
+        person_id,
+        funnel_name,
+        anchor_event_sequence,
+        anchor_microseconds,
+        window_microseconds,
+        event_name,
+        least(count(*), max(step_count)) as steps_done,
+        max(case when name_occurrence = step_count then event_microseconds end) as filled_microseconds
+    from unordered_window_pairs
+    group by
+        person_id,
+        funnel_name,
+        anchor_event_sequence,
+        anchor_microseconds,
+        window_microseconds,
+        event_name
+),
+
+-- The anchor's reach (distinct steps done in its window) and, when it did every step, when.
+unordered_anchor_reach as (
+    select
+        unordered_anchor_names.person_id,
+        unordered_anchor_names.funnel_name,
+        unordered_anchor_names.anchor_event_sequence,
+        unordered_anchor_names.anchor_microseconds,
+        unordered_anchor_names.window_microseconds,
+        sum(unordered_anchor_names.steps_done) as completed_steps,
+        case
+            when sum(unordered_anchor_names.steps_done) = max(steps.total_steps)
+                then max(unordered_anchor_names.filled_microseconds)
+        end as all_done_microseconds
+    from unordered_anchor_names
+    inner join steps
+        on
+            unordered_anchor_names.funnel_name = steps.funnel_name
+            and steps.step_number = 1
+    group by
+        unordered_anchor_names.person_id,
+        unordered_anchor_names.funnel_name,
+        unordered_anchor_names.anchor_event_sequence,
+        unordered_anchor_names.anchor_microseconds,
+        unordered_anchor_names.window_microseconds
+),
+
+-- An exclusion inside an anchor's window wipes it, unless every step was done before it. The earliest
+-- clean anchor with the largest reach wins; a person whose every window was wiped is excluded.
+unordered_anchors as (
+    select
+        unordered_anchor_reach.person_id,
+        unordered_anchor_reach.funnel_name,
+        unordered_anchor_reach.anchor_event_sequence,
+        unordered_anchor_reach.anchor_microseconds,
+        unordered_anchor_reach.completed_steps,
+        min(exclusion_events.event_microseconds) is not null as is_excluded,
+        row_number() over (
+            partition by unordered_anchor_reach.person_id, unordered_anchor_reach.funnel_name
+            order by
+                min(exclusion_events.event_microseconds) is not null asc,
+                unordered_anchor_reach.completed_steps desc,
+                unordered_anchor_reach.anchor_microseconds asc,
+                unordered_anchor_reach.anchor_event_sequence asc
+        ) as anchor_rank,
+        count(*) over (
+            partition by unordered_anchor_reach.person_id, unordered_anchor_reach.funnel_name
+        ) as candidate_starts
+    from unordered_anchor_reach
+    left join exclusion_events
+        on
+            unordered_anchor_reach.person_id = exclusion_events.person_id
+            and unordered_anchor_reach.funnel_name = exclusion_events.funnel_name
+            and unordered_anchor_reach.anchor_microseconds <= exclusion_events.event_microseconds
+            and exclusion_events.event_microseconds - unordered_anchor_reach.anchor_microseconds
+            <= unordered_anchor_reach.window_microseconds
+            and (
+                unordered_anchor_reach.all_done_microseconds is null
+                or unordered_anchor_reach.all_done_microseconds >= exclusion_events.event_microseconds
+            )
+    group by
+        unordered_anchor_reach.person_id,
+        unordered_anchor_reach.funnel_name,
+        unordered_anchor_reach.anchor_event_sequence,
+        unordered_anchor_reach.anchor_microseconds,
+        unordered_anchor_reach.completed_steps
+),
+
+-- In the winning window, the first event of each event name (the first two when two steps use it), in
+-- time order: the i-th of them is step i ("completed i steps").
+unordered_window_events as (
+    select
+        unordered_anchors.person_id,
+        unordered_anchors.funnel_name,
+        unordered_anchors.anchor_event_sequence as start_event_sequence,
+        unordered_anchors.anchor_microseconds as start_microseconds,
+        unordered_anchors.completed_steps,
+        unordered_anchors.candidate_starts,
+        unordered_anchors.is_excluded,
+        unordered_events.event_sequence,
+        unordered_events.event_microseconds,
+        unordered_events.step_count,
+        row_number() over (
+            partition by unordered_anchors.person_id, unordered_anchors.funnel_name, unordered_events.event_name
+            order by unordered_events.event_microseconds, unordered_events.event_sequence
+        ) as name_occurrence
+    from unordered_anchors
+    inner join unordered_events
+        on
+            unordered_anchors.person_id = unordered_events.person_id
+            and unordered_anchors.funnel_name = unordered_events.funnel_name
+            and unordered_anchors.anchor_microseconds <= unordered_events.event_microseconds
+            and unordered_events.event_microseconds - unordered_anchors.anchor_microseconds
+            <= unordered_events.window_microseconds
+    where unordered_anchors.anchor_rank = 1
+),
+
+unordered_winning_steps as (
+    select
+        person_id,
+        funnel_name,
+        start_event_sequence,
+        start_microseconds,
+        row_number() over (
+            partition by person_id, funnel_name
+            order by event_microseconds, event_sequence
+        ) as step_number,
+        event_sequence,
+        event_microseconds,
+        completed_steps,
+        candidate_starts,
+        is_excluded
+    from unordered_window_events
+    where name_occurrence <= step_count
+),
+
+winning_steps as (
+    select
+        ranked_attempt_steps.person_id,
+        ranked_attempt_steps.funnel_name,
+        ranked_attempt_steps.start_event_sequence,
+        ranked_attempt_steps.step_number,
+        ranked_attempt_steps.event_sequence,
+        ranked_attempt_steps.completed_steps,
+        ranked_attempt_steps.candidate_starts,
+        ranked_attempt_steps.tainted_microseconds is not null as is_excluded
+    from ranked_attempt_steps
+    inner join result_attempts
+        on
+            ranked_attempt_steps.person_id = result_attempts.person_id
+            and ranked_attempt_steps.funnel_name = result_attempts.funnel_name
+            and ranked_attempt_steps.start_event_sequence = result_attempts.start_event_sequence
+    union all
+    select
+        person_id,
+        funnel_name,
+        start_event_sequence,
+        step_number,
+        event_sequence,
+        completed_steps,
+        candidate_starts,
+        is_excluded
+    from unordered_winning_steps
 ),
 
 -- Load times that make the rows reproducible: when the person's step-1 events of the funnel were
@@ -301,7 +820,7 @@ start_loads as (
     inner join steps
         on
             sequenced_events.event_name = steps.event_name
-            and steps.step_number = 1
+            and (steps.step_number = 1 or steps.order_type = 'unordered')
     group by
         sequenced_events.person_id,
         steps.funnel_name
@@ -320,7 +839,7 @@ final as (
         winning_steps.person_id,
         winning_steps.funnel_name,
         steps.step_name,
-        steps.event_name,
+        matched_event.event_name,
         matched_event.event_source,
         matched_event.source_record_id,
         matched_event.event_id,
@@ -338,6 +857,7 @@ final as (
         cast(steps.total_steps as {{ dbt.type_int() }}) as total_steps,
         cast(winning_steps.completed_steps as {{ dbt.type_int() }}) as completed_steps,
         cast(winning_steps.candidate_starts as {{ dbt.type_bigint() }}) as candidate_starts,
+        winning_steps.is_excluded,
         steps.conversion_window_hours,
         matched_event.event_time,
         start_event.event_time as started_at,
@@ -345,7 +865,7 @@ final as (
         start_loads.first_start_loaded_at,
         start_loads.last_start_loaded_at,
         person_loads.person_loaded_at
-    from ranked_attempt_steps as winning_steps
+    from winning_steps
     inner join steps
         on
             winning_steps.funnel_name = steps.funnel_name
@@ -364,7 +884,6 @@ final as (
             and winning_steps.funnel_name = start_loads.funnel_name
     inner join person_loads
         on winning_steps.person_id = person_loads.person_id
-    where winning_steps.attempt_rank = 1
 )
 
 select * from final

@@ -1,9 +1,11 @@
+{#- on_schema_change append_new_columns: a column added here (is_excluded) comes with new funnel
+    definition hashes, which change the recorded fingerprint, so every older row is deleted first. -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='person_id',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         pre_hook="{% if is_incremental() %}{{ delete_rows_where(this, 'not ' ~ incremental_state_is_current(funnel_rows_fingerprint())) }}{% endif %}",
         post_hook="{{ record_incremental_state(funnel_rows_loaded_through(), funnel_rows_fingerprint()) }}",
     )
@@ -125,6 +127,7 @@ funnels as (
         entry_steps.candidate_starts,
         entry_steps.conversion_window_hours,
         entry_steps.completed_steps = entry_steps.total_steps as is_converted,
+        entry_steps.is_excluded,
         entry_steps.event_time as started_at,
         furthest_steps.event_time as last_step_at,
         case
@@ -167,6 +170,7 @@ final as (
         funnels.conversion_window_hours,
         funnels.is_converted,
         not funnels.is_converted and funnels.window_closes_at > data_end.data_end_at as is_open,
+        funnels.is_excluded,
         funnels.started_at,
         funnels.last_step_at,
         funnels.converted_at,

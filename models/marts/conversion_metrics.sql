@@ -79,9 +79,14 @@ touchpoints as (
     {{ covered_days_filter(is_incremental_run, reporting_period_start('touchpoint_time', 'day')) }}
 ),
 
+-- A person excluded from a funnel (an exclusion step) has left it: not counted.
 funnels as (
     select * from {{ ref('conversion_funnel') }}
-    {{ covered_days_filter(is_incremental_run, reporting_period_start('started_at', 'day')) }}
+    where
+        not is_excluded
+        {%- if is_incremental_run %}
+        and {{ reporting_period_start('started_at', 'day') }} in (select covered_days.period_date from covered_days)
+        {%- endif %}
 ),
 
 ad_spend as (

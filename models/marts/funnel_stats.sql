@@ -10,6 +10,7 @@
 }}
 
 -- depends_on: {{ ref('int_funnel_steps_matched') }}
+-- depends_on: {{ ref('int_funnel_exclusions') }}
 
 -- Funnel statistics (the feature document's getFunnelStats): one row per funnel × period_type × period_date ×
 -- campaign_scope × campaign_id × step (see the docs block funnel_stats_grain). Persons, not attempts:
@@ -24,11 +25,13 @@
 -- persons and no rows: each of them whole, every campaign and step, so no row of a period survives from
 -- an earlier run beside new ones. The clock changes nothing here (is_open is not read).
 with funnel_definitions as (
-    select * from {{ ref('funnel_definitions') }}
+    select * from {{ ref('int_funnel_definitions') }}
 ),
 
+-- A person excluded from a funnel (an exclusion step) has left it: not counted anywhere here.
 funnels as (
     select * from {{ ref('conversion_funnel') }}
+    where not is_excluded
 ),
 
 funnel_steps as (
@@ -186,7 +189,8 @@ measured_steps as (
         group_measures.campaign_id,
         funnel_definitions.step_number,
         funnel_definitions.step_name,
-        funnel_definitions.event_name,
+        -- An unordered funnel's step i is "i distinct steps done", whichever event did it.
+        case when funnel_definitions.order_type <> 'unordered' then funnel_definitions.event_name end as event_name,
         group_measures.total_steps,
         group_measures.persons_entered,
         group_measures.persons_converted,

@@ -82,6 +82,8 @@ funnel_totals as (
         count(*) as funnels_entered,
         sum(case when is_converted then 1 else 0 end) as funnels_converted
     from funnels
+    -- A person excluded from a funnel (an exclusion step) has left it.
+    where not is_excluded
     group by person_id
 ),
 

@@ -36,9 +36,12 @@ FUNNEL_RELATIONS = (
     "marts.conversion_funnel",
     "marts.conversion_funnel_step",
     "marts.funnel_stats",
+    "marts.funnel_time_to_convert",
     "marts.person_conversion_summary",
 )
-FUNNEL_MARTS = "+conversion_funnel +conversion_funnel_step +funnel_stats +person_conversion_summary"
+FUNNEL_MARTS = (
+    "+conversion_funnel +conversion_funnel_step +funnel_stats +funnel_time_to_convert +person_conversion_summary"
+)
 
 # The incremental marts and a text column of each that every run writes the same way: a run that
 # rewrote a row leaves it as computed, one that kept it leaves what the test wrote there before.
@@ -48,6 +51,26 @@ MARKED_COLUMNS = {
     "marts.funnel_stats": "step_name",
     "marts.person_conversion_summary": "reporting_currency",
 }
+
+# Added to the shipped funnels in the module's builds, so every order type is built incrementally. Columns:
+# funnel_name, step_number, step_name, event_name, conversion_window_hours, conversion_window_interval,
+# conversion_window_unit, order_type. The strict funnel makes the matching read every event.
+STRICT_AND_UNORDERED_FUNNELS = (
+    "cart_checkout_strict,1,Add to cart,add_to_cart,,2,day,strict\n"
+    "cart_checkout_strict,2,Checkout started,checkout_started,,2,day,strict\n"
+    "cart_checkout_strict,3,Purchase,purchase,,2,day,strict\n"
+    "shopping_any_order,1,Landing page view,Landing_Page_View,,36,hour,unordered\n"
+    "shopping_any_order,2,Add to cart,add_to_cart,,36,hour,unordered\n"
+    "shopping_any_order,3,Purchase,purchase,,36,hour,unordered\n"
+)
+
+# Exclusion steps for an ordered and the unordered funnel above: a page view (a noise event of the
+# synthetic data) between landing and checkout, and between any steps of the unordered funnel.
+EXCLUSIONS = (
+    "funnel_name,event_name,from_step,to_step\n"
+    "ad_click_to_purchase,page_view,2,4\n"
+    "shopping_any_order,page_view,1,3\n"
+)
 
 CUTOFF = dt.datetime(2024, 3, 20, tzinfo=dt.UTC)
 FIRST_LOAD_AT = dt.datetime(2024, 3, 20, 1, tzinfo=dt.UTC)
@@ -218,7 +241,8 @@ def land(warehouse: Path, data: RawData, batches: tuple[int, ...]) -> None:
 
 @dataclass
 class Project:
-    """A copy of the dbt project and the environment to build it into one warehouse file."""
+    """A copy of the dbt project (with the strict and unordered funnels added) and the environment to
+    build it into one warehouse file."""
 
     root: Path
 
@@ -228,7 +252,10 @@ class Project:
             shutil.copy2(PROJECT_DIR / name, destination / name)
         for folder in ("models", "macros", "seeds", "data-tests"):
             shutil.copytree(PROJECT_DIR / folder, destination / folder)
-        return cls(destination)
+        project = cls(destination)
+        project.add_funnels(STRICT_AND_UNORDERED_FUNNELS)
+        (destination / "seeds" / "funnel_exclusions.csv").write_text(EXCLUSIONS)
+        return project
 
     def build(self, warehouse: Path, options: tuple[str, ...] = ()) -> None:
         """Seed, then run the funnel marts and everything upstream of them."""
@@ -253,8 +280,14 @@ class Project:
         )
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
-    def write_funnels(self, csv_text: str) -> None:
+    def add_funnels(self, csv_rows: str) -> None:
+        """Append funnels (rows in the shipped file's columns) to the project's funnel definitions."""
+        with (self.root / "seeds" / "funnel_definitions.csv").open("a") as file:
+            file.write(csv_rows)
+
+    def write_funnels(self, csv_text: str, exclusions: str = "funnel_name,event_name,from_step,to_step\n") -> None:
         (self.root / "seeds" / "funnel_definitions.csv").write_text(csv_text)
+        (self.root / "seeds" / "funnel_exclusions.csv").write_text(exclusions)
 
 
 def differences(incremental: Path, full_refresh: Path) -> dict[str, tuple[int, int]]:
@@ -466,6 +499,15 @@ def test_second_batch_changed_the_funnels(batches: dict) -> None:
     assert count(full, "marts.conversion_funnel", "created_at > timestamptz '2024-04-01'") > 0
     assert count(full, "marts.conversion_funnel", "updated_at > created_at") > 0
     assert count(full, "marts.conversion_funnel", "is_converted") > 0
+    assert (
+        count(
+            full, "marts.conversion_funnel", "funnel_name = 'cart_checkout_strict' and completed_steps >= 2"
+        )
+        > 0
+    )
+    assert count(full, "marts.conversion_funnel", "funnel_name = 'shopping_any_order' and is_converted") > 0
+    assert count(full, "marts.conversion_funnel", "funnel_name = 'ad_click_to_purchase' and is_excluded") > 0
+    assert count(full, "marts.conversion_funnel", "funnel_name = 'shopping_any_order' and is_excluded") > 0
     # Funnels open after batch 1 (later events could still advance them) were recomputed and closed.
     assert batches["open_after_first_batch"] > 0
     assert count(batches["incremental"], "marts.conversion_funnel", "is_open") == count(
@@ -542,8 +584,9 @@ def test_changing_the_reporting_timezone_needs_no_full_refresh(batches: dict, tm
 
 
 def test_replacing_the_funnel_seed_needs_no_full_refresh(batches: dict, tmp_path: Path) -> None:
-    # Edit one funnel (new window), drop the others, add one whose steps share an event name, and
-    # rebuild the incremental warehouse without --full-refresh: it must equal a fresh build.
+    # Edit one funnel (new window), drop the others, add one whose steps share an event name and one
+    # with an exclusion step, and rebuild the incremental warehouse without --full-refresh: it must
+    # equal a fresh build.
     project = Project.copy_of_repo(tmp_path)
     project.write_funnels(
         "funnel_name,step_number,step_name,event_name,conversion_window_hours\n"
@@ -553,6 +596,9 @@ def test_replacing_the_funnel_seed_needs_no_full_refresh(batches: dict, tmp_path
         "browse_twice_then_buy,1,Page view,page_view,120\n"
         "browse_twice_then_buy,2,Another page view,page_view,120\n"
         "browse_twice_then_buy,3,Purchase,purchase,120\n"
+        "cart_without_browsing,1,Add to cart,add_to_cart,48\n"
+        "cart_without_browsing,2,Purchase,purchase,48\n",
+        "funnel_name,event_name,from_step,to_step\ncart_without_browsing,page_view,1,2\n",
     )
     incremental = batches["incremental"]
     project.build(incremental)
@@ -570,14 +616,15 @@ def test_replacing_the_funnel_seed_needs_no_full_refresh(batches: dict, tmp_path
         count(
             incremental,
             "marts.funnel_stats",
-            "funnel_name not in ('signup_to_video_render', 'browse_twice_then_buy')",
+            "funnel_name not in ('signup_to_video_render', 'browse_twice_then_buy', 'cart_without_browsing')",
         )
         == 0
     )
 
 
 def assert_matches_reference(warehouse: Path) -> None:
-    """int_funnel_steps_matched of ``warehouse`` equals reference_matches on its own inputs."""
+    """int_funnel_steps_matched of ``warehouse`` equals reference_matches on its own inputs, for the ordered
+    funnels without exclusion steps (the rules the reference implements)."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         events = con.execute(
@@ -586,12 +633,16 @@ def assert_matches_reference(warehouse: Path) -> None:
         ).fetchall()
         steps = con.execute(
             "select funnel_name, step_number, event_name, conversion_window_hours"
-            " from reference.funnel_definitions"
+            " from intermediate.int_funnel_definitions where order_type = 'ordered'"
+            " and funnel_name not in (select funnel_name from intermediate.int_funnel_exclusions)"
         ).fetchall()
         matched = set(
             con.execute(
                 "select person_id, funnel_name, step_number, source_record_id,"
                 " completed_steps, candidate_starts from intermediate.int_funnel_steps_matched"
+                " where funnel_name in"
+                " (select funnel_name from intermediate.int_funnel_definitions where order_type = 'ordered')"
+                " and funnel_name not in (select funnel_name from intermediate.int_funnel_exclusions)"
             ).fetchall()
         )
     finally:
