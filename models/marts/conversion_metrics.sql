@@ -13,6 +13,9 @@
     )
 }}
 {%- set is_incremental_run = incremental_spec_is_current(state) %}
+-- The fingerprint reads the funnel definitions and exclusions (funnel_definition_hashes):
+-- depends_on: {{ ref('int_funnel_definitions') }}
+-- depends_on: {{ ref('int_funnel_exclusions') }}
 
 -- The feature document's conversion_metrics: one row per period_type × period_date × attribution_model × campaign_id,
 -- every metric of the metric dictionary (docs blocks in models/_docs_metrics.md) plus ad spend and
