@@ -85,11 +85,10 @@ touchpoints as (
 -- A person excluded from a funnel (an exclusion step) has left it: not counted.
 funnels as (
     select * from {{ ref('conversion_funnel') }}
-    where
-        not is_excluded
-        {%- if is_incremental_run %}
+    where not is_excluded
+    {%- if is_incremental_run %}
         and {{ reporting_period_start('started_at', 'day') }} in (select covered_days.period_date from covered_days)
-        {%- endif %}
+    {%- endif %}
 ),
 
 ad_spend as (
