@@ -247,6 +247,17 @@ def get_funnels_by_person(ctx: ApiContext, person_id: str, *, funnel_name: str |
     return Answer(funnels, build)
 
 
+def _filter_period_dates(
+    where: list[str], params: dict[str, Any], since: str | None, until: str | None
+) -> None:
+    """Add ``period_date >= since`` and ``period_date < until`` (the days of the instants given) to a query's
+    conditions and parameters."""
+    for name, value, op in (("since", since, ">="), ("until", until, "<")):
+        if (instant := parse_instant(value, name)) is not None:
+            where.append(f"period_date {op} ${name}")
+            params[name] = instant.date()
+
+
 def get_funnel_stats(
     ctx: ApiContext,
     *,
@@ -271,10 +282,7 @@ def get_funnel_stats(
     if campaign_id is not None:
         where.append("campaign_id = $campaign_id")
         params["campaign_id"] = campaign_id
-    for name, value, op in (("since", since, ">="), ("until", until, "<")):
-        if (instant := parse_instant(value, name)) is not None:
-            where.append(f"period_date {op} ${name}")
-            params[name] = instant.date()
+    _filter_period_dates(where, params, since, until)
     params["limit"] = limit
     with ctx.reader.read() as (con, build, _):
         rows = fetch_rows(
@@ -307,10 +315,7 @@ def get_conversion_metrics(
     if campaign_id is not None:
         where.append("campaign_id = $campaign_id")
         params["campaign_id"] = campaign_id
-    for name, value, op in (("since", since, ">="), ("until", until, "<")):
-        if (instant := parse_instant(value, name)) is not None:
-            where.append(f"period_date {op} ${name}")
-            params[name] = instant.date()
+    _filter_period_dates(where, params, since, until)
     params["limit"] = limit
     with ctx.reader.read() as (con, build, _):
         models = [
