@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STREAMS: tuple[str, ...] = ("events", "conversions", "ad_spend")
+STREAMS: tuple[str, ...] = ("events", "conversions", "ad_spend", "adjustments")
 
 EVENT_SOURCES: tuple[str, ...] = ("pixel", "capi", "webhook", "app")
 CONVERSION_TYPES: tuple[str, ...] = ("purchase", "signup", "video_render", "subscription")
 CONVERSION_SOURCES: tuple[str, ...] = ("pixel", "capi", "webhook")
 DEVICE_TYPES: tuple[str, ...] = ("desktop", "mobile", "tablet")
+# What happened to a conversion after it was reported: money returned to the buyer (refund), money taken
+# back by the card network (chargeback), or the conversion's value stated anew (restatement).
+ADJUSTMENT_TYPES: tuple[str, ...] = ("refund", "chargeback", "restatement")
 
 # ISO 4217 active codes (2024 list). Kept here rather than in a package so validation works offline.
 ISO_4217: frozenset[str] = frozenset(
@@ -142,6 +145,20 @@ AD_SPEND: tuple[Column, ...] = (
     Column("clicks", kind="int", required=True, min_value=0),  # also: clicks <= impressions
 )
 
+# Refunds, chargebacks and restatements of conversions already reported. A row names its conversion by
+# the conversion's own (conversion_type, event_id); amount_cents is the amount refunded or charged back,
+# or for a restatement the conversion's new total value, in currency's minor units.
+ADJUSTMENTS: tuple[Column, ...] = (
+    Column("adjustment_id", required=True, max_length=128),
+    Column("conversion_event_id", required=True, max_length=128),
+    Column("conversion_type", required=True, allowed=CONVERSION_TYPES),
+    Column("adjustment_type", required=True, allowed=ADJUSTMENT_TYPES),
+    Column("amount_cents", kind="int", required=True, min_value=0, max_value=MAX_CENTS),
+    Column("currency", required=True, max_length=3),
+    Column("adjusted_at", kind="timestamp", required=True),
+    Column("reason", max_length=256),
+)
+
 # Identity fields for Meta matching: kept in clear in raw and staging only; marts carry their SHA-256
 # hashes (`*_sha256`) instead. person_id is the producer's pseudonym, not one of them.
 IDENTITY_FIELDS: frozenset[str] = frozenset(
@@ -155,6 +172,7 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
     "events": EVENTS,
     "conversions": CONVERSIONS,
     "ad_spend": AD_SPEND,
+    "adjustments": ADJUSTMENTS,
 }
 
 # Columns the loader adds to every raw table (lineage of each row).
@@ -167,7 +185,7 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def columns(stream: str) -> tuple[Column, ...]:
-    """The contract columns of ``stream`` (``events``, ``conversions`` or ``ad_spend``)."""
+    """The contract columns of ``stream`` (one of :data:`STREAMS`)."""
     try:
         return CONTRACT[stream]
     except KeyError:

@@ -25,12 +25,12 @@ pandera's failure cases into one reason per failing field with :func:`expectatio
 ``max_length`` strings (and JSON text) longer than the contract's ``max_length`` characters, as
                received (currency codes, already checked by ``iso_4217``, are exempt).
 ``min_value``  whole numbers below the contract's ``min_value``.
-``max_value``  amounts (``value_cents``, ``spend_cents``) above the contract's ``MAX_CENTS``, the
+``max_value``  amounts (``value_cents``, ``spend_cents``, ``amount_cents``) above the contract's ``MAX_CENTS``, the
                largest amount every model's casts can carry.
 ``plausible``  timestamps and dates must lie in [2000-01-01, 2100-01-01) UTC; catches epoch
                seconds sent as milliseconds and swapped fields.
 ``currency_required``     conversions: ``currency`` is required when ``value_cents`` > 0.
-``convertible``           conversions and ad_spend: when the amount is > 0, ``currency`` must be one
+``convertible``           conversions, ad_spend and adjustments: when the amount is > 0, ``currency`` must be one
                           the exchange-rate seed has rates for (the warehouse values it in the
                           reporting currency; a code it cannot convert would leave no value).
 ``clicks_le_impressions`` ad_spend: ``clicks`` must not exceed ``impressions``.
@@ -205,7 +205,9 @@ def _column_rules(stream: str, col: Column) -> list[Rule]:
                 "is required when value_cents > 0",
             )
         )
-    amount = {"conversions": "value_cents", "ad_spend": "spend_cents"}.get(stream)
+    amount = {"conversions": "value_cents", "ad_spend": "spend_cents", "adjustments": "amount_cents"}.get(
+        stream
+    )
     convertible = rate_currencies()
     if amount and name == "currency" and convertible:
         rate_codes = list(convertible)  # its own name: the lambdas above read `codes` when called

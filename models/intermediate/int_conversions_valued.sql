@@ -9,11 +9,13 @@
 
 {#-
     The deduplicated conversions (int_conversions_deduplicated) with their value in the reporting
-    currency: the conversion set every fact reads (conversion_event, attribution, funnels, the Meta
-    events). Incremental as the deduplication: the keys with a conversion loaded since the last run
-    are revalued and replace their rows (delete+insert on conversion_key); a full refresh gives the
-    same rows. A change of the exchange-rate seed or of var `reporting_currency` needs
-    `--full-refresh`.
+    currency, gross and net of refunds, chargebacks and restatements (stg_adjustments; the rules are
+    the docs block conversion_adjustments): the conversion set every fact reads (conversion_event,
+    attribution, funnels, the Meta events). Incremental as the deduplication: the keys with a
+    conversion or an adjustment loaded since the last run are revalued and replace their rows
+    (delete+insert on conversion_key); a full refresh gives the same rows. last_loaded_at is the
+    latest load of either, so every model downstream sees an adjusted conversion as changed. A change
+    of the exchange-rate seed or of var `reporting_currency` needs `--full-refresh`.
 -#}
 {%- set reporting_currency = var('reporting_currency') -%}
 
@@ -25,11 +27,21 @@ exchange_rates as (
     select * from {{ ref('exchange_rates') }}
 ),
 
+adjustments as (
+    select * from {{ ref('stg_adjustments') }}
+),
+
 {% if is_incremental() %}
     changed_keys as (
-        select distinct conversion_key
+        select conversion_key
         from deduplicated
         where last_loaded_at >= {{ last_run_watermark('last_loaded_at') }}
+
+        union
+
+        select conversion_key
+        from adjustments
+        where _loaded_at >= {{ last_run_watermark('last_loaded_at') }}
     ),
 
     changed_conversions as (
@@ -72,6 +84,140 @@ valued as (
             and {{ utc_date('changed_conversions.conversion_time') }} = conversion_rates.rate_date
     left join reporting_rates
         on {{ utc_date('changed_conversions.conversion_time') }} = reporting_rates.rate_date
+),
+
+adjustment_owners as (
+    -- Each adjustment of a revalued key with the conversion it belongs to: the key's latest conversion
+    -- at or before the adjustment, else its first.
+    select
+        adjustments.adjustment_id,
+        adjustments.adjustment_type,
+        adjustments.amount_cents,
+        adjustments.currency,
+        adjustments.adjusted_at,
+        adjustments._loaded_at,
+        changed_conversions.id as conversion_id,
+        changed_conversions.conversion_time,
+        row_number() over (
+            partition by adjustments.adjustment_id
+            order by
+                case when changed_conversions.conversion_time <= adjustments.adjusted_at then 0 else 1 end,
+                case
+                    when changed_conversions.conversion_time <= adjustments.adjusted_at
+                        then changed_conversions.conversion_time
+                end desc,
+                changed_conversions.conversion_time asc,
+                changed_conversions.id asc
+        ) as owner_rank
+    from adjustments
+    inner join changed_conversions
+        on adjustments.conversion_key = changed_conversions.conversion_key
+),
+
+valued_adjustments as (
+    -- Amounts in the reporting currency at the rates of the conversion's day (a full refund nets to 0).
+    select
+        adjustment_owners.*,
+        case
+            when adjustment_owners.amount_cents = 0 then 0
+            else {{ convert_cents(
+                'adjustment_owners.amount_cents',
+                'adjustment_rates.units_per_usd',
+                'reporting_rates.units_per_usd'
+            ) }}
+        end as amount_cents_reporting,
+        row_number() over (
+            partition by adjustment_owners.conversion_id, adjustment_owners.adjustment_type
+            order by adjustment_owners.adjusted_at desc, adjustment_owners.adjustment_id desc
+        ) as type_recency_rank
+    from adjustment_owners
+    left join exchange_rates as adjustment_rates
+        on
+            adjustment_owners.currency = adjustment_rates.currency
+            and {{ utc_date('adjustment_owners.conversion_time') }} = adjustment_rates.rate_date
+    left join reporting_rates
+        on {{ utc_date('adjustment_owners.conversion_time') }} = reporting_rates.rate_date
+    where adjustment_owners.owner_rank = 1
+),
+
+restatements as (
+    -- The latest restatement of each conversion: the base its later refunds are taken from.
+    select
+        conversion_id,
+        adjusted_at as restated_at,
+        amount_cents_reporting as restated_value_cents_reporting
+    from valued_adjustments
+    where
+        adjustment_type = 'restatement'
+        and type_recency_rank = 1
+),
+
+conversion_adjustments as (
+    select
+        valued_adjustments.conversion_id,
+        count(*) as adjustments_count,
+        max(valued_adjustments.adjusted_at) as last_adjusted_at,
+        max(valued_adjustments._loaded_at) as adjustments_loaded_at,
+        max(case when valued_adjustments.adjustment_type in ('refund', 'chargeback') then 1 else 0 end)
+        = 1 as is_refunded,
+        max(case when valued_adjustments.adjustment_type = 'chargeback' then 1 else 0 end) = 1 as is_charged_back,
+        max(restatements.restated_at) as restated_at,
+        max(restatements.restated_value_cents_reporting) as restated_value_cents_reporting,
+        -- Refunds and chargebacks after the base; null when one of them has no exchange rate.
+        case
+            when count(
+                case
+                    when
+                        valued_adjustments.adjustment_type in ('refund', 'chargeback')
+                        and valued_adjustments.amount_cents_reporting is null
+                        then 1
+                end
+            ) > 0 then null
+            else coalesce(sum(
+                case
+                    when
+                        valued_adjustments.adjustment_type in ('refund', 'chargeback')
+                        and (
+                            restatements.restated_at is null
+                            or valued_adjustments.adjusted_at > restatements.restated_at
+                        )
+                        then valued_adjustments.amount_cents_reporting
+                end
+            ), 0)
+        end as refunded_value_cents_reporting
+    from valued_adjustments
+    left join restatements
+        on valued_adjustments.conversion_id = restatements.conversion_id
+    group by valued_adjustments.conversion_id
+),
+
+netted as (
+    select
+        valued.*,
+        coalesce(conversion_adjustments.adjustments_count, 0) as adjustments_count,
+        coalesce(conversion_adjustments.is_refunded, false) as is_refunded,
+        coalesce(conversion_adjustments.is_charged_back, false) as is_charged_back,
+        conversion_adjustments.restated_at is not null as is_restated,
+        conversion_adjustments.last_adjusted_at,
+        case
+            when conversion_adjustments.conversion_id is null then 0
+            else conversion_adjustments.refunded_value_cents_reporting
+        end as refunded_value_cents_reporting,
+        case
+            when conversion_adjustments.restated_at is not null
+                then conversion_adjustments.restated_value_cents_reporting
+            else valued.value_cents_reporting
+        end as base_value_cents_reporting,
+        case
+            when
+                conversion_adjustments.adjustments_loaded_at is not null
+                and conversion_adjustments.adjustments_loaded_at > valued.last_loaded_at
+                then conversion_adjustments.adjustments_loaded_at
+            else valued.last_loaded_at
+        end as adjusted_last_loaded_at
+    from valued
+    left join conversion_adjustments
+        on valued.id = conversion_adjustments.conversion_id
 ),
 
 final as (
@@ -121,12 +267,23 @@ final as (
         dropped_user_data_field_names,
         value_cents,
         value_cents_reporting,
+        cast(case
+            when base_value_cents_reporting is null or refunded_value_cents_reporting is null then null
+            when base_value_cents_reporting < refunded_value_cents_reporting then 0
+            else base_value_cents_reporting - refunded_value_cents_reporting
+        end as {{ dbt.type_bigint() }}) as net_value_cents_reporting,
+        cast(refunded_value_cents_reporting as {{ dbt.type_bigint() }}) as refunded_value_cents_reporting,
+        is_refunded,
+        is_charged_back,
+        is_restated,
+        cast(adjustments_count as {{ dbt.type_int() }}) as adjustments_count,
+        last_adjusted_at,
         copies_count,
         dropped_user_data_fields,
         conversion_time,
         created_at,
-        last_loaded_at
-    from valued
+        adjusted_last_loaded_at as last_loaded_at
+    from netted
 )
 
 select * from final

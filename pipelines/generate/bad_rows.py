@@ -56,6 +56,16 @@ BAD_ROW_KINDS: dict[str, tuple[str, ...]] = {
         "bad_currency",
         "string_too_long",
     ),
+    "adjustments": (
+        "missing_adjustment_id",
+        "missing_conversion_event_id",
+        "unknown_adjustment_type",
+        "negative_amount",
+        "bad_currency",
+        "unparseable_timestamp",
+        "timestamp_without_offset",
+        "string_too_long",
+    ),
 }
 
 _Breaker = Callable[[pl.DataFrame, pl.Expr, pl.Expr], dict[str, pl.Expr]]  # (frame, is this kind, variant)
@@ -66,6 +76,7 @@ _TOO_LONG = {
     "events": ("utm_campaign", "event_source_url", "client_user_agent"),
     "conversions": ("email", "order_id", "first_name"),
     "ad_spend": ("campaign_name", "ad_set_name", "ad_name"),
+    "adjustments": ("adjustment_id", "reason", "conversion_event_id"),
 }
 
 
@@ -93,7 +104,7 @@ def corrupt(stream: str, frame: pl.DataFrame, ratio: float, rng: Rng) -> pl.Data
 
 
 def _breakers(stream: str) -> dict[str, _Breaker]:
-    time_column = "event_time" if stream == "events" else "conversion_time"
+    time_column = {"events": "event_time", "adjustments": "adjusted_at"}.get(stream, "conversion_time")
     return {
         "missing_event_id": _null("event_id"),
         "missing_person_id": _null("person_id"),
@@ -104,6 +115,10 @@ def _breakers(stream: str) -> dict[str, _Breaker]:
         "missing_date": _null("date"),
         "missing_campaign_id": _null("campaign_id"),
         "missing_spend_cents": _null("spend_cents"),
+        "missing_adjustment_id": _null("adjustment_id"),
+        "missing_conversion_event_id": _null("conversion_event_id"),
+        "unknown_adjustment_type": _text("adjustment_type", ("void", "credit", "discount")),
+        "negative_amount": _negative("amount_cents", 999),
         "unknown_source": _text("source", ("email", "sms", "offline")),
         "unknown_device_type": _text("device_type", ("smartwatch", "smart_tv", "console")),
         "unknown_conversion_type": _text("conversion_type", ("refund", "chargeback", "lead")),

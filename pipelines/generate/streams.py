@@ -1,10 +1,13 @@
-"""The simulation as rows of each stream (``events``, ``conversions``, ``ad_spend``) in the raw contract.
+"""The simulation as rows of each stream (``events``, ``conversions``, ``ad_spend``, ``adjustments``) in the
+raw contract.
 
 Repeated values are Enum columns; times stay epoch ms with ``__sfx_``/``__shift_`` columns saying how the
 writer prints them.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import polars as pl
 
@@ -347,5 +350,87 @@ def _ad_spend_frame(sim: Simulation, config: GeneratorConfig, rng: Rng) -> pl.Da
     return out.sort("date", "campaign_id", "ad_set_id", "ad_id", maintain_order=True)
 
 
+# Shares of valued conversions (purchases, subscriptions) adjusted after the fact, by adjustment type, and
+# the share of refunds that return part of the value only.
+REFUND_SHARE, CHARGEBACK_SHARE, RESTATEMENT_SHARE, PARTIAL_REFUND_SHARE = 0.05, 0.006, 0.01, 0.3
+ADJUSTMENT_REASONS = {
+    "refund": ("requested_by_customer", "duplicate_order", "not_as_described"),
+    "chargeback": ("fraudulent", "product_not_received", "unrecognized"),
+    "restatement": ("price_correction", "tax_recalculated", "upgrade"),
+}
+
+
+def _adjustments_frame(sim: Simulation, config: GeneratorConfig, rng: Rng) -> pl.DataFrame:
+    """Refunds, chargebacks and restatements of valued conversions, some hours to weeks after them.
+
+    One adjustment at most per conversion (the first reported copy of its key), none after the end of the
+    range. A refund returns the whole value or (a share of refunds) part of it; a chargeback the whole
+    value; a restatement states a new total between half and 1.2 times the value. Amounts are in the
+    conversion's own currency.
+    """
+    rows, persons = sim.conversions, sim.persons
+    end_ms = (config.end - dt.date(1970, 1, 1)).days * 86_400_000
+    firsts = (
+        rows.with_columns(currency=pl.lit(persons["currency"]).gather(pl.col("p")))
+        .filter((pl.col("value_cents").fill_null(0) > 0) & pl.col("has_currency"))
+        .unique("key", keep="first", maintain_order=True)
+    )
+    n = firsts.height
+    draw = rng.uniform("adjustment.kind", n)
+    kind = pl.select(
+        pl.when(pl.lit(draw) < REFUND_SHARE)
+        .then(0)
+        .when(pl.lit(draw) < REFUND_SHARE + CHARGEBACK_SHARE)
+        .then(1)
+        .when(pl.lit(draw) < REFUND_SHARE + CHARGEBACK_SHARE + RESTATEMENT_SHARE)
+        .then(2)
+        .otherwise(None)
+    ).to_series()
+    value = firsts["value_cents"]
+    partial = rng.uniform("adjustment.partial", n) < PARTIAL_REFUND_SHARE
+    share = rng.uniform("adjustment.share", n)
+    amount = pl.select(
+        pl.when(pl.lit(kind) == 2)
+        .then((pl.lit(value) * (0.5 + 0.7 * pl.lit(share))).round())
+        .when((pl.lit(kind) == 0) & pl.lit(partial))
+        .then((pl.lit(value) * (0.1 + 0.8 * pl.lit(share))).round())
+        .otherwise(pl.lit(value))
+        .cast(pl.Int64)
+    ).to_series()
+    delay = rng.log_uniform("adjustment.delay", n, 2 * 3_600_000, 45 * 86_400_000).cast(pl.Int64)
+    reason = rng.integers("adjustment.reason", n, 0, 3)
+    types = ("refund", "chargeback", "restatement")
+    frame = pl.DataFrame(
+        {
+            "adjustment_id": uuids(firsts["key"], rng.key("adjustment.id")),
+            "conversion_event_id": uuids(firsts["key"], rng.key("conversion.id")),
+            "conversion_type": enum_series(CONVERSION_TYPE_NAMES).gather(firsts["type"]),
+            "adjustment_type": enum_series(list(types)).gather(kind),
+            "amount_cents": amount,
+            "currency": enum_series(CURRENCIES).gather(firsts["currency"]),
+            "adjusted_at": firsts["t"] + delay,
+            "reason": pl.select(
+                pl.lit(pl.Series([r for t in types for r in ADJUSTMENT_REASONS[t]])).gather(
+                    pl.lit(kind).fill_null(0) * 3 + pl.lit(reason)
+                )
+            ).to_series(),
+        }
+    )
+    frame = frame.filter(pl.col("adjustment_type").is_not_null() & (pl.col("adjusted_at") < end_ms))
+    return frame.with_columns(
+        **{
+            "__sfx_adjusted_at": enum_series(["Z"]).gather(
+                pl.repeat(0, frame.height, dtype=pl.Int64, eager=True)
+            )
+        },
+        __shift_adjusted_at=pl.repeat(0, frame.height, dtype=pl.Int32, eager=True),
+    ).sort("adjusted_at", "adjustment_id", maintain_order=True)
+
+
 # how each stream's rows are built from the simulation
-STREAM_BUILDERS = {"events": _events_frame, "conversions": _conversions_frame, "ad_spend": _ad_spend_frame}
+STREAM_BUILDERS = {
+    "events": _events_frame,
+    "conversions": _conversions_frame,
+    "ad_spend": _ad_spend_frame,
+    "adjustments": _adjustments_frame,
+}
