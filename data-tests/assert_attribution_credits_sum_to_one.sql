@@ -37,7 +37,8 @@ sums as (
         conversion_id,
         attribution_model,
         sum(credit) as total_credit,
-        sum(credited_value_cents) as total_credited_value_cents
+        sum(credited_value_cents) as total_credited_value_cents,
+        sum(credited_net_value_cents) as total_credited_net_value_cents
     from attribution
     group by
         conversion_id,
@@ -49,7 +50,9 @@ select
     attribution_models.attribution_model,
     sums.total_credit,
     sums.total_credited_value_cents,
-    conversions.value_cents_reporting
+    conversions.value_cents_reporting,
+    sums.total_credited_net_value_cents,
+    conversions.net_value_cents_reporting
 from conversions
 cross join attribution_models
 left join sums
@@ -60,3 +63,4 @@ where
     sums.total_credit is null
     or sums.total_credit <> 1
     or sums.total_credited_value_cents <> conversions.value_cents_reporting
+    or sums.total_credited_net_value_cents <> conversions.net_value_cents_reporting

@@ -1,5 +1,5 @@
 -- The rollups count every conversion exactly once. Per conversion_type × campaign, the daily, weekly
--- and monthly rollups' conversions and revenue equal conversion_event's; and every week (month) of the
+-- and monthly rollups' conversions and revenue (gross and net of refunds) equal conversion_event's; and every week (month) of the
 -- weekly (monthly) rollup equals the sum of its days in the daily rollup. Returns the differences.
 --
 -- On an incremental build both checks are limited to the periods this run may have changed (test_scope,
@@ -64,6 +64,7 @@ totals as (
             conversions.conversion_type,
             coalesce(conversions.campaign_id, '(unattributed)') as campaign_id,
             conversions.value_cents_reporting as revenue_cents,
+            conversions.net_value_cents_reporting as net_revenue_cents,
             1 as conversions
         from conversions
         inner join touched_periods
@@ -77,6 +78,7 @@ totals as (
             {{ rollup }}.conversion_type,
             {{ rollup }}.campaign_id,
             {{ rollup }}.revenue_cents,
+            {{ rollup }}.net_revenue_cents,
             {{ rollup }}.conversions
         from {{ rollup }}
         inner join touched_periods
@@ -98,7 +100,10 @@ totals_compared as (
         sum(case when source_model = 'conversion_event' then revenue_cents else 0 end)
             as conversion_event_revenue_cents,
         sum(case when source_model = 'rollup' then conversions else 0 end) as rollup_conversions,
-        sum(case when source_model = 'rollup' then revenue_cents else 0 end) as rollup_revenue_cents
+        sum(case when source_model = 'rollup' then revenue_cents else 0 end) as rollup_revenue_cents,
+        sum(case when source_model = 'conversion_event' then net_revenue_cents else 0 end)
+            as conversion_event_net_revenue_cents,
+        sum(case when source_model = 'rollup' then net_revenue_cents else 0 end) as rollup_net_revenue_cents
     from totals
     group by
         counted_in,
@@ -115,7 +120,8 @@ period_differences as (
             conversion_type,
             campaign_id,
             conversions,
-            revenue_cents
+            revenue_cents,
+            net_revenue_cents
         from daily
         union all
         select
@@ -124,7 +130,8 @@ period_differences as (
             conversion_type,
             campaign_id,
             -conversions as conversions,
-            -revenue_cents as revenue_cents
+            -revenue_cents as revenue_cents,
+            -net_revenue_cents as net_revenue_cents
         from {{ rollup }}
         {%- if not loop.last %}
             union all
@@ -148,7 +155,8 @@ periods_compared as (
         conversion_type,
         campaign_id,
         sum(conversions) as conversions_difference,
-        sum(revenue_cents) as revenue_difference
+        sum(revenue_cents) as revenue_difference,
+        sum(net_revenue_cents) as net_revenue_difference
     from touched_period_differences
     group by
         counted_in,
@@ -167,6 +175,7 @@ failures as (
     where
         rollup_conversions <> conversion_event_conversions
         or rollup_revenue_cents <> conversion_event_revenue_cents
+        or rollup_net_revenue_cents <> conversion_event_net_revenue_cents
     union all
     select
         counted_in as check_name,
@@ -174,7 +183,7 @@ failures as (
         conversion_type,
         campaign_id
     from periods_compared
-    where conversions_difference <> 0 or revenue_difference <> 0
+    where conversions_difference <> 0 or revenue_difference <> 0 or net_revenue_difference <> 0
 )
 
 select * from failures

@@ -23,6 +23,8 @@
         conversions.country,
         conversions.person_id,
         conversions.value_cents_reporting,
+        conversions.net_value_cents_reporting,
+        conversions.is_refunded,
         {{ reporting_period_start('first_conversions.first_conversion_at', grain) }} as first_conversion_period_date
     from conversions
     left join channels
@@ -90,6 +92,13 @@
     customers (their first conversion of that type ever falls in this period) and the repeat customers
     (it fell in an earlier period); new + repeat = persons_converting.
 -#}
+{#- The money and refund measures of a facts CTE: gross and net revenue, refunded conversions. -#}
+{% macro conversion_rollup_money_measures() -%}
+    sum(value_cents_reporting) as revenue_cents,
+    sum(net_value_cents_reporting) as net_revenue_cents,
+    count(case when is_refunded then 1 end) as refunded_conversions
+{%- endmacro %}
+
 {% macro conversion_rollup_person_measures() -%}
     count(distinct person_id) as persons_converting,
     count(distinct case when first_conversion_period_date = period_date then person_id end) as new_customers,
@@ -120,6 +129,9 @@
         cast(conversions as {{ dbt.type_bigint() }}) as conversions,
         cast(revenue_cents as {{ dbt.type_bigint() }}) as revenue_cents,
         {{ round_half_up(safe_divide('revenue_cents', 'conversions')) }} as average_value_cents,
+        cast(net_revenue_cents as {{ dbt.type_bigint() }}) as net_revenue_cents,
+        cast(refunded_conversions as {{ dbt.type_bigint() }}) as refunded_conversions,
+        {{ percentage('refunded_conversions', 'conversions') }} as refund_rate,
         cast(persons_converting as {{ dbt.type_bigint() }}) as persons_converting,
         cast(new_customers as {{ dbt.type_bigint() }}) as new_customers,
         cast(repeat_customers as {{ dbt.type_bigint() }}) as repeat_customers,
@@ -153,7 +165,9 @@
             cast({{ dbt.date_trunc(grain, 'period_date') }} as date) as period_date,
             {{ conversion_rollup_dimensions() }},
             sum(conversions) as conversions,
-            sum(revenue_cents) as revenue_cents
+            sum(revenue_cents) as revenue_cents,
+            sum(net_revenue_cents) as net_revenue_cents,
+            sum(refunded_conversions) as refunded_conversions
         from daily
         group by
             cast({{ dbt.date_trunc(grain, 'period_date') }} as date),
@@ -172,6 +186,8 @@
             {{ conversion_rollup_dimensions() }},
             sum(conversions) as conversions,
             sum(revenue_cents) as revenue_cents,
+            sum(net_revenue_cents) as net_revenue_cents,
+            sum(refunded_conversions) as refunded_conversions,
             sum(persons_converting) as persons_converting,
             sum(new_customers) as new_customers,
             sum(repeat_customers) as repeat_customers
@@ -181,6 +197,8 @@
                 {{ conversion_rollup_dimensions() }},
                 conversions,
                 revenue_cents,
+                net_revenue_cents,
+                refunded_conversions,
                 0 as persons_converting,
                 0 as new_customers,
                 0 as repeat_customers
@@ -191,6 +209,8 @@
                 {{ conversion_rollup_dimensions() }},
                 0 as conversions,
                 0 as revenue_cents,
+                0 as net_revenue_cents,
+                0 as refunded_conversions,
                 persons_converting,
                 new_customers,
                 repeat_customers

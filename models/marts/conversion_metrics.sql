@@ -122,7 +122,9 @@ credit_totals as (
         attribution_model,
         campaign_id,
         sum(credit) as attributed_conversions,
-        sum(credited_value_cents) as total_value_cents
+        sum(credited_value_cents) as total_value_cents,
+        sum(credited_net_value_cents) as total_net_value_cents,
+        sum(case when is_refunded then credit else 0 end) as refunded_conversions
     from credited
     group by
         period_type,
@@ -377,6 +379,8 @@ joined as (
         grain.campaign_id,
         coalesce(credit_totals.attributed_conversions, 0) as attributed_conversions,
         coalesce(credit_totals.total_value_cents, 0) as total_value_cents,
+        coalesce(credit_totals.total_net_value_cents, 0) as total_net_value_cents,
+        coalesce(credit_totals.refunded_conversions, 0) as refunded_conversions,
         coalesce(reach_counts.reached_persons, 0) as reached_persons,
         coalesce(reach_counts.reached_persons_converted, 0) as reached_persons_converted,
         coalesce(purchaser_counts.purchasers, 0) as purchasers,
@@ -452,6 +456,8 @@ final as (
         cast(attributed_conversions as decimal(18, 9)) as attributed_conversions,
         cast(total_value_cents as {{ dbt.type_bigint() }}) as total_value_cents,
         {{ round_half_up(safe_divide('total_value_cents', 'attributed_conversions')) }} as average_value_cents,
+        cast(total_net_value_cents as {{ dbt.type_bigint() }}) as total_net_value_cents,
+        {{ percentage('refunded_conversions', 'attributed_conversions') }} as refund_rate,
         cast(reached_persons as {{ dbt.type_bigint() }}) as reached_persons,
         cast(reached_persons_converted as {{ dbt.type_bigint() }}) as reached_persons_converted,
         case
@@ -478,6 +484,9 @@ final as (
         cast(
             floor({{ safe_divide('total_value_cents', 'spend_cents') }} * 10000 + 0.5) / 10000 as decimal(18, 4)
         ) as roas,
+        cast(
+            floor({{ safe_divide('total_net_value_cents', 'spend_cents') }} * 10000 + 0.5) / 10000 as decimal(18, 4)
+        ) as net_roas,
         eligible_conversions > 0 and optimized_conversions = eligible_conversions as is_optimized,
         period_date,
         created_at,

@@ -44,7 +44,7 @@ measures as (
         period_date,
         {{ conversion_rollup_dimensions() }},
         count(*) as conversions,
-        sum(value_cents_reporting) as revenue_cents,
+        {{ conversion_rollup_money_measures() }},
         {{ conversion_rollup_person_measures() }}
     from facts
     group by
