@@ -353,6 +353,7 @@ def _ad_spend_frame(sim: Simulation, config: GeneratorConfig, rng: Rng) -> pl.Da
 # Shares of valued conversions (purchases, subscriptions) adjusted after the fact, by adjustment type, and
 # the share of refunds that return part of the value only.
 REFUND_SHARE, CHARGEBACK_SHARE, RESTATEMENT_SHARE, PARTIAL_REFUND_SHARE = 0.05, 0.006, 0.01, 0.3
+FORCED_ADJUSTMENT_KINDS = (0, 2, 1)  # refund, restatement, chargeback
 ADJUSTMENT_REASONS = {
     "refund": ("requested_by_customer", "duplicate_order", "not_as_described"),
     "chargeback": ("fraudulent", "product_not_received", "unrecognized"),
@@ -364,7 +365,7 @@ def _adjustments_frame(sim: Simulation, config: GeneratorConfig, rng: Rng) -> pl
     """Refunds, chargebacks and restatements of valued conversions, some hours to weeks after them.
 
     One adjustment at most per conversion (the first reported copy of its key), none after the end of the
-    range. A refund returns the whole value or (a share of refunds) part of it; a chargeback the whole
+    range; the first three valued conversions are always adjusted. A refund returns the whole value or (a share of refunds) part of it; a chargeback the whole
     value; a restatement states a new total between half and 1.2 times the value. Amounts are in the
     conversion's own currency.
     """
@@ -377,6 +378,9 @@ def _adjustments_frame(sim: Simulation, config: GeneratorConfig, rng: Rng) -> pl
     )
     n = firsts.height
     draw = rng.uniform("adjustment.kind", n)
+    # The first few valued conversions are always adjusted (a refund, a restatement, a chargeback), so a
+    # small data set still exercises every adjustment type.
+    forced = pl.int_range(n, dtype=pl.Int64, eager=True)
     kind = pl.select(
         pl.when(pl.lit(draw) < REFUND_SHARE)
         .then(0)
@@ -384,6 +388,8 @@ def _adjustments_frame(sim: Simulation, config: GeneratorConfig, rng: Rng) -> pl
         .then(1)
         .when(pl.lit(draw) < REFUND_SHARE + CHARGEBACK_SHARE + RESTATEMENT_SHARE)
         .then(2)
+        .when(pl.lit(forced) < len(FORCED_ADJUSTMENT_KINDS))
+        .then(pl.lit(pl.Series(FORCED_ADJUSTMENT_KINDS, dtype=pl.Int64)).gather(pl.lit(forced).clip(0, 2)))
         .otherwise(None)
     ).to_series()
     value = firsts["value_cents"]
@@ -398,6 +404,12 @@ def _adjustments_frame(sim: Simulation, config: GeneratorConfig, rng: Rng) -> pl
         .cast(pl.Int64)
     ).to_series()
     delay = rng.log_uniform("adjustment.delay", n, 2 * 3_600_000, 45 * 86_400_000).cast(pl.Int64)
+    # the always-adjusted ones happen within the range: at most halfway from the conversion to its end
+    delay = pl.select(
+        pl.when(pl.lit(forced) < len(FORCED_ADJUSTMENT_KINDS))
+        .then(pl.min_horizontal(pl.lit(delay), (end_ms - pl.lit(firsts["t"])) // 2))
+        .otherwise(pl.lit(delay))
+    ).to_series()
     reason = rng.integers("adjustment.reason", n, 0, 3)
     types = ("refund", "chargeback", "restatement")
     frame = pl.DataFrame(

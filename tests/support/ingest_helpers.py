@@ -43,14 +43,25 @@ BASE = {
         "impressions": 100,
         "clicks": 10,
     },
+    "adjustments": {
+        "adjustment_id": "a",
+        "conversion_event_id": "c1",
+        "conversion_type": "purchase",
+        "adjustment_type": "refund",
+        "amount_cents": 1999,
+        "currency": "USD",
+        "adjusted_at": "2026-03-05T12:00:00Z",
+    },
 }
 
 
 def record(stream: str, n: int = 1, **overrides: object) -> dict:
     """A valid record of ``stream`` with ``overrides`` (MISSING drops a field)."""
     row = {**BASE[stream], **overrides}
-    if stream != "ad_spend" and "event_id" not in overrides:
+    if stream in ("events", "conversions") and "event_id" not in overrides:
         row["event_id"] = f"{row['event_id']}{n}"
+    if stream == "adjustments" and "adjustment_id" not in overrides:
+        row["adjustment_id"] = f"{row['adjustment_id']}{n}"
     return {k: v for k, v in row.items() if v is not MISSING}
 
 

@@ -142,6 +142,71 @@ CASES = [
     ),
     ("spend-required", "ad_spend", {"spend_cents": MISSING}, "spend_cents", "spend_cents: is required"),
     ("ad-currency-required", "ad_spend", {"currency": " "}, "currency", "currency: is required"),
+    ("adjustment-ok", "adjustments", {"reason": "requested_by_customer"}, None, ""),
+    (
+        "adjustment-restatement-zero",
+        "adjustments",
+        {"adjustment_type": "Restatement", "amount_cents": 0},
+        None,
+        "",
+    ),
+    (
+        "adjustment-negative-refund",
+        "adjustments",
+        {"amount_cents": -500},
+        "amount_cents",
+        "amount_cents: expected a whole number >= 0, got '-500'",
+    ),
+    (
+        "adjustment-type",
+        "adjustments",
+        {"adjustment_type": "void"},
+        "adjustment_type",
+        "adjustment_type: expected one of refund, chargeback, restatement, got 'void'",
+    ),
+    (
+        "adjustment-conversion-required",
+        "adjustments",
+        {"conversion_event_id": MISSING},
+        "conversion_event_id",
+        "conversion_event_id: is required, got null",
+    ),
+    (
+        "adjustment-conversion-type",
+        "adjustments",
+        {"conversion_type": "refund"},
+        "conversion_type",
+        "conversion_type: expected one of purchase, signup, video_render, subscription, got 'refund'",
+    ),
+    ("adjustment-amount-required", "adjustments", {"amount_cents": MISSING}, "amount_cents", "is required"),
+    (
+        "adjustment-currency-required",
+        "adjustments",
+        {"currency": MISSING},
+        "currency",
+        "currency: is required",
+    ),
+    (
+        "adjustment-currency-without-rates",
+        "adjustments",
+        {"currency": "XAU"},
+        "currency",
+        "expected a currency the warehouse has exchange rates for",
+    ),
+    (
+        "adjustment-time-naive",
+        "adjustments",
+        {"adjusted_at": "2026-03-05T12:00:00"},
+        "adjusted_at",
+        "got '2026-03-05T12:00:00' (has no UTC offset)",
+    ),
+    (
+        "adjustment-amount-too-large",
+        "adjustments",
+        {"amount_cents": 1_000_000_000_000},
+        "amount_cents",
+        "expected at most 999,999,999,999",
+    ),
 ]
 
 
@@ -151,7 +216,7 @@ def case_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[s
     folder = tmp_path_factory.mktemp("cases")
     connection = connect(folder / "wh.duckdb")
     outcomes: dict[str, tuple[str, str] | None] = {}
-    for stream in ("events", "conversions", "ad_spend"):
+    for stream in ("events", "conversions", "ad_spend", "adjustments"):
         cases = [c for c in CASES if c[1] == stream]
         path = write_jsonl(
             folder / f"{stream}.jsonl", [record(stream, n, **c[2]) for n, c in enumerate(cases)]
