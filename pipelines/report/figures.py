@@ -19,12 +19,23 @@ def _local_day(tz: str, column: str) -> str:
 
 
 def headline(con: duckdb.DuckDBPyConnection, rng: ReportRange, tz: str, build: dict | None) -> dict[str, Any]:
-    """Conversions, revenue, persons converting, ad spend and ROAS of the range."""
+    """Conversions, revenue (gross and net of refunds), refunded conversions, persons converting, ad spend and
+    ROAS (gross and net) of the range."""
     if rng.since is None:
-        return {"conversions": 0, "revenue_cents": 0, "persons_converting": 0, "spend_cents": 0, "roas": None}
+        return {
+            "conversions": 0,
+            "revenue_cents": 0,
+            "net_revenue_cents": 0,
+            "refunded_conversions": 0,
+            "persons_converting": 0,
+            "spend_cents": 0,
+            "roas": None,
+            "net_roas": None,
+        }
     day = _local_day(tz.replace("'", "''"), "conversion_time")
-    conversions, revenue, persons = con.execute(
-        f"""select count(*), coalesce(sum(value_cents_reporting), 0), count(distinct person_id)
+    conversions, revenue, net_revenue, refunded, persons = con.execute(
+        f"""select count(*), coalesce(sum(value_cents_reporting), 0), coalesce(sum(net_value_cents_reporting), 0),
+                count(*) filter (where is_refunded), count(distinct person_id)
             from marts.conversion_event where {day} between ? and ?""",
         [rng.since, rng.end],
     ).fetchall()[0]
@@ -36,9 +47,12 @@ def headline(con: duckdb.DuckDBPyConnection, rng: ReportRange, tz: str, build: d
     return {
         "conversions": int(conversions),
         "revenue_cents": int(revenue),
+        "net_revenue_cents": int(net_revenue),
+        "refunded_conversions": int(refunded),
         "persons_converting": int(persons),
         "spend_cents": int(spend),
         "roas": round(revenue / spend, 2) if spend else None,
+        "net_roas": round(net_revenue / spend, 2) if spend else None,
         "reporting_currency": (build or {}).get("reporting_currency", "USD"),
     }
 

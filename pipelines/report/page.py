@@ -73,9 +73,12 @@ def render_html(manifest: dict[str, Any], folder: Path) -> str:
     cards = [
         ("Conversions", f"{head['conversions']:,}"),
         ("Revenue", _money(head["revenue_cents"], currency)),
+        ("Net of refunds", _money(head["net_revenue_cents"], currency)),
+        ("Refunded conversions", f"{head['refunded_conversions']:,}"),
         ("Persons converting", f"{head['persons_converting']:,}"),
         ("Ad spend", _money(head["spend_cents"], currency)),
         ("ROAS (reported)", "-" if head["roas"] is None else f"{head['roas']:.2f}"),
+        ("Net ROAS", "-" if head["net_roas"] is None else f"{head['net_roas']:.2f}"),
     ]
     images = []
     for rel in manifest["charts"]:
