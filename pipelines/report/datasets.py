@@ -79,14 +79,15 @@ def datasets(period: str) -> list[Dataset]:
                     conversion_type,
                     event_name,
                     delivery_state,
-                    cast(sum(conversions) as bigint) as conversions
+                    cast(sum(conversions) as bigint) as conversions,
+                    cast(sum(refunded_conversions) as bigint) as refunded_conversions
                 from reports.rpt_meta_delivery_status
                 where conversion_date between {since} and {end}
                 group by conversion_type, event_name, delivery_state
                 order by conversion_type, event_name, delivery_state""",
             False,
             "Conversions of the range by Meta delivery state: sent, pending (ready), failed, unknown, "
-            "expired or skipped.",
+            "expired or skipped; refunded_conversions of them were refunded or charged back.",
         ),
     ]
     return specs
