@@ -12,6 +12,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from pipelines.contract import STREAMS
 from pipelines.cli_output import print_run_summary
 from pipelines.run import (
     STAGES,
@@ -33,7 +34,7 @@ def test_a_run_does_every_stage_in_order_and_says_how_long_each_took(demo_run: d
     assert all(s.seconds > 0 for s in result.stages)
     assert result.seconds >= sum(s.seconds for s in result.stages)
     ingest, build, export, report = result.stages
-    assert ingest.detail.startswith("3 file(s) loaded, 0 skipped")
+    assert ingest.detail.startswith(f"{len(STREAMS)} file(s) loaded, 0 skipped")
     assert "0 failed" in build.detail and "invocation" in build.detail
     # No token in the environment: a dry run, its request bodies (client IPs, user agents) in a folder of
     # their own beside the warehouse, never in the shareable reports.
