@@ -1,6 +1,7 @@
 -- The rollups count every conversion exactly once. Per conversion_type × campaign, the daily, weekly
--- and monthly rollups' conversions and revenue (gross and net of refunds) equal conversion_event's; and every week (month) of the
--- weekly (monthly) rollup equals the sum of its days in the daily rollup. Returns the differences.
+-- and monthly rollups' conversions and revenue (gross, and net of refunds) equal conversion_event's;
+-- and every week (month) of the weekly (monthly) rollup equals the sum of its days in the daily rollup.
+-- Returns the differences.
 --
 -- On an incremental build both checks are limited to the periods this run may have changed (test_scope,
 -- macros/test_scope.sql): the days, weeks and months of the conversions whose keys were rewritten and

@@ -32,3 +32,14 @@
         {{ clean_string('fbc') }} as fbc,
         {{ clean_string('properties') }} as properties,
 {%- endmacro %}
+
+{#-
+    1 for the latest load of each `partition_columns` group of a raw stream: by _loaded_at, then file and
+    row. For sources whose producers restate rows (ad spend days, adjustments sent again).
+-#}
+{% macro latest_load_rank(partition_columns) -%}
+    row_number() over (
+        partition by {{ partition_columns | join(', ') }}
+        order by _loaded_at desc, _source_file desc, _source_row desc
+    )
+{%- endmacro %}

@@ -35,10 +35,6 @@
 -- (attribution_settings_hash: lookback, half-life, channel mapping) or var `reporting_currency` changed,
 -- and on the first run without saved state. A changed exchange-rate seed needs --full-refresh, as it
 -- does for int_conversions_valued, which holds the values. A full refresh gives the same rows.
-{%- set credited_money = [
-    ('value_cents_reporting', 'credited_value_cents'),
-    ('net_value_cents_reporting', 'credited_net_value_cents'),
-] %}
 
 with credits as (
     select * from {{ ref('int_attribution_credits') }}
@@ -61,10 +57,10 @@ valued_credits as (
         conversions.value_cents_reporting,
         conversions.net_value_cents_reporting,
         conversions.is_refunded,
-        {%- for value_column, credited in credited_money %}
-            cast(floor(conversions.{{ value_column }} * credits.credit) as {{ dbt.type_bigint() }})
-                as rounded_{{ credited }},
-        {%- endfor %}
+        cast(floor(conversions.value_cents_reporting * credits.credit) as {{ dbt.type_bigint() }})
+            as rounded_value_cents,
+        cast(floor(conversions.net_value_cents_reporting * credits.credit) as {{ dbt.type_bigint() }})
+            as rounded_net_value_cents,
         row_number() over (
             partition by credits.conversion_id, credits.attribution_model
             order by credits.touch_position desc, credits.touchpoint_event_id desc
@@ -78,18 +74,11 @@ balanced as (
     -- Each credit's share rounded down; the latest credited touch takes the remainder, so the shares
     -- add up to the conversion's value exactly (gross and net alike).
     select
-        valued_credits.*
-        {%- for value_column, credited in credited_money %},
-            valued_credits.rounded_{{ credited }} + case
-                when valued_credits.is_latest_credited_touch
-                    then
-                        valued_credits.{{ value_column }}
-                        - sum(valued_credits.rounded_{{ credited }}) over (
-                            partition by valued_credits.conversion_id, valued_credits.attribution_model
-                        )
-                else 0
-            end as {{ credited }}
-        {%- endfor %}
+        valued_credits.*,
+        {{ balanced_credit_cents('valued_credits', 'value_cents_reporting', 'rounded_value_cents') }}
+            as credited_value_cents,
+        {{ balanced_credit_cents('valued_credits', 'net_value_cents_reporting', 'rounded_net_value_cents') }}
+            as credited_net_value_cents
     from valued_credits
 ),
 

@@ -32,13 +32,17 @@ unmatched as (
         adjustments._source_row,
         adjustments._loaded_at,
         case
-            when exists (
-                select 1
-                from keys_of_same_event
-                where keys_of_same_event.event_id = adjustments.conversion_event_id
-            )
+            when
+                exists (
+                    select 1
+                    from keys_of_same_event
+                    where keys_of_same_event.event_id = adjustments.conversion_event_id
+                )
                 then concat(
-                    'no ', adjustments.conversion_type, ' conversion with event_id ', adjustments.conversion_event_id,
+                    'no ',
+                    adjustments.conversion_type,
+                    ' conversion with event_id ',
+                    adjustments.conversion_event_id,
                     ' (a conversion of another type has this event_id: check conversion_type)'
                 )
             else concat(

@@ -27,10 +27,7 @@ renamed as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by spend_date, campaign_id, ad_set_id, ad_id
-            order by _loaded_at desc, _source_file desc, _source_row desc
-        ) as restatement_rank
+        {{ latest_load_rank(['spend_date', 'campaign_id', 'ad_set_id', 'ad_id']) }} as restatement_rank
     from renamed
 ),
 

@@ -26,10 +26,7 @@ renamed as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by adjustment_id
-            order by _loaded_at desc, _source_file desc, _source_row desc
-        ) as load_rank
+        {{ latest_load_rank(['adjustment_id']) }} as load_rank
     from renamed
 ),
 
