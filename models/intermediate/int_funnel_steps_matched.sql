@@ -47,6 +47,7 @@ funnel_steps as (
         funnel_definitions.step_number,
         funnel_definitions.step_name,
         funnel_definitions.event_name,
+        funnel_definitions.step_filter,
         funnel_definitions.order_type,
         current_definitions.funnel_definition_hash,
         funnel_definitions.conversion_window_hours,
@@ -127,40 +128,104 @@ sequenced_events as (
     from funnel_events
 ),
 
--- For every step k >= 2, the event names to look at: step k's own (its candidates), step k-1's,
--- and for a step repeating an earlier step's event name, those of all earlier steps.
-transition_event_names as (
+-- The conditions of every step filter and exclusion filter (macros/funnel_filters.sql), by filter text.
+filter_clauses as (
+    {{ funnel_filter_clauses(
+        'select step_filter as filter_text from steps union select exclusion_filter as filter_text from funnel_exclusions'
+    ) }}
+),
+
+-- Each step with the events of its event name, and each condition of its filter with the event's value.
+step_name_events as (
+    select
+        steps.funnel_name,
+        steps.step_number,
+        steps.step_filter,
+        steps.order_type,
+        sequenced_events.*
+    from sequenced_events
+    inner join steps
+        on sequenced_events.event_name = steps.event_name
+),
+
+step_filter_values as (
+    select
+        step_name_events.funnel_name,
+        step_name_events.step_number,
+        step_name_events.person_id,
+        step_name_events.event_sequence,
+        filter_clauses.filter_key,
+        filter_clauses.filter_operator,
+        filter_clauses.filter_value,
+        filter_clauses.filter_number,
+        {{ funnel_filter_event_value('filter_clauses', 'step_name_events') }} as event_value
+    from step_name_events
+    inner join filter_clauses
+        on step_name_events.step_filter = filter_clauses.filter_text
+),
+
+step_filter_failures as (
     select distinct
+        step_filter_values.funnel_name,
+        step_filter_values.step_number,
+        step_filter_values.person_id,
+        step_filter_values.event_sequence
+    from step_filter_values
+    where not ({{ funnel_filter_passes('step_filter_values', 'step_filter_values.event_value') }})
+),
+
+-- One row per step and event that matches it: the step's event name and every condition of its filter.
+step_events as {{ materialized_cte_hint() }} (
+    select
+        step_name_events.funnel_name,
+        step_name_events.step_number,
+        step_name_events.order_type,
+        step_name_events.person_id,
+        step_name_events.event_name,
+        step_name_events.event_sequence,
+        step_name_events.event_microseconds,
+        step_name_events.first_loaded_at,
+        step_name_events.last_loaded_at
+    from step_name_events
+    left join step_filter_failures
+        on
+            step_name_events.funnel_name = step_filter_failures.funnel_name
+            and step_name_events.step_number = step_filter_failures.step_number
+            and step_name_events.person_id = step_filter_failures.person_id
+            and step_name_events.event_sequence = step_filter_failures.event_sequence
+    where step_filter_failures.event_sequence is null
+),
+
+-- For every step k >= 2 of an ordered funnel, the events to look at: those matching step k (its
+-- candidates), step k-1, and for a step repeating an earlier step's event name, any earlier step.
+transition_events as (
+    select
         later_step.funnel_name,
         later_step.step_number,
         later_step.is_repeated_event_name,
-        earlier_step.event_name,
-        earlier_step.event_name = later_step.event_name as is_candidate_name
+        step_events.person_id,
+        step_events.event_sequence,
+        step_events.event_microseconds,
+        max(case when step_events.step_number = later_step.step_number then 1 else 0 end) = 1 as is_candidate
     from steps as later_step
-    inner join steps as earlier_step
+    inner join step_events
         on
-            later_step.funnel_name = earlier_step.funnel_name
-            and later_step.order_type = 'ordered'
+            later_step.funnel_name = step_events.funnel_name
             and (
-                later_step.step_number = earlier_step.step_number
-                or later_step.step_number - 1 = earlier_step.step_number
-                or (later_step.is_repeated_event_name and later_step.step_number > earlier_step.step_number)
+                later_step.step_number = step_events.step_number
+                or later_step.step_number - 1 = step_events.step_number
+                or (later_step.is_repeated_event_name and later_step.step_number > step_events.step_number)
             )
-    where later_step.step_number > 1
-),
-
-transition_events as (
-    select
-        transition_event_names.funnel_name,
-        transition_event_names.step_number,
-        transition_event_names.is_repeated_event_name,
-        sequenced_events.person_id,
-        sequenced_events.event_sequence,
-        sequenced_events.event_microseconds,
-        transition_event_names.is_candidate_name as is_candidate
-    from transition_event_names
-    inner join sequenced_events
-        on transition_event_names.event_name = sequenced_events.event_name
+    where
+        later_step.order_type = 'ordered'
+        and later_step.step_number > 1
+    group by
+        later_step.funnel_name,
+        later_step.step_number,
+        later_step.is_repeated_event_name,
+        step_events.person_id,
+        step_events.event_sequence,
+        step_events.event_microseconds
 ),
 
 -- For each event that can precede step k, the earliest candidate for step k:
@@ -226,21 +291,19 @@ step_lookup as {{ materialized_cte_hint() }} (
 -- latest counted event (`max_event_sequence`).
 attempt_steps as (
     select
-        sequenced_events.person_id,
-        steps.funnel_name,
-        sequenced_events.event_sequence as start_event_sequence,
-        sequenced_events.event_microseconds as start_microseconds,
-        steps.step_number,
-        sequenced_events.event_sequence,
-        sequenced_events.event_microseconds,
-        sequenced_events.event_sequence as max_event_sequence,
-        sequenced_events.event_sequence as lookup_sequence
-    from sequenced_events
-    inner join steps
-        on
-            sequenced_events.event_name = steps.event_name
-            and steps.step_number = 1
-            and steps.order_type = 'ordered'
+        step_events.person_id,
+        step_events.funnel_name,
+        step_events.event_sequence as start_event_sequence,
+        step_events.event_microseconds as start_microseconds,
+        step_events.step_number,
+        step_events.event_sequence,
+        step_events.event_microseconds,
+        step_events.event_sequence as max_event_sequence,
+        step_events.event_sequence as lookup_sequence
+    from step_events
+    where
+        step_events.step_number = 1
+        and step_events.order_type = 'ordered'
 
     union all
 
@@ -273,14 +336,12 @@ attempt_steps as (
 -- matching no step last), so that simultaneous steps follow in funnel order.
 strict_funnel_starts as (
     select distinct
-        sequenced_events.person_id,
-        steps.funnel_name
-    from sequenced_events
-    inner join steps
-        on
-            sequenced_events.event_name = steps.event_name
-            and steps.step_number = 1
-            and steps.order_type = 'strict'
+        step_events.person_id,
+        step_events.funnel_name
+    from step_events
+    where
+        step_events.step_number = 1
+        and step_events.order_type = 'strict'
 ),
 
 strict_event_steps as (
@@ -290,14 +351,21 @@ strict_event_steps as (
         sequenced_events.event_name,
         sequenced_events.event_sequence,
         sequenced_events.event_microseconds,
-        min(steps.step_number) as first_step_number
+        min(step_events.step_number) as first_step_number,
+        -- The steps the event matches, as '|1|3|' ('|' when none).
+        '|' || coalesce({{ dbt.listagg(
+            measure='cast(step_events.step_number as ' ~ dbt.type_string() ~ ')',
+            delimiter_text="'|'",
+            order_by_clause='order by step_events.step_number',
+        ) }} || '|', '') as matched_steps
     from strict_funnel_starts
     inner join sequenced_events
         on strict_funnel_starts.person_id = sequenced_events.person_id
-    left join steps
+    left join step_events
         on
-            strict_funnel_starts.funnel_name = steps.funnel_name
-            and sequenced_events.event_name = steps.event_name
+            strict_funnel_starts.funnel_name = step_events.funnel_name
+            and sequenced_events.person_id = step_events.person_id
+            and sequenced_events.event_sequence = step_events.event_sequence
     group by
         strict_funnel_starts.funnel_name,
         sequenced_events.person_id,
@@ -316,9 +384,16 @@ strict_stream as {{ materialized_cte_hint() }} (
     from strict_event_steps
 ),
 
--- Every strict attempt walked event by event: the next event in the stream is the next step (within
+-- Every strict attempt walked event by event (an event is a step when it matches the step's event name
+-- and filter: matched_steps): the next event in the stream is the next step (within
 -- the window), a repeat of the current step or at the instant of the current step (both kept
 -- walking), or anything else (the attempt ends there). One row per event walked; step rows flagged.
+{%- set next_event_is_next_step = dbt.position(
+    "'|' || cast(next_step.step_number as " ~ dbt.type_string() ~ ") || '|'", 'next_event.matched_steps'
+) ~ ' > 0' -%}
+{%- set next_event_is_current_step = dbt.position(
+    "'|' || cast(current_step.step_number as " ~ dbt.type_string() ~ ") || '|'", 'next_event.matched_steps'
+) ~ ' > 0' %}
 strict_walk as (
     select
         strict_stream.person_id,
@@ -337,8 +412,8 @@ strict_walk as (
     inner join steps
         on
             strict_stream.funnel_name = steps.funnel_name
-            and strict_stream.event_name = steps.event_name
             and steps.step_number = 1
+            and {{ dbt.position("'|1|'", 'strict_stream.matched_steps') }} > 0
 
     union all
 
@@ -350,7 +425,7 @@ strict_walk as (
         case
             when
                 next_event.event_microseconds - strict_walk.start_microseconds <= strict_walk.window_microseconds
-                and next_event.event_name = next_step.event_name
+                and {{ next_event_is_next_step }}
                 then strict_walk.step_number + 1
             else strict_walk.step_number
         end as step_number,
@@ -362,12 +437,12 @@ strict_walk as (
         case
             when
                 next_event.event_microseconds - strict_walk.start_microseconds <= strict_walk.window_microseconds
-                and next_event.event_name = next_step.event_name
+                and {{ next_event_is_next_step }}
                 then next_event.event_microseconds
             else strict_walk.step_microseconds
         end as step_microseconds,
         next_event.event_microseconds - strict_walk.start_microseconds <= strict_walk.window_microseconds
-        and next_event.event_name = next_step.event_name as is_step
+        and {{ next_event_is_next_step }} as is_step
     from strict_walk
     inner join strict_stream as next_event
         on
@@ -387,9 +462,9 @@ strict_walk as (
         and (
             (
                 next_event.event_microseconds - strict_walk.start_microseconds <= strict_walk.window_microseconds
-                and next_event.event_name = next_step.event_name
+                and {{ next_event_is_next_step }}
             )
-            or next_event.event_name = current_step.event_name
+            or {{ next_event_is_current_step }}
             or next_event.event_microseconds = strict_walk.step_microseconds
         )
 ),
@@ -435,16 +510,66 @@ attempt_totals as (
 ),
 
 -- The person's events that are exclusion steps of a funnel.
-exclusion_events as (
+exclusion_name_events as (
     select
         funnel_exclusions.funnel_name,
         funnel_exclusions.from_step,
         funnel_exclusions.to_step,
-        sequenced_events.person_id,
-        sequenced_events.event_microseconds
+        funnel_exclusions.exclusion_filter,
+        sequenced_events.*
     from sequenced_events
     inner join funnel_exclusions
         on sequenced_events.event_name = funnel_exclusions.event_name
+),
+
+exclusion_filter_values as (
+    select
+        exclusion_name_events.funnel_name,
+        exclusion_name_events.from_step,
+        exclusion_name_events.to_step,
+        exclusion_name_events.exclusion_filter,
+        exclusion_name_events.person_id,
+        exclusion_name_events.event_sequence,
+        filter_clauses.filter_key,
+        filter_clauses.filter_operator,
+        filter_clauses.filter_value,
+        filter_clauses.filter_number,
+        {{ funnel_filter_event_value('filter_clauses', 'exclusion_name_events') }} as event_value
+    from exclusion_name_events
+    inner join filter_clauses
+        on exclusion_name_events.exclusion_filter = filter_clauses.filter_text
+),
+
+exclusion_filter_failures as (
+    select distinct
+        exclusion_filter_values.funnel_name,
+        exclusion_filter_values.from_step,
+        exclusion_filter_values.to_step,
+        exclusion_filter_values.exclusion_filter,
+        exclusion_filter_values.person_id,
+        exclusion_filter_values.event_sequence
+    from exclusion_filter_values
+    where not ({{ funnel_filter_passes('exclusion_filter_values', 'exclusion_filter_values.event_value') }})
+),
+
+-- The exclusion events: the exclusion's event name, and every condition of its filter.
+exclusion_events as (
+    select
+        exclusion_name_events.funnel_name,
+        exclusion_name_events.from_step,
+        exclusion_name_events.to_step,
+        exclusion_name_events.person_id,
+        exclusion_name_events.event_microseconds
+    from exclusion_name_events
+    left join exclusion_filter_failures
+        on
+            exclusion_name_events.funnel_name = exclusion_filter_failures.funnel_name
+            and exclusion_name_events.from_step = exclusion_filter_failures.from_step
+            and exclusion_name_events.to_step = exclusion_filter_failures.to_step
+            and exclusion_name_events.exclusion_filter = exclusion_filter_failures.exclusion_filter
+            and exclusion_name_events.person_id = exclusion_filter_failures.person_id
+            and exclusion_name_events.event_sequence = exclusion_filter_failures.event_sequence
+    where exclusion_filter_failures.event_sequence is null
 ),
 
 -- Each counted step of an attempt with the time of the attempt's next step (null: none).
@@ -604,18 +729,32 @@ unordered_event_names as (
         event_name
 ),
 
+-- The events matching a step of an unordered funnel (steps sharing an event name share their filter).
+unordered_step_events as (
+    select distinct
+        funnel_name,
+        person_id,
+        event_name,
+        event_sequence,
+        event_microseconds
+    from step_events
+    where order_type = 'unordered'
+),
+
 unordered_events as (
     select
         unordered_event_names.funnel_name,
         unordered_event_names.step_count,
         unordered_event_names.window_microseconds,
-        sequenced_events.person_id,
-        sequenced_events.event_name,
-        sequenced_events.event_sequence,
-        sequenced_events.event_microseconds
-    from sequenced_events
+        unordered_step_events.person_id,
+        unordered_step_events.event_name,
+        unordered_step_events.event_sequence,
+        unordered_step_events.event_microseconds
+    from unordered_step_events
     inner join unordered_event_names
-        on sequenced_events.event_name = unordered_event_names.event_name
+        on
+            unordered_step_events.funnel_name = unordered_event_names.funnel_name
+            and unordered_step_events.event_name = unordered_event_names.event_name
 ),
 
 -- Every step event is an anchor; the events of the funnel within the window from it (inclusive), each
@@ -812,18 +951,15 @@ winning_steps as (
 -- first and last loaded, and the latest load of any of the person's funnel events.
 start_loads as (
     select
-        sequenced_events.person_id,
-        steps.funnel_name,
-        min(sequenced_events.first_loaded_at) as first_start_loaded_at,
-        max(sequenced_events.last_loaded_at) as last_start_loaded_at
-    from sequenced_events
-    inner join steps
-        on
-            sequenced_events.event_name = steps.event_name
-            and (steps.step_number = 1 or steps.order_type = 'unordered')
+        person_id,
+        funnel_name,
+        min(first_loaded_at) as first_start_loaded_at,
+        max(last_loaded_at) as last_start_loaded_at
+    from step_events
+    where step_number = 1 or order_type = 'unordered'
     group by
-        sequenced_events.person_id,
-        steps.funnel_name
+        person_id,
+        funnel_name
 ),
 
 person_loads as (

@@ -10,6 +10,7 @@ tests do not depend on the generator or the ingest job.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import shutil
@@ -53,23 +54,28 @@ MARKED_COLUMNS = {
 }
 
 # Added to the shipped funnels in the module's builds, so every order type is built incrementally. Columns:
-# funnel_name, step_number, step_name, event_name, conversion_window_hours, conversion_window_interval,
-# conversion_window_unit, order_type. The strict funnel makes the matching read every event.
+# funnel_name, step_number, step_name, event_name, step_filter, conversion_window_hours,
+# conversion_window_interval, conversion_window_unit, order_type. The strict funnel makes the matching read
+# every event; the last funnel filters its steps on a properties key and on conversion columns.
 STRICT_AND_UNORDERED_FUNNELS = (
-    "cart_checkout_strict,1,Add to cart,add_to_cart,,2,day,strict\n"
-    "cart_checkout_strict,2,Checkout started,checkout_started,,2,day,strict\n"
-    "cart_checkout_strict,3,Purchase,purchase,,2,day,strict\n"
-    "shopping_any_order,1,Landing page view,Landing_Page_View,,36,hour,unordered\n"
-    "shopping_any_order,2,Add to cart,add_to_cart,,36,hour,unordered\n"
-    "shopping_any_order,3,Purchase,purchase,,36,hour,unordered\n"
+    "cart_checkout_strict,1,Add to cart,add_to_cart,,,2,day,strict\n"
+    "cart_checkout_strict,2,Checkout started,checkout_started,,,2,day,strict\n"
+    "cart_checkout_strict,3,Purchase,purchase,,,2,day,strict\n"
+    "shopping_any_order,1,Landing page view,Landing_Page_View,,,36,hour,unordered\n"
+    "shopping_any_order,2,Add to cart,add_to_cart,,,36,hour,unordered\n"
+    "shopping_any_order,3,Purchase,purchase,,,36,hour,unordered\n"
+    "pricing_then_big_purchase,1,Pricing page,page_view,properties.path = /pricing,,5,day,ordered\n"
+    "pricing_then_big_purchase,2,Big purchase,purchase,value_cents >= 5000 and utm_source = facebook,,5,day,ordered\n"
 )
 
 # Exclusion steps for an ordered and the unordered funnel above: a page view (a noise event of the
-# synthetic data) between landing and checkout, and between any steps of the unordered funnel.
+# synthetic data) between landing and checkout, and between any steps of the unordered funnel; a view of the
+# home page between the pricing page and the purchase.
 EXCLUSIONS = (
-    "funnel_name,event_name,from_step,to_step\n"
-    "ad_click_to_purchase,page_view,2,4\n"
-    "shopping_any_order,page_view,1,3\n"
+    "funnel_name,event_name,from_step,to_step,exclusion_filter\n"
+    "ad_click_to_purchase,page_view,2,4,\n"
+    "shopping_any_order,page_view,1,3,\n"
+    "pricing_then_big_purchase,page_view,1,2,properties.path = /home\n"
 )
 
 CUTOFF = dt.datetime(2024, 3, 20, tzinfo=dt.UTC)
@@ -122,6 +128,13 @@ def synthetic_raw_data(persons: int, seed: int) -> RawData:
             "utm_source": "facebook" if campaign else None,
             "utm_medium": "paid_social" if campaign else None,
             "utm_campaign": campaign,
+            # Page views carry the page's path (one in three the pricing page); no random draw, so the
+            # journeys are those of the data without paths.
+            "properties": (
+                json.dumps({"path": "/pricing" if len(data.events) % 3 == 0 else "/home"})
+                if name == "page_view"
+                else None
+            ),
             "batch": landing_batch(at),
         }
         data.events.append(row)
@@ -654,3 +667,29 @@ def assert_matches_reference(warehouse: Path) -> None:
 
 def test_matching_agrees_with_the_reference_implementation(batches: dict) -> None:
     assert_matches_reference(batches["full"])
+
+
+def test_the_filtered_funnel_keeps_only_matching_events(batches: dict) -> None:
+    # Step 1 is a page view of /pricing, step 2 a purchase of at least 50.00 from facebook traffic; a view of
+    # /home between them excludes.
+    full = batches["full"]
+    assert count(full, "marts.conversion_funnel", "funnel_name = 'pricing_then_big_purchase'") > 0
+    assert count(full, "marts.conversion_funnel", "funnel_name = 'pricing_then_big_purchase' and is_converted") > 0
+    assert count(full, "marts.conversion_funnel", "funnel_name = 'pricing_then_big_purchase' and is_excluded") > 0
+    con = duckdb.connect(str(full), read_only=True)
+    try:
+        steps = con.execute(
+            "select step_number, json_extract_string(events.properties, '$.path'), conversions.value_cents,"
+            " conversions.utm_source from marts.conversion_funnel_step as steps"
+            " left join intermediate.int_events_deduplicated as events on steps.source_record_id = events.event_id"
+            "  and steps.event_source = 'event'"
+            " left join intermediate.int_conversions_valued as conversions"
+            "  on steps.conversion_id = cast(conversions.id as varchar)"
+            " where steps.funnel_name = 'pricing_then_big_purchase'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert {path for number, path, _, _ in steps if number == 1} == {"/pricing"}
+    purchases = [(value, source) for number, _, value, source in steps if number == 2]
+    assert purchases
+    assert all(value >= 5000 and source == "facebook" for value, source in purchases)
