@@ -35,13 +35,15 @@ FUNNEL_RELATIONS = (
     "intermediate.int_events_deduplicated",
     "intermediate.int_funnel_steps_matched",
     "marts.conversion_funnel",
+    "marts.conversion_funnel_attempt",
     "marts.conversion_funnel_step",
     "marts.funnel_stats",
     "marts.funnel_time_to_convert",
     "marts.person_conversion_summary",
 )
 FUNNEL_MARTS = (
-    "+conversion_funnel +conversion_funnel_step +funnel_stats +funnel_time_to_convert +person_conversion_summary"
+    "+conversion_funnel +conversion_funnel_attempt +conversion_funnel_step +funnel_stats +funnel_time_to_convert"
+    " +person_conversion_summary"
 )
 
 # The incremental marts and a text column of each that every run writes the same way: a run that
@@ -298,7 +300,9 @@ class Project:
         with (self.root / "seeds" / "funnel_definitions.csv").open("a") as file:
             file.write(csv_rows)
 
-    def write_funnels(self, csv_text: str, exclusions: str = "funnel_name,event_name,from_step,to_step\n") -> None:
+    def write_funnels(
+        self, csv_text: str, exclusions: str = "funnel_name,event_name,from_step,to_step\n"
+    ) -> None:
         (self.root / "seeds" / "funnel_definitions.csv").write_text(csv_text)
         (self.root / "seeds" / "funnel_exclusions.csv").write_text(exclusions)
 
@@ -674,14 +678,20 @@ def test_the_filtered_funnel_keeps_only_matching_events(batches: dict) -> None:
     # /home between them excludes.
     full = batches["full"]
     assert count(full, "marts.conversion_funnel", "funnel_name = 'pricing_then_big_purchase'") > 0
-    assert count(full, "marts.conversion_funnel", "funnel_name = 'pricing_then_big_purchase' and is_converted") > 0
-    assert count(full, "marts.conversion_funnel", "funnel_name = 'pricing_then_big_purchase' and is_excluded") > 0
+    assert (
+        count(full, "marts.conversion_funnel", "funnel_name = 'pricing_then_big_purchase' and is_converted")
+        > 0
+    )
+    assert (
+        count(full, "marts.conversion_funnel", "funnel_name = 'pricing_then_big_purchase' and is_excluded")
+        > 0
+    )
     con = duckdb.connect(str(full), read_only=True)
     try:
         steps = con.execute(
             "select step_number, json_extract_string(events.properties, '$.path'), conversions.value_cents,"
             " conversions.utm_source from marts.conversion_funnel_step as steps"
-            " left join intermediate.int_events_deduplicated as events on steps.source_record_id = events.event_id"
+            " left join intermediate.int_events_deduplicated as events on steps.event_id = events.event_id"
             "  and steps.event_source = 'event'"
             " left join intermediate.int_conversions_valued as conversions"
             "  on steps.conversion_id = cast(conversions.id as varchar)"
@@ -693,3 +703,25 @@ def test_the_filtered_funnel_keeps_only_matching_events(batches: dict) -> None:
     purchases = [(value, source) for number, _, value, source in steps if number == 2]
     assert purchases
     assert all(value >= 5000 and source == "facebook" for value, source in purchases)
+
+
+def test_the_chosen_attempts_are_the_persons_rows(batches: dict) -> None:
+    # Every attempt is kept; the chosen one per person and funnel is the one conversion_funnel shows.
+    for warehouse in (batches["full"], batches["incremental"]):
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            chosen = con.execute(
+                "select person_id, funnel_name, started_at, completed_steps, last_step_at, is_excluded"
+                " from marts.conversion_funnel_attempt where is_chosen_attempt"
+                " except all select person_id, funnel_name, started_at, completed_steps, last_step_at, is_excluded"
+                " from marts.conversion_funnel"
+            ).fetchall()
+            persons, attempts, chosen_count = con.execute(
+                "select (select count(*) from marts.conversion_funnel), count(*), count(*) filter (is_chosen_attempt)"
+                " from marts.conversion_funnel_attempt"
+            ).fetchone()
+        finally:
+            con.close()
+        assert chosen == []
+        assert chosen_count == persons
+        assert attempts > persons  # totals exceed uniques: people try more than once

@@ -135,6 +135,7 @@ def test_every_mart_has_a_tier_and_the_tiers_are_the_expected_ones(manifest: dic
         "conversion_event",
         "conversion_attribution",
         "conversion_funnel",
+        "conversion_funnel_attempt",
         "conversion_funnel_step",
         "meta_capi_events",
     }
