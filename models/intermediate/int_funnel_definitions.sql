@@ -20,6 +20,7 @@
     ('conversion_window_interval', dbt.type_numeric()),
     ('conversion_window_hours', dbt.type_numeric()),
     ('step_filter', dbt.type_string()),
+    ('breakdown_attribution', dbt.type_string()),
 ] -%}
     {%- if not seed_columns or column_name in seed_columns -%}
         {%- set column_sql = 'cast(funnel_definitions.' ~ column_name ~ ' as ' ~ column_type ~ ')' -%}
@@ -41,6 +42,7 @@ written as (
         {{ clean_string(optional_columns['step_filter']) }} as step_filter,
         {{ clean_lower(optional_columns['order_type']) }} as order_type,
         {{ clean_lower(optional_columns['conversion_window_unit']) }} as conversion_window_unit,
+        {{ clean_lower(optional_columns['breakdown_attribution']) }} as breakdown_attribution,
         cast(funnel_definitions.step_number as {{ dbt.type_int() }}) as step_number,
         {{ optional_columns['conversion_window_interval'] }} as conversion_window_interval,
         {{ optional_columns['conversion_window_hours'] }} as conversion_window_hours
@@ -55,7 +57,10 @@ funnel_values as (
         max(conversion_window_unit) as conversion_window_unit,
         max(conversion_window_interval) as conversion_window_interval,
         max(conversion_window_hours) as conversion_window_hours,
+        max(breakdown_attribution) as breakdown_attribution,
+        count(*) as step_count,
         count(distinct order_type) as order_types,
+        count(distinct breakdown_attribution) as breakdown_attributions,
         count(distinct conversion_window_unit) as window_units,
         count(distinct conversion_window_interval) as window_intervals,
         count(distinct conversion_window_hours) as window_hours
@@ -110,6 +115,7 @@ checked as (
         written.event_name,
         written.step_filter,
         coalesce(funnel_windows.order_type, 'ordered') as order_type,
+        coalesce(funnel_windows.breakdown_attribution, 'first_touch') as breakdown_attribution,
         written.step_number,
         funnel_windows.conversion_window_interval,
         funnel_windows.conversion_window_unit,
@@ -152,6 +158,28 @@ checked as (
                 then 'the conversion window must be positive (at least one second)'
             when coalesce(funnel_windows.order_type, 'ordered') not in ('ordered', 'strict', 'unordered')
                 then 'order_type ''' || funnel_windows.order_type || ''' is not one of ordered, strict, unordered'
+            when funnel_windows.breakdown_attributions > 1
+                then 'the steps give different breakdown_attribution values; give one per funnel'
+            when
+                not (
+                    coalesce(funnel_windows.breakdown_attribution, 'first_touch') in ('first_touch', 'last_touch')
+                    or case
+                        when {{ regexp_full_match('funnel_windows.breakdown_attribution', 'step_[1-9][0-9]{0,3}') }}
+                            then
+                                cast(substr(funnel_windows.breakdown_attribution, 6) as {{ dbt.type_int() }})
+                                <= funnel_windows.step_count
+                        else false
+                    end
+                )
+                then
+                    'breakdown_attribution ''' || funnel_windows.breakdown_attribution
+                    || ''' is not one of first_touch, last_touch, step_1 … step_'
+                    || cast(funnel_windows.step_count as {{ dbt.type_string() }})
+            when
+                funnel_windows.order_type = 'unordered'
+                and coalesce(funnel_windows.breakdown_attribution, 'first_touch')
+                not in ('first_touch', 'last_touch', 'step_1')
+                then 'an unordered funnel breaks down by first_touch, last_touch or step_1 only'
             when filter_problems.problem is not null
                 then 'step_filter: ' || filter_problems.problem
             when funnel_windows.order_type = 'unordered' and unordered_filters.step_filters > 1
@@ -193,6 +221,7 @@ final as (
         event_name,
         step_filter,
         order_type,
+        breakdown_attribution,
         conversion_window_unit,
         step_number,
         cast(count(*) over (partition by funnel_name) as {{ dbt.type_int() }}) as total_steps,

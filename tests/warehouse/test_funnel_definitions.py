@@ -256,3 +256,51 @@ def test_an_invalid_exclusion_filter_stops_the_build(project: Path, tmp_path: Pa
         "funnel_exclusions.csv, funnel f event x: exclusion_filter: condition 'properties.reason == price':"
         " operator '==' is not one of" in result.stdout
     ), result.stdout[-3000:]
+
+
+BREAKDOWN_HEADER = "funnel_name,step_number,step_name,event_name,breakdown_attribution,conversion_window_interval,conversion_window_unit,order_type\n"
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        pytest.param(
+            "f,1,A,a,middle_touch,1,day,\nf,2,B,b,,1,day,\n",
+            "funnel f step 1: breakdown_attribution 'middle_touch' is not one of first_touch, last_touch, step_1 … step_2",
+            id="unknown",
+        ),
+        pytest.param(
+            "f,1,A,a,step_3,1,day,\nf,2,B,b,,1,day,\n",
+            "breakdown_attribution 'step_3' is not one of",
+            id="beyond_last_step",
+        ),
+        pytest.param(
+            "f,1,A,a,first_touch,1,day,\nf,2,B,b,last_touch,1,day,\n",
+            "different breakdown_attribution values",
+            id="two_values",
+        ),
+        pytest.param(
+            "f,1,A,a,step_2,1,day,unordered\nf,2,B,b,,1,day,unordered\n",
+            "an unordered funnel breaks down by first_touch, last_touch or step_1 only",
+            id="unordered_step_2",
+        ),
+    ],
+)
+def test_an_invalid_breakdown_attribution_stops_the_build(
+    project: Path, tmp_path: Path, rows: str, message: str
+) -> None:
+    result = build_definitions(project, BREAKDOWN_HEADER + rows, tmp_path / "warehouse.duckdb")
+    assert result.returncode != 0
+    assert message in result.stdout, result.stdout[-3000:]
+
+
+def test_breakdown_attribution_defaults_to_first_touch(project: Path, tmp_path: Path) -> None:
+    rows = "f,1,A,a,,1,day,\nf,2,B,b,,1,day,\ng,1,A,a,Step_2,1,day,\ng,2,B,b,,1,day,\n"
+    warehouse = tmp_path / "warehouse.duckdb"
+    result = build_definitions(project, BREAKDOWN_HEADER + rows, warehouse)
+    assert result.returncode == 0, result.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        got = con.execute(
+            "select distinct funnel_name, breakdown_attribution from intermediate.int_funnel_definitions order by 1"
+        ).fetchall()
+    assert got == [("f", "first_touch"), ("g", "step_2")]

@@ -38,12 +38,13 @@ FUNNEL_RELATIONS = (
     "marts.conversion_funnel_attempt",
     "marts.conversion_funnel_step",
     "marts.funnel_stats",
+    "marts.funnel_stats_breakdown",
     "marts.funnel_time_to_convert",
     "marts.person_conversion_summary",
 )
 FUNNEL_MARTS = (
     "+conversion_funnel +conversion_funnel_attempt +conversion_funnel_step +funnel_stats +funnel_time_to_convert"
-    " +person_conversion_summary"
+    " +person_conversion_summary +funnel_stats_breakdown"
 )
 
 # The incremental marts and a text column of each that every run writes the same way: a run that
@@ -56,18 +57,18 @@ MARKED_COLUMNS = {
 }
 
 # Added to the shipped funnels in the module's builds, so every order type is built incrementally. Columns:
-# funnel_name, step_number, step_name, event_name, step_filter, conversion_window_hours,
+# funnel_name, step_number, step_name, event_name, step_filter, breakdown_attribution, conversion_window_hours,
 # conversion_window_interval, conversion_window_unit, order_type. The strict funnel makes the matching read
 # every event; the last funnel filters its steps on a properties key and on conversion columns.
 STRICT_AND_UNORDERED_FUNNELS = (
-    "cart_checkout_strict,1,Add to cart,add_to_cart,,,2,day,strict\n"
-    "cart_checkout_strict,2,Checkout started,checkout_started,,,2,day,strict\n"
-    "cart_checkout_strict,3,Purchase,purchase,,,2,day,strict\n"
-    "shopping_any_order,1,Landing page view,Landing_Page_View,,,36,hour,unordered\n"
-    "shopping_any_order,2,Add to cart,add_to_cart,,,36,hour,unordered\n"
-    "shopping_any_order,3,Purchase,purchase,,,36,hour,unordered\n"
-    "pricing_then_big_purchase,1,Pricing page,page_view,properties.path = /pricing,,5,day,ordered\n"
-    "pricing_then_big_purchase,2,Big purchase,purchase,value_cents >= 5000 and utm_source = facebook,,5,day,ordered\n"
+    "cart_checkout_strict,1,Add to cart,add_to_cart,,,,2,day,strict\n"
+    "cart_checkout_strict,2,Checkout started,checkout_started,,,,2,day,strict\n"
+    "cart_checkout_strict,3,Purchase,purchase,,,,2,day,strict\n"
+    "shopping_any_order,1,Landing page view,Landing_Page_View,,,,36,hour,unordered\n"
+    "shopping_any_order,2,Add to cart,add_to_cart,,,,36,hour,unordered\n"
+    "shopping_any_order,3,Purchase,purchase,,,,36,hour,unordered\n"
+    "pricing_then_big_purchase,1,Pricing page,page_view,properties.path = /pricing,last_touch,,5,day,ordered\n"
+    "pricing_then_big_purchase,2,Big purchase,purchase,value_cents >= 5000 and utm_source = facebook,,,5,day,ordered\n"
 )
 
 # Exclusion steps for an ordered and the unordered funnel above: a page view (a noise event of the
@@ -725,3 +726,29 @@ def test_the_chosen_attempts_are_the_persons_rows(batches: dict) -> None:
         assert chosen == []
         assert chosen_count == persons
         assert attempts > persons  # totals exceed uniques: people try more than once
+
+
+def test_breakdowns_add_up_to_the_funnel_stats(batches: dict) -> None:
+    # Each person counts once per breakdown type: the values of one type add up to funnel_stats' persons.
+    con = duckdb.connect(str(batches["full"]), read_only=True)
+    try:
+        mismatches = con.execute(
+            "select breakdowns.funnel_name, breakdowns.breakdown_type, breakdowns.step_number"
+            " from (select funnel_name, breakdown_type, step_number, sum(persons_reached) as persons"
+            "  from marts.funnel_stats_breakdown where period_type = 'all_time'"
+            "  group by funnel_name, breakdown_type, step_number) as breakdowns"
+            " inner join marts.funnel_stats as stats on breakdowns.funnel_name = stats.funnel_name"
+            "  and breakdowns.step_number = stats.step_number"
+            "  and stats.period_type = 'all_time' and stats.campaign_scope = 'all'"
+            " where breakdowns.persons <> stats.persons_reached"
+        ).fetchall()
+        types = con.execute("select distinct breakdown_type from marts.funnel_stats_breakdown order by 1").fetchall()
+        attributions = con.execute(
+            "select distinct funnel_name, breakdown_attribution from marts.funnel_stats_breakdown"
+            " where funnel_name in ('pricing_then_big_purchase', 'signup_to_purchase') order by 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert mismatches == []
+    assert types == [("campaign",), ("channel",), ("country",), ("device_type",), ("utm_source",)]
+    assert attributions == [("pricing_then_big_purchase", "last_touch"), ("signup_to_purchase", "first_touch")]
