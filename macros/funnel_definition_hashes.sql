@@ -1,7 +1,7 @@
 {#-
     One row per funnel of the funnel definitions (int_funnel_definitions): funnel_name and
     funnel_definition_hash, the MD5 of the funnel's whole definition (every step's number, name, event
-    name, order type and window, in step order, and its exclusion steps, int_funnel_exclusions). Incremental funnel models store the hash with each
+    name, filter, order type and window, in step order, and its exclusion steps with their filters, int_funnel_exclusions). Incremental funnel models store the hash with each
     row and drop rows whose hash is no longer current, so editing or replacing the funnel definitions
     file and rebuilding is all it takes.
 -#}
@@ -19,6 +19,7 @@
                     "event_name", "'|'",
                     "order_type", "'|'",
                     "cast(window_seconds as " ~ dbt.type_string() ~ ")",
+                    "coalesce('|' || step_filter, '')",
                 ]),
                 delimiter_text="';'",
                 order_by_clause="order by step_number",
@@ -34,9 +35,10 @@
                     "event_name", "'|'",
                     "cast(from_step as " ~ dbt.type_string() ~ ")", "'|'",
                     "cast(to_step as " ~ dbt.type_string() ~ ")",
+                    "coalesce('|' || exclusion_filter, '')",
                 ]),
                 delimiter_text="';'",
-                order_by_clause="order by event_name, from_step, to_step",
+                order_by_clause="order by event_name, from_step, to_step, exclusion_filter",
             ) }} as exclusions_text
         from {{ ref('int_funnel_exclusions') }}
         group by funnel_name

@@ -42,3 +42,15 @@
 {% macro default__json_unnest_array_strings(json_expression, keys, otherwise) -%}
     unnest(coalesce(json_extract_string({{ json_expression }}, '$.{{ keys | join(".") }}[*]'), ['{{ otherwise }}']))
 {%- endmacro %}
+
+{#-
+    The value at one top-level key given as a text expression (not a literal: it may differ per row), as
+    text; null when absent. The key must not contain a double quote (callers validate it).
+-#}
+{% macro json_text_at_key(json_expression, key_expression) -%}
+    {{ return(adapter.dispatch('json_text_at_key')(json_expression, key_expression)) }}
+{%- endmacro %}
+
+{% macro default__json_text_at_key(json_expression, key_expression) -%}
+    json_extract_string({{ json_expression }}, '$."' || {{ key_expression }} || '"')
+{%- endmacro %}

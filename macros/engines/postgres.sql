@@ -130,6 +130,11 @@
     (cast({{ json_expression }} as jsonb) #>> '{ {{- keys | join(",") -}} }')
 {%- endmacro %}
 
+{#- macros/json_access.sql: a key given as a text expression (->> takes any key as is). -#}
+{% macro postgres__json_text_at_key(json_expression, key_expression) -%}
+    (cast({{ json_expression }} as jsonb) ->> {{ key_expression }})
+{%- endmacro %}
+
 {% macro postgres__json_is_valid(json_expression) -%}
     (cast({{ json_expression }} as jsonb) is not null)
 {%- endmacro %}

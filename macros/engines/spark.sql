@@ -297,6 +297,11 @@
     get_json_object({{ json_expression }}, '$.{{ keys | join(".") }}')
 {%- endmacro %}
 
+{#- macros/json_access.sql: a key given as a text expression, in a bracketed JSON path. -#}
+{% macro spark__json_text_at_key(json_expression, key_expression) -%}
+    get_json_object({{ json_expression }}, concat('$[\'', {{ key_expression }}, '\']'))
+{%- endmacro %}
+
 {#- Null in, null out, as DuckDB's json_valid. -#}
 {% macro spark__json_is_valid(json_expression) -%}
     (case when {{ json_expression }} is not null then try_parse_json({{ json_expression }}) is not null end)

@@ -4,8 +4,9 @@
 -- stream with a common shape, restricted to the event names some funnel step or exclusion uses (the
 -- definitions' names are lower-cased in int_funnel_definitions, as staging lower-cases events and
 -- conversion types), or every event when a strict funnel exists (any other event of the person breaks
--- a strict attempt). A conversion matches a step by its conversion_type. Which funnels exist comes
--- only from the funnel definitions.
+-- a strict attempt). A conversion matches a step by its conversion_type. The columns a step filter may
+-- name (macros/funnel_filters.sql) are carried along; value_cents is a conversion's, null for events.
+-- Which funnels exist comes only from the funnel definitions.
 with funnel_definitions as (
     select * from {{ ref('int_funnel_definitions') }}
 ),
@@ -47,6 +48,14 @@ behavioural_events as (
         events.utm_campaign,
         events.utm_content,
         events.utm_term,
+        events.device_type,
+        events.browser,
+        events.os,
+        events.country,
+        events.city,
+        events.event_source_url,
+        cast(null as {{ dbt.type_bigint() }}) as value_cents,
+        events.properties,
         events.event_time,
         -- The earliest-loaded copy of an event is kept whole, so it never changes after its load.
         events._loaded_at as first_loaded_at,
@@ -77,6 +86,14 @@ conversion_events as (
         conversions.utm_campaign,
         conversions.utm_content,
         conversions.utm_term,
+        conversions.device_type,
+        conversions.browser,
+        conversions.os,
+        conversions.country,
+        conversions.city,
+        conversions.event_source_url,
+        cast(conversions.value_cents as {{ dbt.type_bigint() }}) as value_cents,
+        conversions.properties,
         conversions.conversion_time as event_time,
         -- The first and the latest load of the conversion's copies: a later copy can fill attributes.
         conversions.created_at as first_loaded_at,

@@ -10,6 +10,7 @@ tests do not depend on the generator or the ingest job.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import shutil
@@ -34,13 +35,16 @@ FUNNEL_RELATIONS = (
     "intermediate.int_events_deduplicated",
     "intermediate.int_funnel_steps_matched",
     "marts.conversion_funnel",
+    "marts.conversion_funnel_attempt",
     "marts.conversion_funnel_step",
     "marts.funnel_stats",
+    "marts.funnel_stats_breakdown",
     "marts.funnel_time_to_convert",
     "marts.person_conversion_summary",
 )
 FUNNEL_MARTS = (
-    "+conversion_funnel +conversion_funnel_step +funnel_stats +funnel_time_to_convert +person_conversion_summary"
+    "+conversion_funnel +conversion_funnel_attempt +conversion_funnel_step +funnel_stats +funnel_time_to_convert"
+    " +person_conversion_summary +funnel_stats_breakdown"
 )
 
 # The incremental marts and a text column of each that every run writes the same way: a run that
@@ -53,23 +57,28 @@ MARKED_COLUMNS = {
 }
 
 # Added to the shipped funnels in the module's builds, so every order type is built incrementally. Columns:
-# funnel_name, step_number, step_name, event_name, conversion_window_hours, conversion_window_interval,
-# conversion_window_unit, order_type. The strict funnel makes the matching read every event.
+# funnel_name, step_number, step_name, event_name, step_filter, breakdown_attribution, conversion_window_hours,
+# conversion_window_interval, conversion_window_unit, order_type. The strict funnel makes the matching read
+# every event; the last funnel filters its steps on a properties key and on conversion columns.
 STRICT_AND_UNORDERED_FUNNELS = (
-    "cart_checkout_strict,1,Add to cart,add_to_cart,,2,day,strict\n"
-    "cart_checkout_strict,2,Checkout started,checkout_started,,2,day,strict\n"
-    "cart_checkout_strict,3,Purchase,purchase,,2,day,strict\n"
-    "shopping_any_order,1,Landing page view,Landing_Page_View,,36,hour,unordered\n"
-    "shopping_any_order,2,Add to cart,add_to_cart,,36,hour,unordered\n"
-    "shopping_any_order,3,Purchase,purchase,,36,hour,unordered\n"
+    "cart_checkout_strict,1,Add to cart,add_to_cart,,,,2,day,strict\n"
+    "cart_checkout_strict,2,Checkout started,checkout_started,,,,2,day,strict\n"
+    "cart_checkout_strict,3,Purchase,purchase,,,,2,day,strict\n"
+    "shopping_any_order,1,Landing page view,Landing_Page_View,,,,36,hour,unordered\n"
+    "shopping_any_order,2,Add to cart,add_to_cart,,,,36,hour,unordered\n"
+    "shopping_any_order,3,Purchase,purchase,,,,36,hour,unordered\n"
+    "pricing_then_big_purchase,1,Pricing page,page_view,properties.path = /pricing,last_touch,,5,day,ordered\n"
+    "pricing_then_big_purchase,2,Big purchase,purchase,value_cents >= 5000 and utm_source = facebook,,,5,day,ordered\n"
 )
 
 # Exclusion steps for an ordered and the unordered funnel above: a page view (a noise event of the
-# synthetic data) between landing and checkout, and between any steps of the unordered funnel.
+# synthetic data) between landing and checkout, and between any steps of the unordered funnel; a view of the
+# home page between the pricing page and the purchase.
 EXCLUSIONS = (
-    "funnel_name,event_name,from_step,to_step\n"
-    "ad_click_to_purchase,page_view,2,4\n"
-    "shopping_any_order,page_view,1,3\n"
+    "funnel_name,event_name,from_step,to_step,exclusion_filter\n"
+    "ad_click_to_purchase,page_view,2,4,\n"
+    "shopping_any_order,page_view,1,3,\n"
+    "pricing_then_big_purchase,page_view,1,2,properties.path = /home\n"
 )
 
 CUTOFF = dt.datetime(2024, 3, 20, tzinfo=dt.UTC)
@@ -122,6 +131,13 @@ def synthetic_raw_data(persons: int, seed: int) -> RawData:
             "utm_source": "facebook" if campaign else None,
             "utm_medium": "paid_social" if campaign else None,
             "utm_campaign": campaign,
+            # Page views carry the page's path (one in three the pricing page); no random draw, so the
+            # journeys are those of the data without paths.
+            "properties": (
+                json.dumps({"path": "/pricing" if len(data.events) % 3 == 0 else "/home"})
+                if name == "page_view"
+                else None
+            ),
             "batch": landing_batch(at),
         }
         data.events.append(row)
@@ -285,7 +301,9 @@ class Project:
         with (self.root / "seeds" / "funnel_definitions.csv").open("a") as file:
             file.write(csv_rows)
 
-    def write_funnels(self, csv_text: str, exclusions: str = "funnel_name,event_name,from_step,to_step\n") -> None:
+    def write_funnels(
+        self, csv_text: str, exclusions: str = "funnel_name,event_name,from_step,to_step\n"
+    ) -> None:
         (self.root / "seeds" / "funnel_definitions.csv").write_text(csv_text)
         (self.root / "seeds" / "funnel_exclusions.csv").write_text(exclusions)
 
@@ -654,3 +672,83 @@ def assert_matches_reference(warehouse: Path) -> None:
 
 def test_matching_agrees_with_the_reference_implementation(batches: dict) -> None:
     assert_matches_reference(batches["full"])
+
+
+def test_the_filtered_funnel_keeps_only_matching_events(batches: dict) -> None:
+    # Step 1 is a page view of /pricing, step 2 a purchase of at least 50.00 from facebook traffic; a view of
+    # /home between them excludes.
+    full = batches["full"]
+    assert count(full, "marts.conversion_funnel", "funnel_name = 'pricing_then_big_purchase'") > 0
+    assert (
+        count(full, "marts.conversion_funnel", "funnel_name = 'pricing_then_big_purchase' and is_converted")
+        > 0
+    )
+    assert (
+        count(full, "marts.conversion_funnel", "funnel_name = 'pricing_then_big_purchase' and is_excluded")
+        > 0
+    )
+    con = duckdb.connect(str(full), read_only=True)
+    try:
+        steps = con.execute(
+            "select step_number, json_extract_string(events.properties, '$.path'), conversions.value_cents,"
+            " conversions.utm_source from marts.conversion_funnel_step as steps"
+            " left join intermediate.int_events_deduplicated as events on steps.event_id = events.event_id"
+            "  and steps.event_source = 'event'"
+            " left join intermediate.int_conversions_valued as conversions"
+            "  on steps.conversion_id = cast(conversions.id as varchar)"
+            " where steps.funnel_name = 'pricing_then_big_purchase'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert {path for number, path, _, _ in steps if number == 1} == {"/pricing"}
+    purchases = [(value, source) for number, _, value, source in steps if number == 2]
+    assert purchases
+    assert all(value >= 5000 and source == "facebook" for value, source in purchases)
+
+
+def test_the_chosen_attempts_are_the_persons_rows(batches: dict) -> None:
+    # Every attempt is kept; the chosen one per person and funnel is the one conversion_funnel shows.
+    for warehouse in (batches["full"], batches["incremental"]):
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            chosen = con.execute(
+                "select person_id, funnel_name, started_at, completed_steps, last_step_at, is_excluded"
+                " from marts.conversion_funnel_attempt where is_chosen_attempt"
+                " except all select person_id, funnel_name, started_at, completed_steps, last_step_at, is_excluded"
+                " from marts.conversion_funnel"
+            ).fetchall()
+            persons, attempts, chosen_count = con.execute(
+                "select (select count(*) from marts.conversion_funnel), count(*), count(*) filter (is_chosen_attempt)"
+                " from marts.conversion_funnel_attempt"
+            ).fetchone()
+        finally:
+            con.close()
+        assert chosen == []
+        assert chosen_count == persons
+        assert attempts > persons  # totals exceed uniques: people try more than once
+
+
+def test_breakdowns_add_up_to_the_funnel_stats(batches: dict) -> None:
+    # Each person counts once per breakdown type: the values of one type add up to funnel_stats' persons.
+    con = duckdb.connect(str(batches["full"]), read_only=True)
+    try:
+        mismatches = con.execute(
+            "select breakdowns.funnel_name, breakdowns.breakdown_type, breakdowns.step_number"
+            " from (select funnel_name, breakdown_type, step_number, sum(persons_reached) as persons"
+            "  from marts.funnel_stats_breakdown where period_type = 'all_time'"
+            "  group by funnel_name, breakdown_type, step_number) as breakdowns"
+            " inner join marts.funnel_stats as stats on breakdowns.funnel_name = stats.funnel_name"
+            "  and breakdowns.step_number = stats.step_number"
+            "  and stats.period_type = 'all_time' and stats.campaign_scope = 'all'"
+            " where breakdowns.persons <> stats.persons_reached"
+        ).fetchall()
+        types = con.execute("select distinct breakdown_type from marts.funnel_stats_breakdown order by 1").fetchall()
+        attributions = con.execute(
+            "select distinct funnel_name, breakdown_attribution from marts.funnel_stats_breakdown"
+            " where funnel_name in ('pricing_then_big_purchase', 'signup_to_purchase') order by 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert mismatches == []
+    assert types == [("campaign",), ("channel",), ("country",), ("device_type",), ("utm_source",)]
+    assert attributions == [("pricing_then_big_purchase", "last_touch"), ("signup_to_purchase", "first_touch")]

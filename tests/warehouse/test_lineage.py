@@ -135,6 +135,7 @@ def test_every_mart_has_a_tier_and_the_tiers_are_the_expected_ones(manifest: dic
         "conversion_event",
         "conversion_attribution",
         "conversion_funnel",
+        "conversion_funnel_attempt",
         "conversion_funnel_step",
         "meta_capi_events",
     }
@@ -144,6 +145,7 @@ def test_every_mart_has_a_tier_and_the_tiers_are_the_expected_ones(manifest: dic
         "conversion_rollup_weekly",
         "conversion_rollup_monthly",
         "funnel_stats",
+        "funnel_stats_breakdown",
         "funnel_time_to_convert",
         "person_conversion_summary",
     }

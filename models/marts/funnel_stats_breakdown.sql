@@ -1,0 +1,245 @@
+-- Funnel step counts broken down by a property of the person's funnel events (PostHog's breakdowns): one
+-- row per funnel × period_type × period_date × breakdown_type × breakdown_value × step. breakdown_type is
+-- one of campaign (campaign_id), channel (the marketing channel, seeds/channel_mapping.csv), device_type,
+-- country and utm_source. Which event gives a person's value is the funnel's breakdown_attribution (in
+-- the funnel definitions): `first_touch` (default: the earliest step event of the person's chosen attempt
+-- with a value), `last_touch` (the latest such event) or `step_N` (the event of step N; persons who did
+-- not reach step N have none). A person without a value is counted under '(none)'. Each person counts once
+-- per breakdown type, so the values of one type add up to funnel_stats' persons. Persons excluded from a
+-- funnel are left out; a person is placed in the period of their started_at in the reporting time zone.
+--
+-- A table rebuilt on every run: it aggregates the incremental funnel marts, which are far larger.
+with funnels as (
+    select * from {{ ref('conversion_funnel') }}
+    where not is_excluded
+),
+
+funnel_steps as (
+    select * from {{ ref('conversion_funnel_step') }}
+),
+
+funnel_definitions as (
+    select * from {{ ref('int_funnel_definitions') }}
+),
+
+events as (
+    select * from {{ ref('int_events_deduplicated') }}
+),
+
+conversions as (
+    select * from {{ ref('int_conversions_valued') }}
+),
+
+breakdown_types as (
+    select 'campaign' as breakdown_type
+    union all
+    select 'channel' as breakdown_type
+    union all
+    select 'device_type' as breakdown_type
+    union all
+    select 'country' as breakdown_type
+    union all
+    select 'utm_source' as breakdown_type
+),
+
+funnel_attributions as (
+    select distinct
+        funnel_name,
+        total_steps,
+        breakdown_attribution
+    from funnel_definitions
+),
+
+-- Each counted step event with the properties a breakdown reads.
+step_properties as (
+    select
+        funnel_steps.id as step_id,
+        funnel_steps.person_id,
+        funnel_steps.funnel_name,
+        funnel_steps.step_number,
+        funnel_steps.campaign_id,
+        funnel_steps.utm_source,
+        funnel_steps.utm_medium,
+        coalesce(events.fbclid, conversions.fbclid) as fbclid,
+        coalesce(events.device_type, conversions.device_type) as device_type,
+        coalesce(events.country, conversions.country) as country
+    from funnel_steps
+    inner join funnels
+        on
+            funnel_steps.person_id = funnels.person_id
+            and funnel_steps.funnel_name = funnels.funnel_name
+    left join events
+        on
+            funnel_steps.event_source = 'event'
+            and funnel_steps.event_id = events.event_id
+    left join conversions
+        on
+            funnel_steps.event_source = 'conversion'
+            and funnel_steps.conversion_id = cast(conversions.id as {{ dbt.type_string() }})
+),
+
+step_channels as (
+    {{ attribution_channel_lookup('step_properties', 'step_id') }}
+),
+
+step_values as (
+    select
+        step_properties.person_id,
+        step_properties.funnel_name,
+        step_properties.step_number,
+        breakdown_types.breakdown_type,
+        case breakdown_types.breakdown_type
+            when 'campaign' then step_properties.campaign_id
+            when 'channel' then step_channels.channel
+            when 'device_type' then step_properties.device_type
+            when 'country' then step_properties.country
+            when 'utm_source' then step_properties.utm_source
+        end as breakdown_value
+    from step_properties
+    left join step_channels
+        on step_properties.step_id = step_channels.step_id
+    cross join breakdown_types
+),
+
+-- The event that gives each person's value, by the funnel's attribution: its rank among the person's
+-- step events with a value (first or last), or its step number.
+ranked_values as (
+    select
+        step_values.*,
+        funnel_attributions.breakdown_attribution,
+        row_number() over (
+            partition by step_values.person_id, step_values.funnel_name, step_values.breakdown_type
+            order by case when step_values.breakdown_value is null then 1 else 0 end, step_values.step_number
+        ) as first_rank,
+        row_number() over (
+            partition by step_values.person_id, step_values.funnel_name, step_values.breakdown_type
+            order by case when step_values.breakdown_value is null then 1 else 0 end, step_values.step_number desc
+        ) as last_rank
+    from step_values
+    inner join funnel_attributions
+        on step_values.funnel_name = funnel_attributions.funnel_name
+),
+
+person_values as (
+    select
+        funnels.person_id,
+        funnels.funnel_name,
+        funnels.completed_steps,
+        funnels.total_steps,
+        funnels.started_at,
+        breakdown_types.breakdown_type,
+        coalesce(max(
+            case
+                when ranked_values.breakdown_attribution = 'first_touch' and ranked_values.first_rank = 1
+                    then ranked_values.breakdown_value
+                when ranked_values.breakdown_attribution = 'last_touch' and ranked_values.last_rank = 1
+                    then ranked_values.breakdown_value
+                when
+                    ranked_values.breakdown_attribution
+                    = 'step_' || cast(ranked_values.step_number as {{ dbt.type_string() }})
+                    then ranked_values.breakdown_value
+            end
+        ), '(none)') as breakdown_value
+    from funnels
+    cross join breakdown_types
+    left join ranked_values
+        on
+            funnels.person_id = ranked_values.person_id
+            and funnels.funnel_name = ranked_values.funnel_name
+            and breakdown_types.breakdown_type = ranked_values.breakdown_type
+    group by
+        funnels.person_id,
+        funnels.funnel_name,
+        funnels.completed_steps,
+        funnels.total_steps,
+        funnels.started_at,
+        breakdown_types.breakdown_type
+),
+
+persons_by_period as (
+    select
+        person_values.*,
+        'all_time' as period_type,
+        cast(null as date) as period_date
+    from person_values
+    union all
+    select
+        person_values.*,
+        'daily' as period_type,
+        {{ reporting_period_start('person_values.started_at', 'day') }} as period_date
+    from person_values
+    union all
+    select
+        person_values.*,
+        'weekly' as period_type,
+        {{ reporting_period_start('person_values.started_at', 'week') }} as period_date
+    from person_values
+    union all
+    select
+        person_values.*,
+        'monthly' as period_type,
+        {{ reporting_period_start('person_values.started_at', 'month') }} as period_date
+    from person_values
+),
+
+step_counts as (
+    select
+        persons_by_period.funnel_name,
+        persons_by_period.period_type,
+        persons_by_period.period_date,
+        persons_by_period.breakdown_type,
+        persons_by_period.breakdown_value,
+        funnel_definitions.step_number,
+        funnel_definitions.step_name,
+        funnel_definitions.total_steps,
+        count(*) as persons_entered,
+        sum(case when persons_by_period.completed_steps >= funnel_definitions.step_number then 1 else 0 end)
+            as persons_reached,
+        sum(case when persons_by_period.completed_steps >= funnel_definitions.step_number - 1 then 1 else 0 end)
+            as persons_reached_previous_step
+    from persons_by_period
+    inner join funnel_definitions
+        on persons_by_period.funnel_name = funnel_definitions.funnel_name
+    group by
+        persons_by_period.funnel_name,
+        persons_by_period.period_type,
+        persons_by_period.period_date,
+        persons_by_period.breakdown_type,
+        persons_by_period.breakdown_value,
+        funnel_definitions.step_number,
+        funnel_definitions.step_name,
+        funnel_definitions.total_steps
+),
+
+final as (
+    select
+        {{ uuid_from_columns([
+            'step_counts.funnel_name', 'step_counts.period_type', 'step_counts.period_date',
+            'step_counts.breakdown_type', 'step_counts.breakdown_value', 'step_counts.step_number'
+        ]) }} as id,
+        step_counts.funnel_name,
+        step_counts.period_type,
+        step_counts.breakdown_type,
+        step_counts.breakdown_value,
+        funnel_attributions.breakdown_attribution,
+        step_counts.step_name,
+        cast(step_counts.step_number as {{ dbt.type_int() }}) as step_number,
+        cast(step_counts.total_steps as {{ dbt.type_int() }}) as total_steps,
+        cast(step_counts.persons_entered as {{ dbt.type_bigint() }}) as persons_entered,
+        cast(step_counts.persons_reached as {{ dbt.type_bigint() }}) as persons_reached,
+        cast(
+            case when step_counts.step_number > 1 then step_counts.persons_reached_previous_step end
+            as {{ dbt.type_bigint() }}
+        ) as persons_reached_previous_step,
+        {{ percentage('step_counts.persons_reached', 'step_counts.persons_entered') }} as conversion_rate_from_start,
+        case
+            when step_counts.step_number > 1
+                then {{ percentage('step_counts.persons_reached', 'step_counts.persons_reached_previous_step') }}
+        end as conversion_rate_from_previous_step,
+        step_counts.period_date
+    from step_counts
+    inner join funnel_attributions
+        on step_counts.funnel_name = funnel_attributions.funnel_name
+)
+
+select * from final
