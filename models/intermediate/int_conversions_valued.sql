@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='conversion_key',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 
@@ -107,6 +107,7 @@ final as (
         country,
         city,
         properties,
+        consent_ads,
         em_sha256,
         ph_sha256,
         fn_sha256,
@@ -121,8 +122,11 @@ final as (
         dropped_user_data_field_names,
         value_cents,
         value_cents_reporting,
+        ldu_state_code,
         copies_count,
         dropped_user_data_fields,
+        opt_out,
+        limited_data_use,
         conversion_time,
         created_at,
         last_loaded_at

@@ -43,6 +43,24 @@
 {%- endif -%}
 {%- set reference_time = "cast(floor(" ~ epoch_microseconds(reference_timestamp) ~ " / 1000000.0) as "
     ~ dbt.type_bigint() ~ ")" -%}
+{%- set default_consent = var('meta_default_consent') -%}
+{%- if default_consent not in ('send', 'skip') -%}
+    {{ exceptions.raise_compiler_error(
+        "var meta_default_consent must be 'send' or 'skip' (what to do with a conversion whose consent_ads "
+        ~ "is unknown), got '" ~ default_consent ~ "'"
+    ) }}
+{%- endif -%}
+{#- The rules' optional limited_data_use column (a rules file written before it existed has none: false). -#}
+{%- set rule_columns = [] -%}
+{%- if execute -%}
+    {%- set rule_columns = adapter.get_columns_in_relation(ref('optimization_rules'))
+        | map(attribute='name') | map('lower') | list -%}
+{%- endif -%}
+{%- if not rule_columns or 'limited_data_use' in rule_columns -%}
+    {%- set rule_limited_data_use = 'coalesce(cast(rules.limited_data_use as ' ~ dbt.type_boolean() ~ '), false)' -%}
+{%- else -%}
+    {%- set rule_limited_data_use = 'false' -%}
+{%- endif -%}
 {%- set hashed_fields = meta_user_data_fields() -%}
 {%- set hashed_members = [] -%}
 {%- for field in hashed_fields -%}
@@ -117,6 +135,7 @@ ruled as (
         rules.value_multiplier,
         rules.action_source,
         rules.qualifying_sources,
+        {{ rule_limited_data_use }} as is_rule_limited_data_use,
         cast(
             floor({{ epoch_microseconds('changed_conversions.conversion_time') }} / 1000000.0)
             as {{ dbt.type_bigint() }}
@@ -166,8 +185,24 @@ prepared as (
                     'value_cents ' || coalesce(cast(ruled.value_cents as {{ dbt.type_string() }}), 'null')
                     || ' is below min_value_cents ' || cast(ruled.min_value_cents as {{ dbt.type_string() }})
         end as rule_skip_reason,
-        -- Meta rejects a website event without the browser's user agent and the page URL.
+        -- The person's consent (var meta_default_consent decides for an unknown one).
         case
+            when ruled.consent_ads = 'denied'
+                then 'consent_ads is denied (not sent; no identity field in the payload)'
+            when coalesce(ruled.consent_ads, 'unknown') = 'unknown' and '{{ default_consent }}' = 'skip'
+                then
+                    'consent_ads is unknown and var meta_default_consent is skip '
+                    || '(not sent; no identity field in the payload)'
+        end as consent_reason,
+        -- Limited Data Use, asked for by the conversion or by its rule.
+        coalesce(ruled.limited_data_use, false) or ruled.is_rule_limited_data_use as is_limited_data_use,
+        -- Meta rejects a website event without the browser's user agent and the page URL, and an
+        -- app event without app_data, which convopt does not build.
+        case
+            when ruled.action_source = 'app'
+                then
+                    'app event without app_data (Meta requires advertiser_tracking_enabled, '
+                    || 'application_tracking_enabled and extinfo for action_source app)'
             when
                 ruled.action_source = 'website'
                 and (ruled.client_user_agent is null or ruled.event_source_url is null)
@@ -186,44 +221,67 @@ prepared as (
 ),
 
 classified as (
-    -- Rule first, then the fields Meta requires (both permanent: skipped), then the time window.
+    -- Consent first, then the rule, then the fields Meta requires (all permanent: skipped), then the
+    -- time window.
     select
         prepared.*,
         prepared.rule_skip_reason is null as is_eligible,
         case
-            when prepared.rule_skip_reason is not null or prepared.missing_fields_reason is not null
+            when
+                prepared.consent_reason is not null
+                or prepared.rule_skip_reason is not null
+                or prepared.missing_fields_reason is not null
                 then 'skipped'
             when prepared.window_reason is not null
                 then 'expired'
             else 'ready'
         end as status,
-        coalesce(prepared.rule_skip_reason, prepared.missing_fields_reason, prepared.window_reason)
-            as status_reason
+        coalesce(
+            prepared.consent_reason, prepared.rule_skip_reason, prepared.missing_fields_reason, prepared.window_reason
+        ) as status_reason,
+        -- Without consent no identity field (hashed or clear) goes into the payload.
+        prepared.consent_reason is not null as is_identity_withheld
     from prepared
 ),
 
 with_payload as (
     select
         classified.*,
-        {{ meta_json_object(
-            hashed_members
-            + [
-                meta_json_member('client_ip_address', 'classified.client_ip_address'),
-                meta_json_member('client_user_agent', 'classified.client_user_agent'),
-                meta_json_member('fbc', 'classified.fbc_sent'),
-                meta_json_member('fbp', 'classified.fbp'),
-            ]
-        ) }} as user_data_json,
+        case
+            when classified.is_identity_withheld then '{}'
+            else {{ meta_json_object(
+                hashed_members
+                + [
+                    meta_json_member('client_ip_address', 'classified.client_ip_address'),
+                    meta_json_member('client_user_agent', 'classified.client_user_agent'),
+                    meta_json_member('fbc', 'classified.fbc_sent'),
+                    meta_json_member('fbp', 'classified.fbp'),
+                ]
+            ) }}
+        end as user_data_json,
+        -- Meta's Limited Data Use: the US state's number when known (seed us_states), else 0/0
+        -- (Meta determines the location).
+        case
+            when classified.is_limited_data_use
+                then
+                    '"data_processing_options":["LDU"],"data_processing_options_country":'
+                    || case when classified.ldu_state_code is not null then '1' else '0' end
+                    || ',"data_processing_options_state":'
+                    || coalesce(cast(classified.ldu_state_code as {{ dbt.type_string() }}), '0')
+        end as data_processing_members,
         {{ meta_json_object([
             meta_json_member('value', 'classified.value_sent'),
             meta_json_member('currency', 'classified.currency'),
             meta_json_member('order_id', 'classified.order_id'),
         ]) }} as custom_data_json,
-        (
-            {%- for f in hashed_fields %}
-                case when classified.{{ f }}_sha256 is not null then 1 else 0 end{% if not loop.last %} +{% endif %}
-            {%- endfor %}
-        ) as hashed_user_data_fields
+        case
+            when classified.is_identity_withheld then 0
+            else (
+                {%- for f in hashed_fields %}
+                    case when classified.{{ f }}_sha256 is not null then 1 else 0 end{% if not loop.last %} +{% endif %}
+                {%- endfor %}
+            )
+        end as hashed_user_data_fields
     from classified
 ),
 
@@ -242,6 +300,8 @@ final as (
             meta_json_member('event_id', 'event_id'),
             meta_json_member('action_source', 'action_source'),
             meta_json_member('event_source_url', 'event_source_url'),
+            "case when opt_out then '\"opt_out\":true' end",
+            'data_processing_members',
             meta_json_raw_member('user_data', 'user_data_json'),
             meta_json_raw_member('custom_data', 'custom_data_json'),
         ]) }} as payload,
