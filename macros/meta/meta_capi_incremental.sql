@@ -16,7 +16,7 @@
         'conversion_type', 'meta_event_name', 'is_sent', 'min_value_cents', 'value_multiplier',
         'action_source', 'qualifying_sources',
     ] -%}
-    {%- set payload_version = 2 -%}
+    {%- set payload_version = 3 -%}
     {%- if execute and 'limited_data_use' in (
         adapter.get_columns_in_relation(ref('optimization_rules')) | map(attribute='name') | map('lower') | list
     ) -%}
