@@ -145,6 +145,7 @@ def test_every_mart_has_a_tier_and_the_tiers_are_the_expected_ones(manifest: dic
         "conversion_rollup_monthly",
         "funnel_stats",
         "funnel_time_to_convert",
+        "meta_match_quality",
         "person_conversion_summary",
     }
 
