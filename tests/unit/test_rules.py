@@ -235,6 +235,15 @@ def test_the_api_refuses_a_sent_app_rule(tmp_path: Path, rules_file: Path) -> No
     with pytest.raises(ApiUsageError, match="action_source app cannot be sent"):
         create_optimization_rule(ctx, rule)
     assert rules_file.read_bytes() == before
+    ldu = {"conversion_type": "subscription", "meta_event_name": "Subscribe", "limited_data_use": True}
+    answer = create_optimization_rule(ctx, ldu)
+    assert {r["conversion_type"]: r["limited_data_use"] for r in answer.data} == {
+        "purchase": False,
+        "signup": False,
+        "subscription": True,
+    }
+    with pytest.raises(ApiUsageError, match="limited_data_use: expected a bool"):
+        create_optimization_rule(ctx, {**ldu, "limited_data_use": "yes"}, replace=True)
 
 
 # -- Limited Data Use per rule ---------------------------------------------------------------------------
