@@ -218,6 +218,7 @@ def test_charts_are_pngs_and_the_html_page_embeds_them(daily: Path) -> None:
         "funnel_dropoff.png",
         "revenue_by_campaign_model.png",
         "meta_delivery_status.png",
+        "meta_match_quality.png",
     ]
     page = (daily / "index.html").read_text()
     embedded = [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
@@ -401,6 +402,7 @@ def test_a_warehouse_without_any_conversion_still_gets_a_report(demo_run: dict, 
         "attribution_by_campaign": 0,
         "person_conversion_summary": 0,
         "meta_delivery_status": 0,
+        "meta_match_quality": 0,
     }
     manifest = manifest_of(result.folder)
     assert manifest["warehouse"]["build"] is None  # no audit.dbt_build_log in this warehouse
