@@ -53,15 +53,15 @@ final as (
         event_name,
         action_source,
         {%- for identifier in ['em', 'ph', 'external_id', 'fbp', 'fbc', 'client_ip_address', 'client_user_agent'] %}
-            {{ safe_divide(
+            {{ round_decimal(safe_divide(
                 'sum(case when is_sendable and has_' ~ identifier ~ ' then 1 else 0 end)',
                 'sum(case when is_sendable then 1 else 0 end)',
-            ) }} as share_with_{{ identifier }},
+            ), 4) }} as share_with_{{ identifier }},
         {%- endfor %}
-        {{ safe_divide(
+        {{ round_decimal(safe_divide(
             'sum(case when is_sendable and has_pixel_copy then 1 else 0 end)',
             'sum(case when is_sendable then 1 else 0 end)',
-        ) }} as pixel_overlap_share,
+        ), 4) }} as pixel_overlap_share,
         {{ median('send_latency_seconds') }} as median_send_latency_seconds,
         {{ percentile('send_latency_seconds', 0.95) }} as p95_send_latency_seconds,
         cast(count(*) as {{ dbt.type_bigint() }}) as events,

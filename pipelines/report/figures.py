@@ -86,12 +86,13 @@ def chart_frames(con: duckdb.DuckDBPyConnection, rng: ReportRange, tz: str) -> d
     meta = con.sql(range_sql(meta_spec.sql, rng)).pl()
     # The mart's daily shares over the range: each day weighted by its sendable events.
     shares = ", ".join(
-        f"sum(share_with_{i} * sendable_events) / sum(sendable_events) as {i}"
+        f"cast(sum(share_with_{i} * sendable_events) / sum(sendable_events) as double) as {i}"
         for i in ("em", "ph", "external_id", "fbp", "fbc", "client_ip_address", "client_user_agent")
     )
     match = con.sql(
         f"""select event_name, {shares},
-                  sum(pixel_overlap_share * sendable_events) / sum(sendable_events) as pixel_overlap
+                  cast(sum(pixel_overlap_share * sendable_events) / sum(sendable_events) as double)
+                      as pixel_overlap
            from marts.meta_match_quality
            where event_date between ? and ? and sendable_events > 0
            group by event_name order by event_name""",
