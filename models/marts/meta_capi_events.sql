@@ -135,7 +135,7 @@ content_elements as (
         id as conversion_id,
         {{ json_unnest_array_strings('properties', ['contents'], '') }} as element
     from changed_conversions
-    where properties is not null and {{ json_type_name('properties', ['contents']) }} = 'ARRAY'
+    where properties like '%"contents"%' and {{ json_type_name('properties', ['contents']) }} = 'ARRAY'
 ),
 
 checked_content_elements as (
@@ -185,7 +185,7 @@ content_id_elements as (
         id as conversion_id,
         {{ json_unnest_array_strings('properties', ['content_ids'], '') }} as element
     from changed_conversions
-    where properties is not null and {{ json_type_name('properties', ['content_ids']) }} = 'ARRAY'
+    where properties like '%"content_ids"%' and {{ json_type_name('properties', ['content_ids']) }} = 'ARRAY'
 ),
 
 content_ids_from_arrays as (
@@ -236,7 +236,13 @@ custom_data_values as (
         {{ json_text('properties', ['items']) }} as items_text,
         {{ json_text('properties', ['unit_price_cents']) }} as unit_price_cents_text
     from changed_conversions
-    where properties is not null
+    -- Parsing JSON is the costly part: only properties that name one of the keys (a cheap text test).
+    where
+        properties like '%"content%'
+        or properties like '%"num_items"%'
+        or properties like '%"predicted_ltv"%'
+        or properties like '%"order_id"%'
+        or properties like '%"sku"%'
 ),
 
 sku_checks as (
