@@ -119,6 +119,7 @@ POLARS_TYPES = {
     "INTEGER": pl.Int32,
     "BOOLEAN": pl.Boolean,
     "DATE": pl.Date,
+    "DOUBLE": pl.Float64,
     "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC"),
 }
 
@@ -142,7 +143,7 @@ def read_dataset(folder: Path, entry: dict, fmt: str) -> pl.DataFrame:
 
 def test_parquet_and_csv_are_readable_by_polars_with_the_right_types(daily: Path) -> None:
     manifest = manifest_of(daily)
-    assert len(manifest["datasets"]) == 6
+    assert len(manifest["datasets"]) == 7
     for entry in manifest["datasets"]:
         names = [c["name"] for c in entry["columns"]]
         parquet = read_dataset(daily, entry, "parquet").select(names)
@@ -298,7 +299,7 @@ def test_a_range_without_data_draws_no_data_panels(demo_run: dict, tmp_path: Pat
     rows = {d.name: d.rows for d in result.datasets}
     assert rows.pop("person_conversion_summary") > 0  # all time, not by range
     assert set(rows.values()) == {0}
-    assert len(result.charts) == 4
+    assert len(result.charts) == 5
     assert all(p.read_bytes().startswith(PNG_SIGNATURE) for p in result.charts)
     header = (result.folder / "csv" / "conversion_metrics.csv").read_text().splitlines()
     assert len(header) == 1 and header[0].startswith("id,person_id,campaign_id")
