@@ -43,3 +43,48 @@
         order by _loaded_at desc, _source_file desc, _source_row desc
     )
 {%- endmacro %}
+
+{#-
+    The consent columns (`_CONSENT` in pipelines/contract.py) of `relation`, a raw landing table:
+    consent_ads lower-cased, blank or absent as `unknown`; opt_out and limited_data_use false when not
+    given. A raw table written before these columns existed (an older warehouse not ingested into
+    since) has none of them: they then read as not given, so its build goes on as before.
+-#}
+{% macro staging_consent_columns(relation) -%}
+    {%- set present = [] -%}
+    {%- if execute -%}
+        {%- set present = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
+    {%- endif -%}
+    {%- set has = {} -%}
+    {%- for name in ['consent_ads', 'opt_out', 'limited_data_use'] -%}
+        {%- do has.update({name: (not present) or (name in present)}) -%}
+    {%- endfor %}
+        {% if has['consent_ads'] -%}
+            coalesce({{ clean_lower('consent_ads') }}, 'unknown')
+        {%- else -%}
+            cast('unknown' as {{ dbt.type_string() }})
+        {%- endif %} as consent_ads,
+        {% if has['opt_out'] -%}
+            coalesce(opt_out, false)
+        {%- else -%}
+            false
+        {%- endif %} as opt_out,
+        {% if has['limited_data_use'] -%}
+            coalesce(limited_data_use, false)
+        {%- else -%}
+            false
+        {%- endif %} as limited_data_use,
+{%- endmacro %}
+
+{#- `expression` when `relation` has column `column_name`, else a null string (a table from before it existed). -#}
+{% macro staging_optional_column(relation, column_name, expression) -%}
+    {%- set present = [] -%}
+    {%- if execute -%}
+        {%- set present = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
+    {%- endif -%}
+    {%- if not present or column_name in present -%}
+        {{ expression }}
+    {%- else -%}
+        cast(null as {{ dbt.type_string() }})
+    {%- endif -%}
+{%- endmacro %}

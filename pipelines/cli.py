@@ -556,6 +556,9 @@ def rules_add(
         "pixel|capi|webhook", "--sources", help="Qualifying conversion sources, |-separated."
     ),
     sent: bool = typer.Option(True, "--sent/--not-sent", help="Whether these conversions are sent."),
+    limited_data_use: bool = typer.Option(
+        False, "--limited-data-use", help="Ask Meta for Limited Data Use on every event of this rule."
+    ),
     replace_existing: bool = typer.Option(
         False, "--replace", help="Replace the conversion_type's existing rule."
     ),
@@ -573,6 +576,7 @@ def rules_add(
             value_multiplier=value_multiplier,
             action_source=action_source,
             qualifying_sources=parse_sources(sources),
+            limited_data_use=limited_data_use,
         )
         rules = add_rule(rules_path(rules_file), rule, replace_existing=replace_existing)
     except RuleError as exc:

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipelines.contract import STREAMS
-from pipelines.rules import COLUMNS
+from pipelines.rules import COLUMNS, OPTIONAL_COLUMNS
 
 if TYPE_CHECKING:
     import polars as pl
@@ -230,11 +230,13 @@ def print_run_summary(result: RunResult, console: Console) -> None:
 def print_rules(rules: list[Rule], console: Console) -> None:
     """The optimization rules as a table, one column per CSV column, values as written."""
     table = Table()
-    for column in COLUMNS:
+    # limited_data_use only when a rule asks for it: the table stays narrow otherwise.
+    shown = COLUMNS + (OPTIONAL_COLUMNS if any(rule.limited_data_use for rule in rules) else ())
+    for column in shown:
         table.add_column(column, overflow="fold")
     for rule in rules:
         row = rule.as_row()
-        table.add_row(*(escape(row[column]) for column in COLUMNS))
+        table.add_row(*(escape(row[column]) for column in shown))
     console.print(table)
 
 

@@ -13,6 +13,8 @@ STREAMS: tuple[str, ...] = ("events", "conversions", "ad_spend", "adjustments")
 EVENT_SOURCES: tuple[str, ...] = ("pixel", "capi", "webhook", "app")
 CONVERSION_TYPES: tuple[str, ...] = ("purchase", "signup", "video_render", "subscription")
 CONVERSION_SOURCES: tuple[str, ...] = ("pixel", "capi", "webhook")
+# The person's answer to ads consent (cookie banner, consent platform): blank or absent means unknown.
+CONSENT_VALUES: tuple[str, ...] = ("granted", "denied", "unknown")
 DEVICE_TYPES: tuple[str, ...] = ("desktop", "mobile", "tablet")
 # What happened to a conversion after it was reported: money returned to the buyer (refund), money taken
 # back by the card network (chargeback), or the conversion's value stated anew (restatement).
@@ -45,7 +47,8 @@ class Column:
 
     ``kind`` is the logical type: ``str``, ``int`` (64-bit, whole numbers only), ``timestamp``
     (ISO-8601 with a UTC offset, or epoch milliseconds; stored as an instant in UTC), ``date``
-    (YYYY-MM-DD) or ``json`` (a JSON object, stored as its JSON text).
+    (YYYY-MM-DD), ``bool`` (true/false, also 1/0 and yes/no as text; a JSON or Parquet boolean) or
+    ``json`` (a JSON object, stored as its JSON text).
     """
 
     name: str
@@ -63,6 +66,7 @@ class Column:
             "int": "bigint",
             "timestamp": "timestamp with time zone",
             "date": "date",
+            "bool": "boolean",
             "json": "varchar",
         }[self.kind]
 
@@ -93,6 +97,15 @@ _CLIENT = (
     Column("fbc", max_length=1024),
 )
 
+# Consent and privacy signals, all optional (a file without them means: unknown, not opted out, no Limited
+# Data Use). ``consent_ads`` denied keeps a conversion away from Meta; ``opt_out`` sends it with Meta's
+# opt_out flag (attribution only); ``limited_data_use`` asks Meta for Limited Data Use (docs/meta.md).
+_CONSENT = (
+    Column("consent_ads", allowed=CONSENT_VALUES),
+    Column("opt_out", kind="bool"),
+    Column("limited_data_use", kind="bool"),
+)
+
 EVENTS: tuple[Column, ...] = (
     Column("event_id", required=True, max_length=128),
     Column("person_id", required=True, max_length=128),
@@ -103,6 +116,8 @@ EVENTS: tuple[Column, ...] = (
     *_DEVICE,
     *_CLIENT,
     Column("properties", kind="json", max_length=65536),
+    *_CONSENT,
+    Column("state", max_length=64),  # region code where known (US: USPS code or state name)
 )
 
 CONVERSIONS: tuple[Column, ...] = (
@@ -129,6 +144,7 @@ CONVERSIONS: tuple[Column, ...] = (
     Column("external_id", max_length=256),
     *_CLIENT,
     Column("properties", kind="json", max_length=65536),
+    *_CONSENT,
 )
 
 AD_SPEND: tuple[Column, ...] = (

@@ -29,6 +29,8 @@ COLUMNS = (
     "action_source",
     "qualifying_sources",
 )
+# Columns a rules file may leave out (a file written before they existed keeps working).
+OPTIONAL_COLUMNS = ("limited_data_use",)
 CONVERSION_TYPES = ("purchase", "signup", "video_render", "subscription")
 CONVERSION_SOURCES = ("pixel", "capi", "webhook")
 ACTION_SOURCES = (
@@ -60,6 +62,7 @@ class Rule:
     value_multiplier: float
     action_source: str
     qualifying_sources: tuple[str, ...]
+    limited_data_use: bool = False  # ask Meta for Limited Data Use on every event of the rule
 
     def as_row(self) -> dict[str, str]:
         return {
@@ -70,6 +73,7 @@ class Rule:
             "value_multiplier": repr(float(self.value_multiplier)),
             "action_source": self.action_source,
             "qualifying_sources": "|".join(self.qualifying_sources),
+            "limited_data_use": "true" if self.limited_data_use else "false",
         }
 
 
@@ -92,8 +96,9 @@ def parse_sources(text: str, where: str = "") -> tuple[str, ...]:
     return sources
 
 
-def validate_rule(rule: Rule, where: str = "") -> Rule:
-    """The rule unchanged, or a RuleError naming the first invalid field."""
+def validate_rule(rule: Rule, where: str = "", *, sendable: bool = True) -> Rule:
+    """The rule unchanged, or a RuleError naming the first invalid field. ``sendable=False`` lets a rule
+    Meta would reject when sent (an ``app`` rule) pass, so that it can be read in order to disable it."""
     if rule.conversion_type not in CONVERSION_TYPES:
         raise RuleError(
             f"{where}unknown conversion_type {rule.conversion_type!r} (expected one of {', '.join(CONVERSION_TYPES)})"
@@ -113,16 +118,22 @@ def validate_rule(rule: Rule, where: str = "") -> Rule:
         raise RuleError(f"{where}value_multiplier must be a finite number >= 0, got {rule.value_multiplier}")
     if not rule.qualifying_sources:
         raise RuleError(f"{where}qualifying_sources is empty")
+    if sendable and rule.action_source == "app" and rule.is_sent:
+        raise RuleError(
+            f"{where}action_source app cannot be sent: Meta rejects an app event without app_data "
+            "(advertiser_tracking_enabled, application_tracking_enabled, extinfo), which convopt does not "
+            "build; set is_sent to false or choose another action_source"
+        )
     return rule
 
 
-def validate_rules(rules: list[Rule]) -> list[Rule]:
+def validate_rules(rules: list[Rule], *, sendable: bool = True) -> list[Rule]:
     """The rules unchanged, or a RuleError: an invalid rule, two rules for one conversion_type (duplicate or
     contradictory), or one Meta event name used for two conversion types (Meta would merge them)."""
     by_type: dict[str, Rule] = {}
     by_event_name: dict[str, str] = {}
     for rule in rules:
-        validate_rule(rule, f"rule for {rule.conversion_type!r}: ")
+        validate_rule(rule, f"rule for {rule.conversion_type!r}: ", sendable=sendable)
         previous = by_type.get(rule.conversion_type)
         if previous is not None:
             kind = "duplicate" if previous == rule else "contradictory"
@@ -138,11 +149,11 @@ def validate_rules(rules: list[Rule]) -> list[Rule]:
     return rules
 
 
-def _parse_bool(text: str, where: str) -> bool:
+def _parse_bool(text: str, where: str, column: str = "is_sent") -> bool:
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
-    raise RuleError(f"{where}is_sent must be true or false, got {text!r}")
+    raise RuleError(f"{where}{column} must be true or false, got {text!r}")
 
 
 def _parse_number(text: str, column: str, where: str, kind: type[int] | type[float]) -> int | float:
@@ -154,22 +165,26 @@ def _parse_number(text: str, column: str, where: str, kind: type[int] | type[flo
         ) from None
 
 
-def read_rules(path: Path) -> list[Rule]:
-    """The validated rules of the file, in file order; RuleError when it is missing or invalid."""
+def read_rules(path: Path, *, sendable: bool = True) -> list[Rule]:
+    """The validated rules of the file, in file order; RuleError when it is missing or invalid
+    (``sendable=False``: a sent ``app`` rule is not an error, see :func:`validate_rule`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RuleError(f"{path}: rules file not found") from None
     reader = csv.DictReader(io.StringIO(text))
-    if tuple(reader.fieldnames or ()) != COLUMNS:
+    header = tuple(reader.fieldnames or ())
+    if header != COLUMNS and header != COLUMNS + OPTIONAL_COLUMNS:
         raise RuleError(
-            f"{path}: header must be {','.join(COLUMNS)}, got {','.join(reader.fieldnames or ())}"
+            f"{path}: header must be {','.join(COLUMNS)} (optionally followed by "
+            f"{','.join(OPTIONAL_COLUMNS)}), got {','.join(header)}"
         )
     rules = []
     for line_no, row in enumerate(reader, start=2):
         where = f"{path}:{line_no}: "
         if None in row or any(value is None for value in row.values()):
-            raise RuleError(f"{where}expected {len(COLUMNS)} fields")
+            raise RuleError(f"{where}expected {len(header)} fields")
+        ldu_text = row.get("limited_data_use")
         rules.append(
             validate_rule(
                 Rule(
@@ -182,12 +197,14 @@ def read_rules(path: Path) -> list[Rule]:
                     ),
                     action_source=row["action_source"].strip(),
                     qualifying_sources=parse_sources(row["qualifying_sources"], where),
+                    limited_data_use=bool(ldu_text and _parse_bool(ldu_text, where, "limited_data_use")),
                 ),
                 where,
+                sendable=sendable,
             )
         )
     try:
-        return validate_rules(rules)
+        return validate_rules(rules, sendable=sendable)
     except RuleError as exc:
         raise RuleError(f"{path}: {exc}") from None
 
@@ -196,7 +213,7 @@ def write_rules(path: Path, rules: list[Rule]) -> None:
     """Validate the rules and replace the file atomically (temporary file in the same folder + rename)."""
     validate_rules(rules)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS + OPTIONAL_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rule.as_row() for rule in rules)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -226,8 +243,9 @@ def add_rule(path: Path, rule: Rule, *, replace_existing: bool = False) -> list[
 
 
 def disable_rule(path: Path, conversion_type: str) -> list[Rule]:
-    """Set is_sent = false on the conversion_type's rule (its conversions then show as skipped); the new rules."""
-    rules = read_rules(path)
+    """Set is_sent = false on the conversion_type's rule (its conversions then show as skipped); the new rules.
+    Works on a file whose rules Meta would reject when sent, so such a rule can be switched off."""
+    rules = read_rules(path, sendable=False)
     if conversion_type not in {r.conversion_type for r in rules}:
         known = ", ".join(r.conversion_type for r in rules)
         raise RuleError(

@@ -17,7 +17,8 @@ pandera's failure cases into one reason per failing field with :func:`expectatio
                rejected); for ``timestamp`` ISO-8601 with ``Z`` or a ``±hh:mm`` / ``±hhmm`` offset
                (``T`` or space separator, optional fraction) or epoch milliseconds (a JSON number
                or a digit string); naive timestamps are rejected ("has no UTC offset"); for
-               ``date`` ``YYYY-MM-DD``; for ``json`` a JSON object (or a string holding one); for
+               ``date`` ``YYYY-MM-DD``; for ``bool`` true/false, 1/0 or yes/no (any case, as text,
+               a number or a JSON/Parquet boolean); for ``json`` a JSON object (or a string holding one); for
                ``str`` from JSONL a string or number (objects, arrays and booleans are rejected).
 ``allowed``    enumerations, compared after trim + lower-case; a blank optional value passes.
 ``iso_4217``   ``currency`` columns: a 3-letter ISO 4217 code after trim + upper-case.
@@ -57,6 +58,7 @@ POLARS_TYPES: dict[str, pl.DataType] = {
     "int": pl.Int64(),
     "timestamp": pl.Datetime("us", "UTC"),
     "date": pl.Date(),
+    "bool": pl.Boolean(),
     "json": pl.String(),
 }
 
@@ -76,6 +78,7 @@ PROBLEM_DETAILS: dict[str, str] = {
     "not_whole": "",
     "bad_timestamp": "",
     "bad_date": "",
+    "not_boolean": "",
 }
 
 
@@ -128,6 +131,7 @@ def _column_rules(stream: str, col: Column) -> list[Rule]:
         "int": "expected a whole number" + (f" >= {col.min_value}" if col.min_value is not None else ""),
         "timestamp": "expected an ISO-8601 timestamp with a UTC offset (Z or ±hh:mm) or epoch milliseconds",
         "date": "expected a date as YYYY-MM-DD",
+        "bool": "expected true or false (also 1/0, yes/no)",
         "json": "expected a JSON object",
     }[col.kind]
     checks.append(("type", lambda c: pl.col(problem).is_null(), type_expectation))

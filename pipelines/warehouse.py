@@ -208,11 +208,27 @@ create table if not exists raw.meta_delivery_log (
 """
 
 
+def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """A raw table created before an optional column joined the contract gets it (nullable): its old
+    rows read as "not given", which is what an absent column means in a landing file."""
+    present = set(
+        con.execute(
+            "select table_name, column_name from information_schema.columns where table_schema = 'raw' "
+            "and table_catalog = current_database()"
+        ).fetchall()
+    )
+    for stream in STREAMS:
+        for column in columns(stream):
+            if (stream, column.name) not in present:
+                con.execute(f"alter table raw.{stream} add column {column.name} {column.duckdb_type}")
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the ``raw`` schema and its tables if they are missing (idempotent)."""
     con.execute("create schema if not exists raw")
     for stream in STREAMS:
         con.execute(raw_table_ddl(stream))
+    _add_missing_columns(con)
     con.execute(LOAD_LOG_DDL)
     con.execute(REJECTED_ROWS_DDL)
     con.execute(META_DELIVERY_LOG_DDL)

@@ -5,8 +5,10 @@
 -#}
 
 {#-
-    One-row query of `settings_hash`: the MD5 of var `meta_default_pixel_id` and every row of seed
-    `optimization_rules` (in conversion_type order). meta_capi_events records it as its fingerprint (audit.incremental_state)
+    One-row query of `settings_hash`: the MD5 of vars `meta_default_pixel_id` and `meta_default_consent`,
+    the version of the payload's layout (`payload_version`: raised when a release changes what a payload
+    holds, so an upgrade recomputes every row) and every row of seed `optimization_rules` (in
+    conversion_type order, with its optional limited_data_use column when the file has it). meta_capi_events records it as its fingerprint (audit.incremental_state)
     and recomputes every row when it changes, so editing a rule needs no `--full-refresh`.
 -#}
 {% macro meta_capi_settings_hash() -%}
@@ -14,6 +16,12 @@
         'conversion_type', 'meta_event_name', 'is_sent', 'min_value_cents', 'value_multiplier',
         'action_source', 'qualifying_sources',
     ] -%}
+    {%- set payload_version = 3 -%}
+    {%- if execute and 'limited_data_use' in (
+        adapter.get_columns_in_relation(ref('optimization_rules')) | map(attribute='name') | map('lower') | list
+    ) -%}
+        {%- do rule_columns.append('limited_data_use') -%}
+    {%- endif -%}
     {%- set measure_parts = [] -%}
     {%- for column in rule_columns -%}
         {%- if not loop.first -%}{%- do measure_parts.append("'|'") -%}{%- endif -%}
@@ -24,6 +32,7 @@
     select
         md5(
             'meta_default_pixel_id={{ var("meta_default_pixel_id") }};'
+            || 'meta_default_consent={{ var("meta_default_consent") }};payload_version={{ payload_version }};'
             || coalesce({{ dbt.listagg(
                 measure=dbt.concat(measure_parts),
                 delimiter_text="';'",

@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='conversion_key',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 
@@ -162,6 +162,22 @@ country_hashes as (
     ) as distinct_values
 ),
 
+state_ldu_codes as (
+    -- Meta's Limited Data Use number of each distinct state value (seed us_states; null for a state
+    -- Meta documents no number for, or a value that is no US state).
+    select
+        distinct_values.state_value,
+        us_states.meta_ldu_state_code
+    from (
+        select distinct state as state_value
+        from country_rules
+        where state is not null
+    ) as distinct_values
+    inner join {{ ref('us_states') }} as us_states
+        on {{ meta_normalize_state('distinct_values.state_value') }} = lower(us_states.state_code)
+    where us_states.meta_ldu_state_code is not null
+),
+
 hashed as (
     select
         {{ uuid_from_columns(['conversion_type', 'event_id']) }} as conversion_key,
@@ -192,6 +208,14 @@ hashed as (
         country_rules.country,
         country_rules.city,
         country_rules.properties,
+        country_rules.consent_ads,
+        -- Only a state of the United States (or of a conversion whose country is unknown) has a number.
+        case
+            when coalesce(country_rules.matching_country_code, 'us') = 'us'
+                then state_ldu_codes.meta_ldu_state_code
+        end as ldu_state_code,
+        country_rules.opt_out,
+        country_rules.limited_data_use,
         em_hashes.em_sha256,
         ph_hashes.ph_sha256,
         fn_hashes.fn_sha256,
@@ -220,6 +244,8 @@ hashed as (
         country_rules.zip,
         country_rules.external_id
     from country_rules
+    left join state_ldu_codes
+        on country_rules.state = state_ldu_codes.state_value
     left join em_hashes
         on country_rules.email = em_hashes.em_value
     left join fn_hashes
@@ -282,6 +308,7 @@ final as (
         hashed.country,
         hashed.city,
         hashed.properties,
+        hashed.consent_ads,
         hashed.em_sha256,
         hashed.ph_sha256,
         hashed.fn_sha256,
@@ -295,7 +322,10 @@ final as (
         hashed.external_id_sha256,
         {{ meta_dropped_user_data_names(present, 'hashed.') }} as dropped_user_data_field_names,
         hashed.value_cents,
+        hashed.ldu_state_code,
         {{ meta_dropped_user_data_count(present, 'hashed.') }} as dropped_user_data_fields,
+        hashed.opt_out,
+        hashed.limited_data_use,
         hashed.conversion_time,
         hashed._load_id,
         hashed._source_file,

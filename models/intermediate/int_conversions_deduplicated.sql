@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='conversion_key',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 
@@ -140,6 +140,15 @@ conversions as (
             {{ first_non_null('currency', 'copy_number', 'value_cents > 0') }},
             case when max(value_cents) = 0 then {{ first_non_null('currency', 'copy_number') }} end
         ) as currency,
+        -- Consent: the strictest copy wins (one copy denied: denied; else one granted: granted).
+        case
+            when max(case when consent_ads = 'denied' then 1 else 0 end) = 1 then 'denied'
+            when max(case when consent_ads = 'granted' then 1 else 0 end) = 1 then 'granted'
+            else 'unknown'
+        end as consent_ads,
+        {{ first_non_null('ldu_state_code', 'copy_number') }} as ldu_state_code,
+        max(case when opt_out then 1 else 0 end) = 1 as opt_out,
+        max(case when limited_data_use then 1 else 0 end) = 1 as limited_data_use,
         max(case when conversion_source = 'capi' then 1 else 0 end) as has_capi_copy,
         max(case when conversion_source = 'pixel' then 1 else 0 end) as has_pixel_copy,
         max(case when conversion_source = 'webhook' then 1 else 0 end) as has_webhook_copy,
@@ -166,6 +175,10 @@ single_copy_conversions as (
         {%- endfor %}
         coalesce(case when keyed_copies.value_cents > 0 then keyed_copies.value_cents end, 0) as value_cents,
         case when keyed_copies.value_cents >= 0 then keyed_copies.currency end as currency,
+        coalesce(keyed_copies.consent_ads, 'unknown') as consent_ads,
+        keyed_copies.ldu_state_code,
+        coalesce(keyed_copies.opt_out, false) as opt_out,
+        coalesce(keyed_copies.limited_data_use, false) as limited_data_use,
         case when keyed_copies.conversion_source = 'capi' then 1 else 0 end as has_capi_copy,
         case when keyed_copies.conversion_source = 'pixel' then 1 else 0 end as has_pixel_copy,
         case when keyed_copies.conversion_source = 'webhook' then 1 else 0 end as has_webhook_copy,
@@ -230,6 +243,7 @@ final as (
         country,
         city,
         properties,
+        consent_ads,
         em_sha256,
         ph_sha256,
         fn_sha256,
@@ -244,8 +258,11 @@ final as (
         -- Dropped: a copy had the field but could not normalize it, and no copy could.
         {{ meta_dropped_user_data_names(meta_fields_named_in('dropped_in_copies')) }} as dropped_user_data_field_names,
         value_cents,
+        ldu_state_code,
         copies_count,
         {{ meta_dropped_user_data_count(meta_fields_named_in('dropped_in_copies')) }} as dropped_user_data_fields,
+        opt_out,
+        limited_data_use,
         conversion_time,
         created_at,
         last_loaded_at

@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='conversion_key',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 
@@ -253,6 +253,7 @@ final as (
         country,
         city,
         properties,
+        consent_ads,
         em_sha256,
         ph_sha256,
         fn_sha256,
@@ -278,8 +279,11 @@ final as (
         is_restated,
         cast(adjustments_count as {{ dbt.type_int() }}) as adjustments_count,
         last_adjusted_at,
+        ldu_state_code,
         copies_count,
         dropped_user_data_fields,
+        opt_out,
+        limited_data_use,
         conversion_time,
         created_at,
         adjusted_last_loaded_at as last_loaded_at

@@ -25,6 +25,7 @@ renamed as (
         {{ clean_string('zip') }} as zip,
         {{ clean_string('external_id') }} as external_id,
         {{ staging_client_columns() }}
+        {{ staging_consent_columns(source('raw', 'conversions')) }}
         -- A conversion without a value (signups, renders) is worth 0 in its currency.
         coalesce(value_cents, 0) as value_cents,
         conversion_time,

@@ -13,6 +13,8 @@ renamed as (
         {{ staging_attribution_columns() }}
         {{ staging_device_columns() }}
         {{ staging_client_columns() }}
+        {{ staging_consent_columns(source('raw', 'events')) }}
+        {{ staging_optional_column(source('raw', 'events'), 'state', clean_string('state')) }} as state,
         event_time,
         _load_id,
         _source_file,

@@ -344,6 +344,7 @@ def _rule_json(rule: Any) -> dict[str, Any]:
         "value_multiplier": rule.value_multiplier,
         "action_source": rule.action_source,
         "qualifying_sources": list(rule.qualifying_sources),
+        "limited_data_use": rule.limited_data_use,
     }
 
 
@@ -373,6 +374,7 @@ def create_optimization_rule(ctx: ApiContext, rule: dict[str, Any], *, replace: 
         "value_multiplier",
         "action_source",
         "qualifying_sources",
+        "limited_data_use",
     }
     unknown = sorted(set(rule) - known)
     if unknown:
@@ -385,6 +387,7 @@ def create_optimization_rule(ctx: ApiContext, rule: dict[str, Any], *, replace: 
         ("is_sent", bool, rule.get("is_sent", True)),
         ("min_value_cents", int, rule.get("min_value_cents", 0)),
         ("action_source", str, rule.get("action_source", "website")),
+        ("limited_data_use", bool, rule.get("limited_data_use", False)),
     )
     for name, kind, value in checks:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
@@ -407,6 +410,7 @@ def create_optimization_rule(ctx: ApiContext, rule: dict[str, Any], *, replace: 
             value_multiplier=float(multiplier),
             action_source=rule.get("action_source", "website"),
             qualifying_sources=parse_sources(sources),
+            limited_data_use=rule.get("limited_data_use", False),
         )
         rules = add_rule(rules_path(ctx.rules_file), new_rule, replace_existing=replace)
     except RuleError as exc:

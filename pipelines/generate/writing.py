@@ -37,6 +37,10 @@ def write_stream(
     """Write one stream as ``config.files_per_stream`` files in ``config.fmt``, each renamed when complete."""
     k, n = config.files_per_stream, frame.height
     contract = columns(stream)
+    # Columns the simulation does not produce (the consent columns: not given) are written empty.
+    frame = frame.with_columns(
+        pl.lit(None, pl.String).alias(c.name) for c in contract if c.name not in frame.columns
+    )
     overridden = frozenset(c.name for c in contract if f"__bad_{c.name}" in frame.columns)
     writer = {"jsonl": _JsonlWriter, "csv": _CsvWriter, "parquet": _ParquetWriter}[config.fmt](
         stream, frame, overridden

@@ -20,6 +20,8 @@ _NAIVE_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
 _EPOCH_MS_LIMIT = 10**14  # |ms| beyond this (year 5138) cannot be a timestamp; avoids overflow
 _WHOLE_NUMBER = r"^([+-]?\d+)(?:\.0*)?$"
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
+# Text a ``bool`` column accepts (after trim + lower-case), and the value it stands for.
+_BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
 def _typed(col: Column, dtype: pl.DataType, jtype: pl.Expr | None) -> tuple[pl.Expr, pl.Expr]:
@@ -109,6 +111,19 @@ def _typed(col: Column, dtype: pl.DataType, jtype: pl.Expr | None) -> tuple[pl.E
             raise unusable
         value = pl.when(text.str.contains(_DATE)).then(text.str.to_date("%Y-%m-%d", strict=False))
         return value, pl.when(~blank & typed.is_null()).then(pl.lit("bad_date")).otherwise(none)
+
+    if col.kind == "bool":
+        if dtype == pl.Boolean:
+            return c, none
+        if text is not None:
+            value = text.str.to_lowercase().replace_strict(
+                _BOOLEAN_TEXT, default=None, return_dtype=pl.Boolean
+            )
+        elif dtype.is_integer():
+            value = pl.when(c == 1).then(pl.lit(True)).when(c == 0).then(pl.lit(False))
+        else:
+            raise unusable
+        return value, pl.when(~blank & typed.is_null()).then(pl.lit("not_boolean")).otherwise(none)
 
     if col.kind == "json":
         if isinstance(dtype, pl.Struct):

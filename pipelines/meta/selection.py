@@ -2,7 +2,8 @@
 
 A row is handled while the conversion is not delivered (no ``sent`` row in the delivery log). Ready rows
 are sent, unless they cannot be sent as they are (payload not a JSON object, event_id differing from the
-payload's, pixel_id not numeric, event larger than the request bound): those are recorded ``failed``. A
+payload's, pixel_id not numeric, event larger than the request bound, an ``app`` event without
+``app_data``): those are recorded ``failed``. A
 ready event older than Meta's window (7 days, 62 for ``physical_store``, less a 10-minute margin) is
 recorded ``expired`` instead of being sent, because Meta rejects the whole request for it. Rows the model
 marked ``expired`` or ``skipped`` are recorded once with that status.
@@ -183,7 +184,13 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
                 when action_source = 'physical_store' then {PHYSICAL_STORE_MAX_AGE_SECONDS}
                 else {EVENT_MAX_AGE_SECONDS}
             end as is_outside_window,
-            pixel_id is null or not regexp_full_match(pixel_id, '[0-9]+') as is_bad_pixel
+            pixel_id is null or not regexp_full_match(pixel_id, '[0-9]+') as is_bad_pixel,
+            -- Meta rejects an app event without app_data (and with it the whole request).
+            case
+                when action_source = 'app'
+                    then not coalesce(try(json_exists(payload, '$.app_data')), false)
+                else false
+            end as is_app_without_app_data
         from pending
     ),
 
@@ -232,6 +239,7 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
                 when payload_type <> 'OBJECT' then 'invalid'
                 when payload_event_id is distinct from event_id then 'invalid'
                 when strlen(payload) > $max_event_bytes then 'invalid'
+                when is_app_without_app_data then 'invalid'
                 else 'send'
             end as disposition,
             case
@@ -245,6 +253,9 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
                     then 'payload event_id differs from the event_id column'
                 when strlen(payload) > $max_event_bytes
                     then 'payload is larger than the request byte bound (' || strlen(payload) || ' bytes)'
+                when is_app_without_app_data
+                    then 'app event without app_data (Meta requires it for action_source app and rejects the '
+                        || 'whole request)'
             end as reason
         from parsed
     )

@@ -182,6 +182,31 @@ def meta_delivery(meta: pl.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def match_quality(match: pl.DataFrame, path: Path) -> Path:
+    """Share of the sendable Meta events carrying each identifier, per Meta event (grouped bars)."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    title = "Meta match quality: share of sendable events with each identifier"
+    if match.is_empty():
+        _no_data(ax, title, "No sendable Meta events in this range")
+        return _save(fig, path)
+    identifiers = [c for c in match.columns if c != "event_name"]
+    events = match["event_name"].to_list()
+    width = 0.8 / len(events)
+    cmap = plt.get_cmap("tab10")
+    for e, event in enumerate(events):
+        row = match.row(e, named=True)
+        ys = [i + (e - (len(events) - 1) / 2) * width for i in range(len(identifiers))]
+        ax.barh(ys, [row[i] or 0.0 for i in identifiers], width, label=event, color=cmap(e))
+    ax.set_yticks(range(len(identifiers)), identifiers, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of sendable events")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(ncols=len(events), loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize=8)
+    return _save(fig, path)
+
+
 def draw_all(frames: dict[str, pl.DataFrame], folder: Path, *, currency: str) -> list[Path]:
     """Every chart of the report into ``folder``; returns the PNG paths in page order."""
     return [
@@ -191,4 +216,5 @@ def draw_all(frames: dict[str, pl.DataFrame], folder: Path, *, currency: str) ->
             frames["attribution"], folder / "revenue_by_campaign_model.png", currency=currency
         ),
         meta_delivery(frames["meta"], folder / "meta_delivery_status.png"),
+        match_quality(frames["match"], folder / "meta_match_quality.png"),
     ]

@@ -89,6 +89,16 @@ def datasets(period: str) -> list[Dataset]:
             "Conversions of the range by Meta delivery state: sent, pending (ready), failed, unknown, "
             "expired or skipped; refunded_conversions of them were refunded or charged back.",
         ),
+        Dataset(
+            "meta_match_quality",
+            "marts.meta_match_quality",
+            """select * from marts.meta_match_quality
+                where event_date between {since} and {end}
+                order by event_date, event_name, action_source""",
+            False,
+            "What Meta can match per UTC day x Meta event x action_source: share of sendable events with each "
+            "identifier, pixel overlap, delivery delay, skipped and expired events by reason.",
+        ),
     ]
     return specs
 

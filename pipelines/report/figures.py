@@ -61,7 +61,7 @@ def chart_frames(con: duckdb.DuckDBPyConnection, rng: ReportRange, tz: str) -> d
     """The small aggregates the charts draw (daily grain for the time series, whatever --period is)."""
     if rng.since is None:
         empty = pl.DataFrame()
-        return {"daily": empty, "funnels": empty, "attribution": empty, "meta": empty}
+        return {"daily": empty, "funnels": empty, "attribution": empty, "meta": empty, "match": empty}
     params = [rng.since, rng.end]
     daily = con.sql(
         """select period_date, cast(sum(conversions) as bigint) as conversions,
@@ -98,4 +98,18 @@ def chart_frames(con: duckdb.DuckDBPyConnection, rng: ReportRange, tz: str) -> d
     ).pl()
     meta_spec = next(s for s in datasets(rng.period) if s.name == "meta_delivery_status")
     meta = con.sql(range_sql(meta_spec.sql, rng)).pl()
-    return {"daily": daily, "funnels": funnels, "attribution": attribution, "meta": meta}
+    # The mart's daily shares over the range: each day weighted by its sendable events.
+    shares = ", ".join(
+        f"cast(sum(share_with_{i} * sendable_events) / sum(sendable_events) as double) as {i}"
+        for i in ("em", "ph", "external_id", "fbp", "fbc", "client_ip_address", "client_user_agent")
+    )
+    match = con.sql(
+        f"""select event_name, {shares},
+                  cast(sum(pixel_overlap_share * sendable_events) / sum(sendable_events) as double)
+                      as pixel_overlap
+           from marts.meta_match_quality
+           where event_date between ? and ? and sendable_events > 0
+           group by event_name order by event_name""",
+        params=params,
+    ).pl()
+    return {"daily": daily, "funnels": funnels, "attribution": attribution, "meta": meta, "match": match}

@@ -3,7 +3,8 @@
 It answers ``POST /{version}/{pixel_id}/events`` as Meta does: ``{"events_received": n, "messages": [],
 "fbtrace_id": …}`` on success, the Graph error envelope otherwise. Each request takes the next scripted
 action (default: answer normally); a normal answer is a 400 error when the batch holds an event_id listed in
-``bad_events`` (so batch splitting can be tested). Every request is recorded, and ``accepted`` counts how
+``bad_events`` (so batch splitting can be tested) or an ``app`` event without ``app_data`` (as Meta does).
+Every request is recorded, and ``accepted`` counts how
 many times each event_id was taken in by a successful (or slow but processed) request.
 """
 
@@ -235,6 +236,18 @@ def _handler_for(fake: FakeGraphAPI) -> type[BaseHTTPRequestHandler]:
             if not isinstance(data, list) or not data or len(data) > 1000:
                 request.status = 400
                 envelope = {"message": "Invalid parameter", "type": "OAuthException", "code": 100}
+                self._answer(400, {"error": {**envelope, "fbtrace_id": fbtrace_id}})
+                return
+            # Meta's rule: an app event needs app_data; one such event fails the whole request.
+            if any(
+                isinstance(e, dict) and e.get("action_source") == "app" and "app_data" not in e for e in data
+            ):
+                request.status = 400
+                envelope = {
+                    "message": "Invalid parameter: app_data is required for action_source app",
+                    "type": "OAuthException",
+                    "code": 100,
+                }
                 self._answer(400, {"error": {**envelope, "fbtrace_id": fbtrace_id}})
                 return
             bad = next((fake.bad_events[e] for e in event_ids if e in fake.bad_events), None)

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
+import httpx
 from fake_graph_api import FakeGraphAPI
 from meta_export_helpers import (
     HOUR,
@@ -167,6 +168,40 @@ def test_rows_that_cannot_be_sent_as_they_are_are_failed_and_the_rest_sent(
         "conv-00003": "pixel_id is missing or not numeric",
     }
     assert run_export(warehouse, fake).sent == 0 and len(fake.requests) == 1
+
+
+def app_event_row(n: int, *, app_data: dict | None = None) -> dict:
+    """A ready row of an ``app`` rule: its payload has no app_data unless given."""
+    row = event_row(n)
+    event = json.loads(row["payload"])
+    event.update(action_source="app")
+    event.pop("event_source_url")
+    if app_data is not None:
+        event["app_data"] = app_data
+    return {**row, "action_source": "app", "payload": json.dumps(event, separators=(",", ":"))}
+
+
+def test_the_fake_graph_api_rejects_an_app_event_without_app_data(tmp_path: Path, fake: FakeGraphAPI) -> None:
+    # What Meta does, which the exporter must never provoke: one such event fails the whole request.
+    body = {"data": [json.loads(app_event_row(0)["payload"])], "access_token": TOKEN}
+    answer = httpx.post(f"{fake.base_url}/v24.0/{PIXEL}/events", json=body)
+    assert answer.status_code == 400 and "app_data" in answer.json()["error"]["message"]
+
+
+def test_an_app_event_without_app_data_is_failed_never_sent(tmp_path: Path, fake: FakeGraphAPI) -> None:
+    with_app_data = app_event_row(2, app_data={"advertiser_tracking_enabled": 1, "extinfo": ["a2"]})
+    rows = [app_event_row(0), event_row(1), with_app_data]
+    warehouse = make_warehouse(tmp_path / "wh.duckdb", rows)
+
+    summary = run_export(warehouse, fake)
+
+    assert summary.sent == 2 and summary.failed == 1 and summary.exit_code == 1
+    sent_events = [e for r in fake.requests for e in json.loads(r.raw_body)["data"]]
+    assert all("app_data" in e for e in sent_events if e["action_source"] == "app")
+    assert "evt-00000" not in [e["event_id"] for e in sent_events]
+    assert all(r.status == 200 for r in fake.requests)
+    (failed,) = [r for r in log_rows(warehouse) if r["status"] == "failed"]
+    assert failed["conversion_id"] == "conv-00000" and "app_data" in failed["error_message"]
 
 
 # -- invalid events: split the batch, no retry ----------------------------------------------------------

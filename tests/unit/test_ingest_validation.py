@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
-from ingest_helpers import MISSING, NOON, NOON_MS, record, rows, write_jsonl
+from ingest_helpers import MISSING, NOON, NOON_MS, record, rows, write_csv, write_jsonl
 
 from pipelines.ingest import ingest_file
-from pipelines.warehouse import connect
+from pipelines.warehouse import connect, raw_table_ddl
 
 # ---------------------------------------------------------------------------------------------
 # Validation rules: one file per stream, one line per case; each case passes or fails one field
@@ -141,6 +142,51 @@ CASES = [
         "clicks: expected at most impressions, got '101'",
     ),
     ("spend-required", "ad_spend", {"spend_cents": MISSING}, "spend_cents", "spend_cents: is required"),
+    # Consent columns: optional; consent_ads an enumeration, opt_out and limited_data_use booleans.
+    (
+        "consent-ok",
+        "conversions",
+        {"consent_ads": " Denied ", "opt_out": True, "limited_data_use": "yes"},
+        None,
+        "",
+    ),
+    (
+        "consent-blank-ok",
+        "conversions",
+        {"consent_ads": "", "opt_out": None, "limited_data_use": "0"},
+        None,
+        "",
+    ),
+    (
+        "consent-unknown-value",
+        "conversions",
+        {"consent_ads": "maybe"},
+        "consent_ads",
+        "consent_ads: expected one of granted, denied, unknown, got 'maybe'",
+    ),
+    (
+        "opt-out-text",
+        "conversions",
+        {"opt_out": "perhaps"},
+        "opt_out",
+        "opt_out: expected true or false (also 1/0, yes/no), got 'perhaps'",
+    ),
+    ("ldu-number", "conversions", {"limited_data_use": 2}, "limited_data_use", "got '2'"),
+    (
+        "ldu-object",
+        "conversions",
+        {"limited_data_use": {"on": True}},
+        "limited_data_use",
+        "limited_data_use:",
+    ),
+    ("event-consent-ok", "events", {"consent_ads": "granted", "opt_out": "false", "state": "CA"}, None, ""),
+    (
+        "event-consent-bad",
+        "events",
+        {"consent_ads": "yes"},
+        "consent_ads",
+        "consent_ads: expected one of granted, denied, unknown, got 'yes'",
+    ),
     ("ad-currency-required", "ad_spend", {"currency": " "}, "currency", "currency: is required"),
     ("adjustment-ok", "adjustments", {"reason": "requested_by_customer"}, None, ""),
     (
@@ -274,6 +320,56 @@ def test_valid_values_are_stored_typed_and_as_received(
         "select value_cents, currency, campaign_id, email, conversion_time, properties from raw.conversions",
     )
     assert stored == [(12, " usd", "12345", " Jane@Example.com ", NOON, '{"b":2,"a":[1,2]}')]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_consent_columns_are_stored_typed_in_every_format(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, fmt: str
+) -> None:
+    records = [
+        record("conversions", 1, consent_ads="Granted", opt_out="true", limited_data_use="1", state="CA"),
+        record("conversions", 2, consent_ads="denied", opt_out="no", limited_data_use="false"),
+        record("conversions", 3),
+    ]
+    path = tmp_path / f"conversions.{fmt}"
+    if fmt == "jsonl":
+        write_jsonl(path, records)
+    elif fmt == "csv":
+        write_csv(path, records)
+    else:
+        pl.DataFrame(records).write_parquet(path)
+    assert ingest_file(con, path).status == "loaded"
+    stored = rows(
+        con, "select consent_ads, opt_out, limited_data_use, state from raw.conversions order by event_id"
+    )
+    assert stored == [("Granted", True, True, "CA"), ("denied", False, False, None), (None, None, None, None)]
+
+
+def test_a_bad_consent_value_in_csv_names_the_row_and_field(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "conversions.csv", [record("conversions", 1, opt_out="si"), record("conversions", 2)]
+    )
+    result = ingest_file(con, path)
+    assert result.status == "loaded" and result.rows_rejected == 1
+    assert rows(con, "select row_number, failing_fields, reason from raw.rejected_rows") == [
+        (1, "opt_out", "opt_out: expected true or false (also 1/0, yes/no), got 'si'")
+    ]
+
+
+def test_a_raw_table_from_before_the_consent_columns_gets_them(tmp_path: Path) -> None:
+    warehouse = tmp_path / "old.duckdb"
+    with duckdb.connect(str(warehouse)) as old:
+        old.execute("create schema raw")
+        old.execute(raw_table_ddl("conversions"))
+        for name in ("consent_ads", "opt_out", "limited_data_use"):
+            old.execute(f"alter table raw.conversions drop column {name}")
+    connection = connect(warehouse)
+    path = write_jsonl(tmp_path / "conversions.jsonl", [record("conversions", 1, consent_ads="denied")])
+    assert ingest_file(connection, path).status == "loaded"
+    assert rows(connection, "select consent_ads, opt_out from raw.conversions") == [("denied", None)]
+    connection.close()
 
 
 def test_a_row_failing_several_fields_gets_one_reason_per_field(

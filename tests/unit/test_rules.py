@@ -183,3 +183,92 @@ def test_invalid_rules_are_never_written(rules_file: Path) -> None:
     with pytest.raises(RuleError, match="unknown action_source"):
         add_rule(rules_file, Rule("subscription", "Subscribe", True, 0, 1.0, "mail", ("capi",)))
     assert read_rules(rules_file) == rules
+
+
+# -- app rules: Meta rejects an app event without app_data, which convopt does not build ---------------
+
+
+def test_add_refuses_a_sent_app_rule_naming_what_is_missing(rules_file: Path) -> None:
+    before = rules_file.read_bytes()
+    code, output = rules_cli(
+        "add",
+        "video_render",
+        "--event-name",
+        "VideoRender",
+        "--action-source",
+        "app",
+        "--rules-file",
+        str(rules_file),
+    )
+    assert code == 2
+    assert "action_source app cannot be sent" in output and "app_data" in output
+    assert "advertiser_tracking_enabled" in output and "is_sent to false" in output
+    assert rules_file.read_bytes() == before
+
+
+def test_an_app_rule_that_is_not_sent_is_accepted(rules_file: Path) -> None:
+    code, _ = rules_cli(
+        "add", "video_render", "--event-name", "VideoRender", "--action-source", "app", "--not-sent",
+        "--rules-file", str(rules_file),
+    )  # fmt: skip
+    assert code == 0
+    assert {r.conversion_type: r for r in read_rules(rules_file)}["video_render"].is_sent is False
+
+
+def test_a_hand_edited_sent_app_rule_is_refused_and_can_be_disabled(tmp_path: Path) -> None:
+    path = tmp_path / "rules.csv"
+    path.write_text(HEADER + "video_render,VideoRender,true,0,1.0,app,capi\n")
+    with pytest.raises(RuleError, match=r"rules\.csv:2: action_source app cannot be sent"):
+        read_rules(path)
+    assert rules_cli("list", "--rules-file", str(path))[0] == 2
+    assert [r.is_sent for r in disable_rule(path, "video_render")] == [False]
+    assert [r.is_sent for r in read_rules(path)] == [False]
+
+
+def test_the_api_refuses_a_sent_app_rule(tmp_path: Path, rules_file: Path) -> None:
+    from pipelines.api.reads import ApiUsageError
+    from pipelines.api.service import ApiContext, create_optimization_rule
+
+    ctx = ApiContext(warehouse=tmp_path / "wh.duckdb", landing=tmp_path / "landing", rules_file=rules_file)
+    before = rules_file.read_bytes()
+    rule = {"conversion_type": "video_render", "meta_event_name": "VideoRender", "action_source": "app"}
+    with pytest.raises(ApiUsageError, match="action_source app cannot be sent"):
+        create_optimization_rule(ctx, rule)
+    assert rules_file.read_bytes() == before
+    ldu = {"conversion_type": "subscription", "meta_event_name": "Subscribe", "limited_data_use": True}
+    answer = create_optimization_rule(ctx, ldu)
+    assert {r["conversion_type"]: r["limited_data_use"] for r in answer.data} == {
+        "purchase": False,
+        "signup": False,
+        "subscription": True,
+    }
+    with pytest.raises(ApiUsageError, match="limited_data_use: expected a bool"):
+        create_optimization_rule(ctx, {**ldu, "limited_data_use": "yes"}, replace=True)
+
+
+# -- Limited Data Use per rule ---------------------------------------------------------------------------
+
+
+def test_a_file_without_limited_data_use_reads_as_false_and_is_written_with_it(rules_file: Path) -> None:
+    assert [r.limited_data_use for r in read_rules(rules_file)] == [False, False]
+    code, _ = rules_cli(
+        "add",
+        "subscription",
+        "--event-name",
+        "Subscribe",
+        "--limited-data-use",
+        "--rules-file",
+        str(rules_file),
+    )
+    assert code == 0
+    lines = rules_file.read_text().splitlines()
+    assert lines[0] == HEADER.strip() + ",limited_data_use"
+    assert lines[1].endswith(",false") and lines[3].endswith(",true")
+    assert {r.conversion_type: r.limited_data_use for r in read_rules(rules_file)}["subscription"] is True
+
+
+def test_an_invalid_limited_data_use_names_file_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "rules.csv"
+    path.write_text(HEADER.strip() + ",limited_data_use\npurchase,Purchase,true,1,1.0,website,capi,maybe\n")
+    with pytest.raises(RuleError, match=r"rules\.csv:2: limited_data_use must be true or false, got 'maybe'"):
+        read_rules(path)

@@ -147,6 +147,7 @@ def test_every_mart_has_a_tier_and_the_tiers_are_the_expected_ones(manifest: dic
         "funnel_stats",
         "funnel_stats_breakdown",
         "funnel_time_to_convert",
+        "meta_match_quality",
         "person_conversion_summary",
     }
 

@@ -119,6 +119,7 @@ POLARS_TYPES = {
     "INTEGER": pl.Int32,
     "BOOLEAN": pl.Boolean,
     "DATE": pl.Date,
+    "DOUBLE": pl.Float64,
     "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC"),
 }
 
@@ -142,7 +143,7 @@ def read_dataset(folder: Path, entry: dict, fmt: str) -> pl.DataFrame:
 
 def test_parquet_and_csv_are_readable_by_polars_with_the_right_types(daily: Path) -> None:
     manifest = manifest_of(daily)
-    assert len(manifest["datasets"]) == 6
+    assert len(manifest["datasets"]) == 7
     for entry in manifest["datasets"]:
         names = [c["name"] for c in entry["columns"]]
         parquet = read_dataset(daily, entry, "parquet").select(names)
@@ -218,6 +219,7 @@ def test_charts_are_pngs_and_the_html_page_embeds_them(daily: Path) -> None:
         "funnel_dropoff.png",
         "revenue_by_campaign_model.png",
         "meta_delivery_status.png",
+        "meta_match_quality.png",
     ]
     page = (daily / "index.html").read_text()
     embedded = [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
@@ -297,7 +299,7 @@ def test_a_range_without_data_draws_no_data_panels(demo_run: dict, tmp_path: Pat
     rows = {d.name: d.rows for d in result.datasets}
     assert rows.pop("person_conversion_summary") > 0  # all time, not by range
     assert set(rows.values()) == {0}
-    assert len(result.charts) == 4
+    assert len(result.charts) == 5
     assert all(p.read_bytes().startswith(PNG_SIGNATURE) for p in result.charts)
     header = (result.folder / "csv" / "conversion_metrics.csv").read_text().splitlines()
     assert len(header) == 1 and header[0].startswith("id,person_id,campaign_id")
@@ -401,6 +403,7 @@ def test_a_warehouse_without_any_conversion_still_gets_a_report(demo_run: dict, 
         "attribution_by_campaign": 0,
         "person_conversion_summary": 0,
         "meta_delivery_status": 0,
+        "meta_match_quality": 0,
     }
     manifest = manifest_of(result.folder)
     assert manifest["warehouse"]["build"] is None  # no audit.dbt_build_log in this warehouse
