@@ -18,6 +18,7 @@ landed as (
         sum(
             case
                 when ad_spend.spend_cents = 0 then 0
+                when ad_spend.currency = '{{ var("reporting_currency", "USD") }}' then ad_spend.spend_cents
                 else {{ convert_cents(
                     'ad_spend.spend_cents', 'spend_rates.units_per_usd', 'reporting_rates.units_per_usd'
                 ) }}

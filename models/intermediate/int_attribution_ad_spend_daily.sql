@@ -1,6 +1,7 @@
 -- Ad delivery per ad account day × campaign in the reporting currency: the latest restatement of each
 -- day × ad (stg_ad_spend), converted row by row with the day's exchange rates (convert_cents: cross rate
--- through USD, rounded half up to a whole cent), then summed. This is the grain conversion_metrics joins
+-- through USD, rounded half up to a whole cent; spend already in the reporting currency needs no rate),
+-- then summed. This is the grain conversion_metrics joins
 -- spend at, so spend is never repeated over conversions. A day × ad without a rate makes the day's
 -- spend_cents null (flagged by a test), never a silently smaller sum.
 with ad_spend as (
@@ -28,6 +29,7 @@ converted as (
         ad_spend._loaded_at,
         case
             when ad_spend.spend_cents = 0 then 0
+            when ad_spend.currency = '{{ var("reporting_currency", "USD") }}' then ad_spend.spend_cents
             else {{ convert_cents(
                 'ad_spend.spend_cents', 'spend_rates.units_per_usd', 'reporting_rates.units_per_usd'
             ) }}

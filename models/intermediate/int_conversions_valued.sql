@@ -54,11 +54,13 @@ reporting_rates as (
 
 valued as (
     -- Reporting-currency value: cross rate through USD on the conversion's UTC day; 0 is 0 in any
-    -- currency (no rate needed); null when a rate is missing (flagged by a test).
+    -- currency and a value already in the reporting currency is itself (no rate needed for either);
+    -- null when a rate is missing (listed in rpt_unvalued_conversions, flagged by a test).
     select
         changed_conversions.*,
         case
             when changed_conversions.value_cents = 0 then 0
+            when changed_conversions.currency = '{{ reporting_currency }}' then changed_conversions.value_cents
             else {{ convert_cents(
                 'changed_conversions.value_cents',
                 'conversion_rates.units_per_usd',
