@@ -203,6 +203,11 @@ matrix_0 as {{ materialized }} (
             on
                 left_matrix.removed_state = right_matrix.removed_state
                 and left_matrix.to_state = right_matrix.from_state
+        -- Probabilities below 1e-150 are dropped: they change no result at 12 decimals, and their
+        -- products would underflow, which PostgreSQL reports as an error.
+        where
+            left_matrix.probability > 1e-150
+            and right_matrix.probability > 1e-150
         group by
             left_matrix.removed_state,
             left_matrix.from_state,
