@@ -1,5 +1,6 @@
--- value_cents_reporting is never null where it can be computed: a value of 0, or a currency with
--- a rate on the conversion's UTC day while the reporting currency has one too. (Rows without a
+-- value_cents_reporting is never null where it can be computed: a value of 0, a value already in the
+-- reporting currency, or a currency with a rate on the conversion's UTC day while the reporting
+-- currency has one too. (Rows without a
 -- rate are caught by the not_null test on the column: this test tells the two failures apart.)
 -- On an incremental build it reads the conversions this run rewrote (test_scope, macros/test_scope.sql).
 with conversions as (
@@ -29,6 +30,7 @@ computable as (
             and {{ utc_date('conversions.conversion_time') }} = reporting_rates.rate_date
     where
         conversions.value_cents = 0
+        or conversions.currency = conversions.reporting_currency
         or (conversion_rates.units_per_usd is not null and reporting_rates.units_per_usd is not null)
 ),
 

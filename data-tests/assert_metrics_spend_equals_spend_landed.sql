@@ -16,12 +16,9 @@ exchange_rates as (
 landed as (
     select
         sum(
-            case
-                when ad_spend.spend_cents = 0 then 0
-                else {{ convert_cents(
-                    'ad_spend.spend_cents', 'spend_rates.units_per_usd', 'reporting_rates.units_per_usd'
-                ) }}
-            end
+            {{ reporting_cents(
+                'ad_spend.spend_cents', 'ad_spend.currency', 'spend_rates.units_per_usd', 'reporting_rates.units_per_usd'
+            ) }}
         ) as spend_cents,
         sum(ad_spend.impressions) as impressions,
         sum(ad_spend.clicks) as clicks

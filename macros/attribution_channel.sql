@@ -57,7 +57,24 @@
 
 {#- The attribution models of conversion_attribution, in the order reports show them. -#}
 {% macro attribution_models() -%}
-    {{ return(['reported', 'first_touch', 'last_touch', 'linear', 'position_based', 'time_decay']) }}
+    {%- set models = ['reported', 'first_touch', 'last_touch', 'linear', 'position_based', 'time_decay'] -%}
+    {%- if var('attribution_markov', true) -%}
+        {%- do models.append('markov') -%}
+    {%- endif -%}
+    {{ return(models) }}
+{%- endmacro %}
+
+{#-
+    The Markov-chain state of a touch of relation `relation` (a CTE with channel and campaign_id):
+    its channel, or with var attribution_markov_states = 'campaign' its campaign ((unattributed) when
+    it has none).
+-#}
+{% macro markov_state_of(relation) -%}
+    {%- if var('attribution_markov_states', 'channel') == 'campaign' -%}
+        coalesce({{ relation }}.campaign_id, '(unattributed)')
+    {%- else -%}
+        {{ relation }}.channel
+    {%- endif -%}
 {%- endmacro %}
 
 {#-

@@ -43,3 +43,17 @@
 {% macro duckdb__utc_date(timestamp_expression) -%}
     cast(timezone('UTC', {{ timestamp_expression }}) as date)
 {%- endmacro %}
+
+{#-
+    An amount in the reporting currency (var `reporting_currency`): 0 stays 0 and an amount already in the
+    reporting currency stays as it is (neither needs a rate); any other is converted with convert_cents
+    through the two rates given (null when one is missing). The one rule for conversions, adjustments and
+    ad spend.
+-#}
+{% macro reporting_cents(amount_cents, currency, from_units_per_usd, to_units_per_usd) -%}
+    case
+        when {{ amount_cents }} = 0 then 0
+        when {{ currency }} = '{{ var("reporting_currency", "USD") }}' then {{ amount_cents }}
+        else {{ convert_cents(amount_cents, from_units_per_usd, to_units_per_usd) }}
+    end
+{%- endmacro %}

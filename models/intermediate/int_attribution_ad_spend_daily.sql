@@ -1,6 +1,7 @@
 -- Ad delivery per ad account day × campaign in the reporting currency: the latest restatement of each
 -- day × ad (stg_ad_spend), converted row by row with the day's exchange rates (convert_cents: cross rate
--- through USD, rounded half up to a whole cent), then summed. This is the grain conversion_metrics joins
+-- through USD, rounded half up to a whole cent; spend already in the reporting currency needs no rate),
+-- then summed. This is the grain conversion_metrics joins
 -- spend at, so spend is never repeated over conversions. A day × ad without a rate makes the day's
 -- spend_cents null (flagged by a test), never a silently smaller sum.
 with ad_spend as (
@@ -26,12 +27,9 @@ converted as (
         ad_spend.impressions,
         ad_spend.clicks,
         ad_spend._loaded_at,
-        case
-            when ad_spend.spend_cents = 0 then 0
-            else {{ convert_cents(
-                'ad_spend.spend_cents', 'spend_rates.units_per_usd', 'reporting_rates.units_per_usd'
-            ) }}
-        end as spend_cents_reporting
+        {{ reporting_cents(
+            'ad_spend.spend_cents', 'ad_spend.currency', 'spend_rates.units_per_usd', 'reporting_rates.units_per_usd'
+        ) }} as spend_cents_reporting
     from ad_spend
     left join exchange_rates as spend_rates
         on

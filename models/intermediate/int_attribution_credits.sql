@@ -31,9 +31,48 @@ touchpoints as (
     select * from {{ ref('int_touchpoints') }}
 ),
 
-settings as (
-    {{ attribution_settings_hash() }}
+-- A parent whatever var attribution_markov says (empty when it is false), so the graph does not
+-- depend on a var.
+markov_effects as (
+    select * from {{ ref('int_attribution_markov_effects') }}
 ),
+
+{% if var('attribution_markov', true) -%}
+    base_settings as (
+        {{ attribution_settings_hash() }}
+    ),
+
+    markov_fingerprint as (
+        select
+            {{ dbt.listagg(
+                measure=dbt.concat([
+                    "markov_effects.markov_state", "'='",
+                    "cast(markov_effects.removal_effect as " ~ dbt.type_string() ~ ")",
+                ]),
+                delimiter_text="';'",
+                order_by_clause="order by markov_effects.markov_state",
+            ) }} as removal_effects
+        from markov_effects
+    ),
+
+    -- The attribution settings plus the Markov removal effects: the markov credits of every conversion
+    -- depend on all paths, so when new data changes the effects every conversion is recomputed.
+    settings as (
+        select
+            md5(
+                base_settings.attribution_settings_hash || '|markov|'
+                || '{{ var("attribution_markov_states", "channel") }}|'
+                || coalesce(markov_fingerprint.removal_effects, '')
+            ) as attribution_settings_hash
+        from base_settings
+        cross join markov_fingerprint
+    ),
+
+{%- else %}
+    settings as (
+        {{ attribution_settings_hash() }}
+    ),
+{%- endif %}
 
 conversions_with_loads as (
     select
@@ -156,11 +195,19 @@ path_summaries as (
 ),
 
 -- time_decay weight of each touch: 2^(-Δt / half-life), Δt = conversion_time - touchpoint_time.
+-- markov weight of each touch: the removal effect of its state (channel or campaign) divided by the
+-- number of touches of that state in the path, so each state's share of the conversion is
+-- proportional to its removal effect, split evenly over its touches.
 weighted_paths as (
     select
         paths.*,
+        coalesce(markov_effects.removal_effect, 0) / count(*) over (
+            partition by paths.conversion_id, {{ markov_state_of('paths') }}
+        ) as markov_weight,
         power(2.0, -1.0 * paths.microseconds_before_conversion / {{ half_life_microseconds }}) as decay_weight
     from paths
+    left join markov_effects
+        on {{ markov_state_of('paths') }} = markov_effects.markov_state
 ),
 
 touch_credits as (
@@ -183,6 +230,20 @@ touch_credits as (
                 )
             )",
     } %}
+    {%- if var('attribution_markov', true) %}
+        {#- All weights 0 cannot happen for a path of the chain (each of its states has a positive
+            removal effect); linear shares are the fallback should rounding ever make them so. A share
+            less than 0.0005 billionths under a whole billionth counts as that billionth: the removal
+            effects have 12 decimals, so an exact share such as 5/8 comes out a hair under it. -#}
+        {%- do touch_models.update({'markov': "case
+                when sum(markov_weight) over (partition by conversion_id) > 0
+                    then floor(
+                        1000000000.0 * markov_weight / sum(markov_weight) over (partition by conversion_id)
+                        + 0.0005
+                    )
+                else floor(1000000000.0 / touches_in_path)
+            end"}) %}
+    {%- endif %}
     {%- for model_name, units in touch_models.items() %}
         select
             weighted_paths.*,

@@ -66,17 +66,16 @@ reporting_rates as (
 
 valued as (
     -- Reporting-currency value: cross rate through USD on the conversion's UTC day; 0 is 0 in any
-    -- currency (no rate needed); null when a rate is missing (flagged by a test).
+    -- currency and a value already in the reporting currency is itself (no rate needed for either);
+    -- null when a rate is missing (listed in rpt_unvalued_conversions, flagged by a test).
     select
         changed_conversions.*,
-        case
-            when changed_conversions.value_cents = 0 then 0
-            else {{ convert_cents(
-                'changed_conversions.value_cents',
-                'conversion_rates.units_per_usd',
-                'reporting_rates.units_per_usd'
-            ) }}
-        end as value_cents_reporting
+        {{ reporting_cents(
+            'changed_conversions.value_cents',
+            'changed_conversions.currency',
+            'conversion_rates.units_per_usd',
+            'reporting_rates.units_per_usd'
+        ) }} as value_cents_reporting
     from changed_conversions
     left join exchange_rates as conversion_rates
         on
@@ -118,14 +117,12 @@ valued_adjustments as (
     -- Amounts in the reporting currency at the rates of the conversion's day (a full refund nets to 0).
     select
         adjustment_owners.*,
-        case
-            when adjustment_owners.amount_cents = 0 then 0
-            else {{ convert_cents(
-                'adjustment_owners.amount_cents',
-                'adjustment_rates.units_per_usd',
-                'reporting_rates.units_per_usd'
-            ) }}
-        end as amount_cents_reporting,
+        {{ reporting_cents(
+            'adjustment_owners.amount_cents',
+            'adjustment_owners.currency',
+            'adjustment_rates.units_per_usd',
+            'reporting_rates.units_per_usd'
+        ) }} as amount_cents_reporting,
         row_number() over (
             partition by adjustment_owners.conversion_id, adjustment_owners.adjustment_type
             order by adjustment_owners.adjusted_at desc, adjustment_owners.adjustment_id desc

@@ -32,7 +32,8 @@
 -- * the conversions that no longer exist (a late copy re-clustered their key): their rows are only
 --   deleted.
 -- Every row is recomputed when the attribution settings the credits were computed with
--- (attribution_settings_hash: lookback, half-life, channel mapping) or var `reporting_currency` changed,
+-- (attribution_settings_hash: lookback, half-life, channel mapping, Markov removal effects) or var
+-- `reporting_currency` changed,
 -- and on the first run without saved state. A changed exchange-rate seed needs --full-refresh, as it
 -- does for int_conversions_valued, which holds the values. A full refresh gives the same rows.
 

@@ -65,7 +65,8 @@ final as (
                 then 'no currency for a positive value'
             when unvalued.rate_date < rate_range.first_rate_date or unvalued.rate_date > rate_range.last_rate_date
                 then
-                    'no exchange rates on ' || cast(unvalued.rate_date as {{ dbt.type_string() }})
+                    'no exchange rate for ' || unvalued.currency || ' on '
+                    || cast(unvalued.rate_date as {{ dbt.type_string() }})
                     || ': the exchange-rate seed covers '
                     || cast(rate_range.first_rate_date as {{ dbt.type_string() }}) || ' to '
                     || cast(rate_range.last_rate_date as {{ dbt.type_string() }})

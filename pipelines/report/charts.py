@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import polars as pl
 from matplotlib.axes import Axes
 
-MODEL_ORDER = ("reported", "first_touch", "last_touch", "linear", "position_based", "time_decay")
+MODEL_ORDER = ("reported", "first_touch", "last_touch", "linear", "position_based", "time_decay", "markov")
 STATE_COLORS = {
     "sent": "#2e7d32",
     "pending": "#1976d2",

@@ -450,9 +450,21 @@ def insert_load(
     )
 
 
+# The markov model recomputes every conversion whenever new data changes its removal effects, so the tests
+# of which keys a run recomputes build without it; the builds of `incremental_then_full_with_markov` have it.
+WITHOUT_MARKOV = "attribution_markov: false"
+
+
 def dbt_build(
-    warehouse: Path, target: Path, *extra: str, selection: tuple[str, ...] = SELECTION, command: str = "build"
+    warehouse: Path,
+    target: Path,
+    *extra: str,
+    selection: tuple[str, ...] = SELECTION,
+    command: str = "build",
+    markov: bool = False,
 ) -> None:
+    if not markov and "--vars" not in selection + extra:
+        extra = (*extra, "--vars", "{" + WITHOUT_MARKOV + "}")
     env = {
         **os.environ,
         "DBT_PROFILES_DIR": str(PROJECT_DIR),
@@ -654,7 +666,7 @@ def test_changed_attribution_settings_recompute_every_row(
         "--indirect-selection",
         "cautious",
         "--vars",
-        "{attribution_lookback_days: 3, attribution_half_life_days: 1}",
+        "{attribution_lookback_days: 3, attribution_half_life_days: 1, " + WITHOUT_MARKOV + "}",
     )
     dbt_build(warehouse, tmp_path / "target", selection=selection)
     with duckdb.connect(str(warehouse)) as con:
@@ -701,7 +713,7 @@ def test_a_new_reporting_time_zone_recomputes_every_period(
         "--indirect-selection",
         "cautious",
         "--vars",
-        "{reporting_timezone: America/Los_Angeles}",
+        "{reporting_timezone: America/Los_Angeles, " + WITHOUT_MARKOV + "}",
     )
     dbt_build(warehouse, tmp_path / "target", selection=selection)
     with duckdb.connect(str(warehouse)) as con:
@@ -776,3 +788,67 @@ def test_new_exchange_rates_reach_the_spend_of_the_metrics(
         ("monthly", dt.date(2026, 1, 1)),
         ("weekly", dt.date(2026, 1, 12)),
     ]
+
+
+@pytest.fixture(scope="module")
+def incremental_then_full_with_markov(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same two batches and full refresh, with attribution model markov (the default): the second batch
+    changes the removal effects, so the incremental run recomputes every conversion's credits."""
+    root = tmp_path_factory.mktemp("attribution_markov")
+    warehouse, target = root / "warehouse.duckdb", root / "target"
+    raw = generate_raw(persons=300, seed=11)
+    land(warehouse, raw, 0)
+    dbt_build(warehouse, target, markov=True)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema first_build")
+        con.execute(
+            "create table first_build.int_attribution_markov_effects as "
+            "select * from intermediate.int_attribution_markov_effects"
+        )
+    record_meta_deliveries(warehouse, conversions=5)
+    land(warehouse, raw, 1)
+    dbt_build(warehouse, target, markov=True)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema incremental_snapshot")
+        for relation in (*MARTS, "intermediate.int_attribution_markov_effects"):
+            name = relation.split(".")[1]
+            con.execute(f"create table incremental_snapshot.{name} as select * from {relation}")
+    dbt_build(warehouse, target, "--full-refresh", markov=True)
+    return warehouse
+
+
+@pytest.mark.parametrize("relation", (*MARTS, "intermediate.int_attribution_markov_effects"))
+def test_incremental_build_with_markov_equals_full_refresh(
+    incremental_then_full_with_markov: Path, relation: str
+) -> None:
+    name = relation.split(".")[1]
+    with duckdb.connect(str(incremental_then_full_with_markov), read_only=True) as con:
+        (markov_rows,) = con.execute(
+            "select count(*) from marts.conversion_attribution where attribution_model = 'markov'"
+        ).fetchone()
+        (only_incremental,) = con.execute(
+            f"select count(*) from (select * from incremental_snapshot.{name} except all select * from {relation})"
+        ).fetchone()
+        (only_full,) = con.execute(
+            f"select count(*) from (select * from {relation} except all select * from incremental_snapshot.{name})"
+        ).fetchone()
+    assert markov_rows > 0
+    assert (only_incremental, only_full) == (0, 0)
+
+
+def test_the_second_batch_changed_the_markov_removal_effects(incremental_then_full_with_markov: Path) -> None:
+    """Else the comparison above would not show that changed effects reach every conversion."""
+    with duckdb.connect(str(incremental_then_full_with_markov), read_only=True) as con:
+        (changed,) = con.execute(
+            """
+            select count(*) from (
+                select markov_state, removal_effect from first_build.int_attribution_markov_effects
+                except
+                select markov_state, removal_effect from intermediate.int_attribution_markov_effects)
+            """
+        ).fetchone()
+        (models,) = con.execute(
+            "select count(distinct attribution_model) from marts.conversion_metrics"
+        ).fetchone()
+    assert changed > 0
+    assert models == 7

@@ -35,7 +35,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     rows = [
         {**CONVERSION, "event_id": "huge", "value_cents": 2**63 - 1},
         {**CONVERSION, "event_id": "yen", "value_cents": 1000, "currency": "JPY"},
-        {**CONVERSION, "event_id": "old", "value_cents": 1500, "conversion_time": "2023-06-01T12:00:00Z"},
+        # A USD purchase in a USD warehouse needs no rate, whatever the day (July 2023, and before any rates).
+        {**CONVERSION, "event_id": "july", "value_cents": 1500, "conversion_time": "2023-07-03T12:00:00Z"},
+        {**CONVERSION, "event_id": "ancient", "value_cents": 700, "conversion_time": "2022-06-01T12:00:00Z"},
+        # EUR before the first day of the exchange rates cannot be valued.
+        {
+            **CONVERSION,
+            "event_id": "old",
+            "value_cents": 1500,
+            "currency": "EUR",
+            "conversion_time": "2022-06-01T12:00:00Z",
+        },
         {**CONVERSION, "event_id": "fine", "value_cents": 2500},
     ]
     (landing / "conversions_edge.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -79,7 +89,12 @@ def test_a_conversion_without_a_rate_is_quarantined_and_the_build_passes(built: 
         "select event_id, value_cents, currency, reason from reports.rpt_unvalued_conversions",
     )
     assert quarantined == [
-        ("old", 1500, "USD", "no exchange rates on 2023-06-01: the exchange-rate seed covers 2024-01-01 to 2027-12-31")
+        (
+            "old",
+            1500,
+            "EUR",
+            "no exchange rate for EUR on 2022-06-01: the exchange-rate seed covers 2023-01-01 to 2027-12-31",
+        )
     ]
     # Left out of the money columns, kept in the counts.
     ((value, counted),) = query(
@@ -87,9 +102,11 @@ def test_a_conversion_without_a_rate_is_quarantined_and_the_build_passes(built: 
         "select value_cents_reporting, count(*) over () from marts.conversion_event where event_id = 'old'",
     )
     assert value is None and counted == 1
-    assert query(built["warehouse"], "select value_cents_reporting from marts.conversion_event where event_id = 'fine'") == [
-        (2500,)
-    ]
+    assert query(
+        built["warehouse"],
+        "select event_id, value_cents_reporting from marts.conversion_event "
+        "where event_id in ('fine', 'july', 'ancient') order by event_id",
+    ) == [("ancient", 700), ("fine", 2500), ("july", 1500)]
 
 
 @pytest.fixture(scope="module")

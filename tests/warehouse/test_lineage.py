@@ -138,6 +138,8 @@ def test_every_mart_has_a_tier_and_the_tiers_are_the_expected_ones(manifest: dic
         "conversion_funnel_attempt",
         "conversion_funnel_step",
         "meta_capi_events",
+        "attribution_paths",
+        "attribution_paths_non_converting",
     }
     assert {name for name, tier in tiers.items() if tier == "aggregate"} == {
         "conversion_metrics",
@@ -149,6 +151,7 @@ def test_every_mart_has_a_tier_and_the_tiers_are_the_expected_ones(manifest: dic
         "funnel_time_to_convert",
         "meta_match_quality",
         "person_conversion_summary",
+        "attribution_path_summary",
     }
 
 

@@ -108,7 +108,7 @@ def test_row_counts_match_the_warehouse(demo_run: dict, daily: Path) -> None:
     )
     attribution = pl.read_parquet(daily / "parquet" / "attribution_by_campaign", hive_partitioning=True)
     per_model = attribution.group_by("attribution_model").agg(pl.col("attributed_conversions").sum())
-    assert per_model.height == 6
+    assert per_model.height == 7  # the six rule-based models and markov
     assert {float(v) for v in per_model["attributed_conversions"]} == {float(conversions)}
     assert manifest["headline"]["conversions"] == conversions
 
