@@ -11,7 +11,6 @@
     )
 }}
 
-{%- set lookback_microseconds = (var('attribution_lookback_days', 7) * 86400000000) | int %}
 {%- set half_life_microseconds = (var('attribution_half_life_days', 7) * 86400000000) | int %}
 
 -- Attribution credits (see the docs block attribution_semantics): one row per conversion × attribution
@@ -164,11 +163,7 @@ paths as (
         touchpoints._loaded_at as touchpoint_loaded_at
     from conversions_to_compute
     inner join touchpoints
-        on
-            conversions_to_compute.person_id = touchpoints.person_id
-            and {{ epoch_microseconds('conversions_to_compute.conversion_time') }} - {{ lookback_microseconds }}
-            < {{ epoch_microseconds('touchpoints.touchpoint_time') }}
-            and conversions_to_compute.conversion_time >= touchpoints.touchpoint_time
+        on {{ touch_in_lookback_window('conversions_to_compute', 'touchpoints') }}
 ),
 
 -- Per conversion: hours since the latest ad click in the window, and the latest load of any input.

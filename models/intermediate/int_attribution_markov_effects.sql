@@ -13,7 +13,6 @@
     power 2^squarings by repeated squaring: the probability of conversion within 2^squarings steps, equal
     to the limit unless a path could stay unabsorbed that long (see the docs block).
 -#}
-{%- set lookback_microseconds = (var('attribution_lookback_days', 7) * 86400000000) | int %}
 {%- set squarings = 32 %}
 {%- set double = 'double precision' if target.type == 'postgres' else 'double' %}
 {%- set materialized = 'materialized' if target.type in ('duckdb', 'postgres') else '' %}
@@ -53,11 +52,7 @@ converting_steps as (
         count(*) over (partition by conversions.id) as steps
     from conversions
     inner join touchpoints
-        on
-            conversions.person_id = touchpoints.person_id
-            and {{ epoch_microseconds('conversions.conversion_time') }} - {{ lookback_microseconds }}
-            < {{ epoch_microseconds('touchpoints.touchpoint_time') }}
-            and conversions.conversion_time >= touchpoints.touchpoint_time
+        on {{ touch_in_lookback_window('conversions', 'touchpoints') }}
 ),
 
 -- All touches of the persons with touches and no conversion.

@@ -1,5 +1,3 @@
-{%- set lookback_microseconds = (var('attribution_lookback_days', 7) * 86400000000) | int %}
-
 -- One row per conversion with its path: the channels and campaigns of its touches in the lookback window
 -- (the touches every attribution model credits), in path order (touchpoint_time, then event id), joined
 -- with ' > '. A conversion without touches has the path `(no touches)` and 0 touches (attribution credits
@@ -21,31 +19,13 @@ path_touches as (
         touchpoints.touchpoint_time
     from conversions
     inner join touchpoints
-        on
-            conversions.person_id = touchpoints.person_id
-            and {{ epoch_microseconds('conversions.conversion_time') }} - {{ lookback_microseconds }}
-            < {{ epoch_microseconds('touchpoints.touchpoint_time') }}
-            and conversions.conversion_time >= touchpoints.touchpoint_time
+        on {{ touch_in_lookback_window('conversions', 'touchpoints') }}
 ),
 
 paths as (
     select
         conversion_id,
-        {{ dbt.listagg(
-            measure='channel',
-            delimiter_text="' > '",
-            order_by_clause='order by touchpoint_time, touchpoint_event_id',
-        ) }} as channel_path,
-        {{ dbt.listagg(
-            measure='campaign_id',
-            delimiter_text="' > '",
-            order_by_clause='order by touchpoint_time, touchpoint_event_id',
-        ) }} as campaign_path,
-        count(*) as touches_count,
-        count(distinct channel) as channels_count,
-        count(distinct campaign_id) as campaigns_count,
-        min(touchpoint_time) as first_touch_at,
-        max(touchpoint_time) as last_touch_at
+        {{ touch_path_columns() }}
     from path_touches
     group by conversion_id
 ),

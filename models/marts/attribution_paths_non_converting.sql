@@ -27,21 +27,7 @@ non_converting_touches as (
 final as (
     select
         person_id,
-        {{ dbt.listagg(
-            measure='channel',
-            delimiter_text="' > '",
-            order_by_clause='order by touchpoint_time, touchpoint_event_id',
-        ) }} as channel_path,
-        {{ dbt.listagg(
-            measure='campaign_id',
-            delimiter_text="' > '",
-            order_by_clause='order by touchpoint_time, touchpoint_event_id',
-        ) }} as campaign_path,
-        cast(count(*) as {{ dbt.type_bigint() }}) as touches_count,
-        cast(count(distinct channel) as {{ dbt.type_bigint() }}) as channels_count,
-        cast(count(distinct campaign_id) as {{ dbt.type_bigint() }}) as campaigns_count,
-        min(touchpoint_time) as first_touch_at,
-        max(touchpoint_time) as last_touch_at
+        {{ touch_path_columns() }}
     from non_converting_touches
     group by person_id
 )
