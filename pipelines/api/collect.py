@@ -42,6 +42,7 @@ from pipelines.schemas import expectations
 MAX_BODY_BYTES = 16 << 20  # a larger request body is refused (413)
 MAX_BATCH_ROWS = 10_000  # rows in one request at most (413 beyond)
 MAX_GROUP_ROWS = 50_000  # rows validated and synced together at most
+SMALL_GROUP_ROWS = 500  # fewer rows: conversion ids hashed in Python, not by one DuckDB query
 # The time field a row may leave out (then: when the server received it).
 TIME_FIELDS = {"conversions": "conversion_time", "events": "event_time"}
 
@@ -79,7 +80,7 @@ def row_key(stream: str, conversion_type: Any, event_id: Any) -> str:
     return eid
 
 
-@dataclass
+@dataclass(slots=True)
 class RowOutcome:
     """What happened to one posted row (``row`` is its 1-based position in the request)."""
 
@@ -87,7 +88,7 @@ class RowOutcome:
     status: str  # accepted | replayed | rejected
     event_id: str | None = None
     id: str | None = None  # conversions: conversion_event.id
-    errors: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)  # rejected rows only
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"row": self.row, "status": self.status}
@@ -244,11 +245,11 @@ class Collector:
         if objects:
             encoded = _json_lines(objects)
             lines = encoded.decode().split("\n")  # a JSON text has no raw line break
-            source = jsonl_lines_source(self._con, lines, stream)
+            source = jsonl_lines_source(self._con, lines, stream, serialized=True)
             typed = typed_frame(source.values, stream)
             cases = failure_cases_one_pass(typed, stream)
             rejected = self._rejections(source.values, cases, stream)
-            keys, eids = self._keys(typed, stream)
+            keys, eids, ids = self._keys(typed, stream)
             index = self._index[stream]
             fresh: dict[str, tuple[str, str | None]] = {}
             written: list[int] = []
@@ -259,11 +260,10 @@ class Collector:
                 key = keys[n]
                 known = index.get(key) or fresh.get(key)
                 if known is not None:
-                    outcomes[r][i] = RowOutcome(i + 1, "replayed", event_id=known[0], id=known[1])
+                    outcomes[r][i] = RowOutcome(i + 1, "replayed", known[0], known[1])
                     continue
-                cid = _uuid_layout(hashlib.md5(key.encode()).hexdigest()) if stream == "conversions" else None
-                fresh[key] = (eids[n], cid)
-                outcomes[r][i] = RowOutcome(i + 1, "accepted", event_id=eids[n], id=cid)
+                fresh[key] = answer = (eids[n], ids[n])
+                outcomes[r][i] = RowOutcome(i + 1, "accepted", *answer)
                 written.append(n)
             if written:
                 data = "\n".join(lines[n] for n in written).encode() + b"\n"
@@ -271,17 +271,30 @@ class Collector:
             index.update(fresh)
         return [[o for o in request if o is not None] for request in outcomes]
 
-    @staticmethod
-    def _keys(typed: pl.DataFrame, stream: str) -> tuple[list[str], list[str]]:
-        """Per row: its replay key (as :func:`row_key`) and its event_id as staging trims it."""
+    def _keys(self, typed: pl.DataFrame, stream: str) -> tuple[list[str], list[str], list[str | None]]:
+        """Per row: its replay key (as :func:`row_key`), its event_id as staging trims it, and for a
+        conversion its warehouse id (as :func:`conversion_id`: MD5 of the key, computed by DuckDB for
+        the whole group at once; None for an event)."""
         eid = pl.col("event_id").str.strip_chars(WHITESPACE).fill_null("")
-        if stream == "conversions":
-            ctype = pl.col("conversion_type").str.strip_chars(WHITESPACE).str.to_lowercase().fill_null("")
-            key = pl.concat_str(ctype, pl.lit("|"), eid)
-        else:
-            key = eid
-        frame = typed.select(key.alias("key"), eid.alias("eid"))
-        return frame["key"].to_list(), frame["eid"].to_list()
+        if stream != "conversions":
+            frame = typed.select(eid.alias("eid"))
+            eids = frame["eid"].to_list()
+            return eids, eids, [None] * len(eids)
+        ctype = pl.col("conversion_type").str.strip_chars(WHITESPACE).str.to_lowercase().fill_null("")
+        frame = typed.select(pl.concat_str(ctype, pl.lit("|"), eid).alias("key"), eid.alias("eid"))
+        keys = frame["key"].to_list()
+        if len(keys) < SMALL_GROUP_ROWS:  # a query's fixed cost is more than hashing a few keys here
+            return (
+                keys,
+                frame["eid"].to_list(),
+                [_uuid_layout(hashlib.md5(k.encode()).hexdigest()) for k in keys],
+            )
+        keyed = frame.select("key").to_arrow()  # noqa: F841  (read by name in the query below)
+        ids = self._con.sql(  # a projection keeps the rows' order (preserve_insertion_order)
+            "select substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) || '-' "
+            "|| substr(h, 17, 4) || '-' || substr(h, 21, 12) as id from (select md5(key) as h from keyed)"
+        ).to_arrow_table()
+        return keys, frame["eid"].to_list(), ids.column("id").to_pylist()
 
     @staticmethod
     def _rejections(

@@ -75,6 +75,27 @@ class JSONResponse(_StarletteJSONResponse):
             return super().render(content)
 
 
+# Every ASCII digit to "0", everything else to a space: 20 zeros in a row then mark a run of 20 digits,
+# possibly an integer beyond 64 bits, which orjson would read as a float. (A regular expression over a
+# batch's body costs ten times what orjson's whole parse does.)
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_TWENTY_DIGITS = b"0" * 20
+
+
+def _loads(text: str) -> Any:
+    """Parse JSON text as the standard library does, with orjson's speed where the two agree.
+
+    orjson refuses what the standard library accepts (NaN and Infinity, lone surrogate escapes) and
+    reads an integer beyond 64 bits as a float: a text with 20 digits in a row, a text orjson refuses,
+    and every invalid text is parsed by the standard library, so values and error messages are its own."""
+    if _TWENTY_DIGITS not in text.encode(errors="surrogatepass").translate(_DIGITS_AS_ZEROS):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str, **extra: Any) -> None:
         super().__init__(message)
@@ -206,7 +227,7 @@ def create_app(ctx: ApiContext, *, token: str | None = None, read_token: str | N
                 if not line.strip():
                     continue
                 try:
-                    rows.append(json.loads(line))
+                    rows.append(_loads(line))
                 except json.JSONDecodeError as exc:
                     raise ApiError(
                         400, f"NDJSON line {number} is not valid JSON: {exc.msg} (column {exc.colno})"
@@ -214,7 +235,7 @@ def create_app(ctx: ApiContext, *, token: str | None = None, read_token: str | N
             single = False
         else:  # JSON, whatever else the content type says (curl -d sends a form type)
             try:
-                parsed = json.loads(text)
+                parsed = _loads(text)
             except json.JSONDecodeError as exc:
                 raise ApiError(
                     400, f"request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"

@@ -166,3 +166,65 @@ def test_a_restarted_collector_answers_replays_as_the_first_time(tmp_path: Path)
     assert (replay.status, replay.id, replay.event_id) == ("replayed", first.id, "e7")
     assert event_replay.status == "replayed"
     assert first.id == conversion_id("purchase", "e7")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"value_cents": 2999, "properties": {"items": [1, 2.5, null, true]}}',
+        '{"value_cents": 123456789012345678901234567890}',  # beyond 64 bits: an exact integer
+        '{"value_cents": 18446744073709551616}',  # one past the largest unsigned 64-bit integer
+        '{"event_id": "00000000000000000000000001"}',  # a long digit run inside a string
+        '{"value_cents": NaN, "x": Infinity}',
+        '{"event_id": "\\ud800"}',  # a lone surrogate escape
+        '{"a": 1, "a": 2}',  # a repeated key: the last one counts, as in the standard library
+        '[{"a": 1e400}, {"b": -0.0}]',
+    ],
+)
+def test_request_bodies_parse_to_what_the_standard_library_parses(text: str) -> None:
+    from pipelines.api.server import _loads
+
+    parsed, expected = _loads(text), json.loads(text)
+    assert repr(parsed) == repr(expected)  # repr: NaN != NaN, and 1 == 1.0 would hide a float
+
+
+@pytest.mark.parametrize("text", ['{"a": 1,}', '{"a": }', "[1, 2", ""])
+def test_invalid_request_bodies_fail_with_the_standard_librarys_message(text: str) -> None:
+    from pipelines.api.server import _loads
+
+    with pytest.raises(json.JSONDecodeError) as ours:
+        _loads(text)
+    with pytest.raises(json.JSONDecodeError) as theirs:
+        json.loads(text)
+    assert (ours.value.msg, ours.value.lineno, ours.value.colno) == (
+        theirs.value.msg,
+        theirs.value.lineno,
+        theirs.value.colno,
+    )
+
+
+@pytest.mark.parametrize("stream", ["events", "conversions"])
+def test_serialized_lines_read_as_the_same_lines_read_strictly(tmp_path: Path, stream: str) -> None:
+    """The API skips the strict-JSON check for lines it serialized itself; the values are the same."""
+    config = GeneratorConfig(persons=40, seed=5, start=dt.date(2026, 3, 1), days=4, bad_rows_ratio=0.3)
+    generate_dataset(tmp_path, config)
+    (path,) = tmp_path.glob(f"{stream}*.jsonl")
+    lines = [json.dumps(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    with duckdb.connect() as con:
+        strict = jsonl_lines_source(con, lines, stream).values
+        serialized = jsonl_lines_source(con, lines, stream, serialized=True).values
+    assert strict.height == len(lines)
+    assert serialized.equals(strict)
+
+
+@pytest.mark.parametrize("rows", [3, 2_000])  # hashed in Python / by one DuckDB query for the group
+def test_every_row_of_a_group_gets_its_own_conversion_id(tmp_path: Path, rows: int) -> None:
+    collector = Collector(tmp_path)
+    try:
+        posted = [_row(n, event_id=f" order-{n} ", conversion_type=" Purchase") for n in range(rows)]
+        outcomes = collector.submit_and_wait("conversions", posted)
+    finally:
+        collector.close()
+    assert [o.status for o in outcomes] == ["accepted"] * rows
+    assert [o.id for o in outcomes] == [conversion_id(" Purchase", f" order-{n} ") for n in range(rows)]
+    assert [o.event_id for o in outcomes] == [f"order-{n}" for n in range(rows)]
