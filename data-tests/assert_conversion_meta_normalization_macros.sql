@@ -1,6 +1,9 @@
 -- The stand-alone Meta normalization macros (the ones that look the country up themselves, as the
 -- Meta export reuses them) on hand-computed cases; int_conversion_identities' unit tests cover the
 -- same rules through the model. Fails with each case whose result differs from the expectation.
+-- Tagged `proves_sql`: it checks the macros on constants, not the data, so the scheduled build (the
+-- `scheduled` selector) leaves it out, like dbt's unit tests; `dbt build` and `make test` run it.
+{{ config(tags=['proves_sql']) }}
 with cases as (
     select
         literal_cases.field,
