@@ -135,8 +135,10 @@ class Collector:
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._con = duckdb.connect()  # the JSON reader's scratch database; this thread only
         self._writers = {s: SegmentWriter(landing, s) for s in TIME_FIELDS}
-        # Accepted key -> (event_id, conversion id): small tuples, since every key ever landed is kept.
-        self._index: dict[str, dict[str, tuple[str, str | None]]] = {s: {} for s in TIME_FIELDS}
+        # Every key ever accepted -> its conversion id ("" for an event); the event_id is the key's own
+        # (see _known). Strings only: such a dict is not tracked by Python's garbage collector, which
+        # would otherwise walk every entry of a growing index on each full collection.
+        self._index: dict[str, dict[str, str]] = {s: {} for s in TIME_FIELDS}
         self._queue: queue.Queue[tuple[str, list[Any], Callable[[object], None]] | None] = queue.Queue()
         self._lock = threading.Lock()  # process_group without the thread (direct calls, tests)
         self._load_index()
@@ -163,14 +165,15 @@ class Collector:
             for ctype, eid in rows:
                 key = row_key(stream, ctype, eid)
                 if key not in index:
-                    answer = self._answer(stream, 0, ctype, eid)
-                    index[key] = (answer.event_id or "", answer.id)
+                    index[key] = conversion_id(ctype, eid) if stream == "conversions" else ""
 
     @staticmethod
-    def _answer(stream: str, row: int, ctype: str | None, eid: str | None) -> RowOutcome:
-        event_id = (eid or "").strip()
-        cid = conversion_id(ctype, eid) if stream == "conversions" else None
-        return RowOutcome(row, "accepted", event_id=event_id, id=cid)
+    def _known(stream: str, key: str, cid: str) -> tuple[str, str | None]:
+        """The answer to an accepted key: (event_id, conversion id). A conversion's key is
+        ``type|event_id`` (a conversion type has no ``|``), an event's key its event_id."""
+        if stream == "conversions":
+            return key.split("|", 1)[1], cid
+        return key, None
 
     # ---- group commit ---------------------------------------------------------------------------
 
@@ -251,19 +254,21 @@ class Collector:
             rejected = self._rejections(source.values, cases, stream)
             keys, eids, ids = self._keys(typed, stream)
             index = self._index[stream]
-            fresh: dict[str, tuple[str, str | None]] = {}
+            fresh: dict[str, str] = {}
             written: list[int] = []
             for n, (r, i) in enumerate(where):
                 if n in rejected:
                     outcomes[r][i] = RowOutcome(i + 1, "rejected", errors=rejected[n])
                     continue
                 key = keys[n]
-                known = index.get(key) or fresh.get(key)
+                known = index.get(key)
+                if known is None:
+                    known = fresh.get(key)
                 if known is not None:
-                    outcomes[r][i] = RowOutcome(i + 1, "replayed", known[0], known[1])
+                    outcomes[r][i] = RowOutcome(i + 1, "replayed", *self._known(stream, key, known))
                     continue
-                fresh[key] = answer = (eids[n], ids[n])
-                outcomes[r][i] = RowOutcome(i + 1, "accepted", *answer)
+                fresh[key] = ids[n] or ""
+                outcomes[r][i] = RowOutcome(i + 1, "accepted", eids[n], ids[n])
                 written.append(n)
             if written:
                 data = "\n".join(lines[n] for n in written).encode() + b"\n"

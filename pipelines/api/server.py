@@ -158,10 +158,12 @@ def create_app(ctx: ApiContext, *, token: str | None = None, read_token: str | N
             return
         raise ApiError(401, "invalid bearer token")
 
-    def reader(request: Request) -> None:
+    # Coroutines, not functions: FastAPI runs a plain function dependency in a worker thread, a hop that
+    # cost more than the check itself on every request.
+    async def reader(request: Request) -> None:
         require(request, write=False)
 
-    def writer(request: Request) -> None:
+    async def writer(request: Request) -> None:
         require(request, write=True)
 
     @app.exception_handler(ApiError)

@@ -231,27 +231,32 @@ def jsonl_lines_source(
     """JSON object lines (not from a file, e.g. an API request) read exactly as a JSONL file's lines:
     row number = position in ``lines``, from 1. Raises IngestFileError for a line that is not an object.
 
-    ``serialized=True`` says the lines were written by a JSON serializer from parsed objects, so they
-    cannot hold the two things strict JSON forbids and DuckDB's reader lets through (a trailing comma, a
-    key given twice): that check is skipped, which is most of the fixed cost of a small group of lines."""
+    ``serialized=True`` says the lines were written by a JSON serializer from parsed objects (dicts), so
+    none is blank or anything but an object, and none holds what strict JSON forbids and DuckDB's reader
+    lets through (a trailing comma, a key given twice): those checks are skipped, which is most of the
+    fixed cost of a small group of lines."""
     frame = pl.DataFrame({"line": lines}, schema={"line": pl.String})
-    return _jsonl_chunk(con, _with_row_numbers(frame, 1), stream, strict=not serialized)
+    return _jsonl_chunk(con, _with_row_numbers(frame, 1), stream, serialized=serialized)
 
 
 def _jsonl_chunk(
-    con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, stream: str, *, strict: bool = True
+    con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, stream: str, *, serialized: bool = False
 ) -> Source:
     line = pl.col("line")
-    lines = lines.with_columns(
-        (line.is_null() | line.str.contains(r"^\s*$")).alias("_blank"),
-        line.str.contains(r"^\s*\{").alias("_object"),
-    )
+    if serialized:
+        lines = lines.with_columns(_blank=pl.lit(False), _object=pl.lit(True))
+    else:
+        lines = lines.with_columns(
+            (line.is_null() | line.str.contains(r"^\s*$")).alias("_blank"),
+            line.str.contains(r"^\s*\{").alias("_object"),
+        )
     cols = columns(stream)
     con.register("_ingest_lines", arrow_view(lines))
     try:
-        not_object = lines.filter(~pl.col("_blank") & ~pl.col("_object"))
-        if not_object.height:
-            _fail_line(con, int(not_object[ROW][0]), not_object["line"][0])
+        if not serialized:
+            not_object = lines.filter(~pl.col("_blank") & ~pl.col("_object"))
+            if not_object.height:
+                _fail_line(con, int(not_object[ROW][0]), not_object["line"][0])
         struct = ", ".join(f'"{c.name}": "VARCHAR"' for c in cols)
         json_cols = [(quoted(c.name), quoted(c.name + JSON_SUFFIX), c.name) for c in cols if c.kind == "json"]
         texts = "".join(f", {_JSON_TEXT_SQL.format(v=v)} as {j}" for v, j, _ in json_cols)
@@ -274,7 +279,7 @@ def _jsonl_chunk(
                 raise
             _fail_line(con, bad[0], bad[1], exc)
         assert isinstance(values, pl.DataFrame)
-        if strict:
+        if not serialized:
             _check_strict_json(con)
         values = _with_json_types(con, values, [c for c in cols if c.kind == "str"])
     finally:

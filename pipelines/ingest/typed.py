@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import polars as pl
 
 from pipelines.contract import Column, columns
@@ -146,12 +148,26 @@ def _kind_dtype(col: Column) -> pl.DataType:
 
 def typed_frame(source: pl.DataFrame, stream: str) -> pl.DataFrame:
     """The typed frame pandera checks: ``_source_row``, then per column its value and problem code."""
+    signature = tuple(
+        (col.name, source.schema[col.name], f"{col.name}{JTYPE_SUFFIX}" in source.columns)
+        for col in columns(stream)
+    )
+    values, exprs = _typing_expressions(stream, signature)
+    return source.lazy().with_columns(values).select(exprs).collect()
+
+
+@functools.lru_cache(maxsize=64)
+def _typing_expressions(
+    stream: str, signature: tuple[tuple[str, pl.DataType, bool], ...]
+) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """(typed values, output columns) for a source whose columns have these (name, dtype, has a JSON
+    type column). Cached: building the expressions costs more than typing the few rows of an API
+    request, and sources of one stream share a handful of signatures (JSONL, CSV, Parquet)."""
     values: list[pl.Expr] = []
     exprs: list[pl.Expr] = [pl.col(ROW)]
-    for col in columns(stream):
-        jname = f"{col.name}{JTYPE_SUFFIX}"
-        jtype = pl.col(jname) if jname in source.columns else None
-        value, problem = _typed(col, source.schema[col.name], jtype)
+    for col, (_, dtype, has_jtype) in zip(columns(stream), signature, strict=True):
+        jtype = pl.col(f"{col.name}{JTYPE_SUFFIX}") if has_jtype else None
+        value, problem = _typed(col, dtype, jtype)
         values.append(value.cast(_kind_dtype(col)).alias(col.name + _TYPED))
         exprs += [pl.col(col.name + _TYPED).alias(col.name), problem.alias(problem_column(col.name))]
-    return source.lazy().with_columns(values).select(exprs).collect()
+    return values, exprs
