@@ -66,6 +66,14 @@ def datasets(period: str) -> list[Dataset]:
             "Credited conversions and revenue per period x attribution model x campaign x channel x type.",
         ),
         Dataset(
+            "attribution_path_summary",
+            "marts.attribution_path_summary",
+            """select * from marts.attribution_path_summary order by path_type, conversions_rank, path""",
+            False,
+            "Channel paths (all time): conversions, paths that did not convert, conversion rate and revenue "
+            "per path, ranked.",
+        ),
+        Dataset(
             "person_conversion_summary",
             "marts.person_conversion_summary",
             """select * from marts.person_conversion_summary order by person_id""",

@@ -79,9 +79,8 @@ def _expected_counts(
             where ? is not null and cast(date_trunc('{unit}', conversion_time) as date) between ? and ?)""",
     }.items():
         counts[name] = query(warehouse, sql, [period, since, until])[0][0]
-    counts["person_conversion_summary"] = query(
-        warehouse, "select count(*) from marts.person_conversion_summary"
-    )[0][0]
+    for name in ("person_conversion_summary", "attribution_path_summary"):  # all time, not by range
+        counts[name] = query(warehouse, f"select count(*) from marts.{name}")[0][0]
     return counts
 
 
@@ -298,6 +297,7 @@ def test_a_range_without_data_draws_no_data_panels(demo_run: dict, tmp_path: Pat
     )
     rows = {d.name: d.rows for d in result.datasets}
     assert rows.pop("person_conversion_summary") > 0  # all time, not by range
+    assert rows.pop("attribution_path_summary") > 0
     assert set(rows.values()) == {0}
     assert len(result.charts) == 5
     assert all(p.read_bytes().startswith(PNG_SIGNATURE) for p in result.charts)
@@ -401,6 +401,7 @@ def test_a_warehouse_without_any_conversion_still_gets_a_report(demo_run: dict, 
         "conversion_rollup_weekly": 0,
         "funnel_stats": 0,
         "attribution_by_campaign": 0,
+        "attribution_path_summary": 0,
         "person_conversion_summary": 0,
         "meta_delivery_status": 0,
         "meta_match_quality": 0,
@@ -410,3 +411,18 @@ def test_a_warehouse_without_any_conversion_still_gets_a_report(demo_run: dict, 
     assert dataset(manifest, "conversion_metrics")["columns"][0] == {"name": "id", "type": "VARCHAR"}
     assert all(p.read_bytes().startswith(PNG_SIGNATURE) for p in result.charts)
     assert "unknown build" in (result.folder / "index.html").read_text()
+
+
+def test_the_paths_file_ranks_the_paths_of_the_warehouse(demo_run: dict, daily: Path) -> None:
+    paths = pl.read_csv(daily / "csv" / "attribution_path_summary.csv")
+    rows = query(
+        demo_run["warehouse"],
+        "select path_type, path, conversions_count, conversions_rank from marts.attribution_path_summary "
+        "order by path_type, conversions_rank, path",
+    )
+    assert paths.select("path_type", "path", "conversions_count", "conversions_rank").rows() == rows
+    channel = paths.filter(pl.col("path_type") == "channel")
+    assert channel["conversions_count"].to_list() == sorted(channel["conversions_count"], reverse=True)
+    assert channel["conversions_count"].sum() == query(
+        demo_run["warehouse"], "select count(*) from marts.attribution_paths"
+    )[0][0]
