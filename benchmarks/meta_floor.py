@@ -17,11 +17,13 @@ It checks that its payload text equals ``marts.meta_capi_events.payload`` for ev
 model was built in the warehouse) and prints the rate of each step and of both together.
 
 Usage: .venv/bin/python benchmarks/meta_floor.py DIR   (DIR = the --keep folder of meta_payloads.py)
+``benchmarks/meta_payloads.py`` runs it beside the chain by itself (``--json``: one JSON line instead of the table).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -213,8 +215,10 @@ def write_with_arrow(con: duckdb.DuckDBPyConnection, out: Path) -> None:
         pa.scalar(",", pa.large_string()),
     )
     with (out / "requests.jsonl").open("wb") as fh:
-        for body in joined:
-            fh.write(b'{"data":[' + body.as_buffer().to_pybytes() + b"]}\n")
+        for body in joined:  # each body straight from Arrow's buffer, never copied into Python bytes
+            fh.write(b'{"data":[')
+            fh.write(body.as_buffer())
+            fh.write(b"]}\n")
     pq.write_table(rows.drop_columns(["request_no"]), out / "events.parquet")
 
 
@@ -225,6 +229,9 @@ def main() -> None:
     parser.add_argument("dir", type=Path, help="the --keep folder of benchmarks/meta_payloads.py")
     parser.add_argument("--seeds-schema", default="reference")
     parser.add_argument("--default-pixel", default="1234567890")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON line of figures instead of the table"
+    )
     args = parser.parse_args()
     con = duckdb.connect(str(args.dir / "bench.duckdb"), read_only=True)
     con.execute("set TimeZone = 'UTC'")
@@ -259,6 +266,26 @@ def main() -> None:
             "select count(*) filter (m.payload = f.payload), count(*) filter (m.payload is distinct from f.payload) "
             "from marts.meta_capi_events as m full join floor_payloads as f using (event_id)"
         ).fetchone()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "events": events,
+                    "ready": ready,
+                    "request_bytes": request_bytes,
+                    "same": same,
+                    "differ": differ,
+                    "payloads_seconds": t1 - t0,
+                    "payloads_cpu": c1 - c0,
+                    "files_copy_seconds": t2 - t1,
+                    "files_arrow_seconds": t3 - t2,
+                    "files_arrow_cpu": c3 - c2,
+                    "load_before": load_before,
+                    "load_after": load_after,
+                }
+            )
+        )
+        sys.exit(1 if differ else 0)
     print(f"load average before {load_before:.2f}, after {load_after:.2f}; {os.cpu_count()} cores")
     print(f"{events:,} events ({ready:,} ready), {request_bytes / 1e6:,.0f} MB of request bodies")
     if same is not None:

@@ -19,8 +19,13 @@ End to end = stage 3 + stage 4 wall time (dbt's start-up and project parsing inc
 is int_conversion_identities (normalize + hash) + meta_capi_events (serialize) + stage 4; the dedup and
 int_conversions_valued build the conversions every fact reads and are reported apart.
 
-Usage: .venv/bin/python benchmarks/meta_payloads.py [--conversions 1000000] [--keep DIR]
-Prints a Markdown table; scratch data goes to a temp dir removed at the end (unless --keep).
+5. the floor (``benchmarks/meta_floor.py``, unless --no-floor), right after the export on the same
+   warehouse: one hand-written DuckDB query for the same payloads and the same dry-run files. It checks
+   that its payloads equal the chain's byte for byte, and the chain's rate is printed as a share of the
+   floor's (both measured in this run, so a busy machine slows both).
+
+Usage: .venv/bin/python benchmarks/meta_payloads.py [--conversions 1000000] [--keep DIR] [--no-floor]
+Prints Markdown tables; scratch data goes to a temp dir removed at the end (unless --keep).
 """
 
 from __future__ import annotations
@@ -165,7 +170,7 @@ class Stage:
     cpu_seconds: float = 0.0  # user + system of the child and its children: robust to a shared machine
 
 
-def run_stage(name: str, command: list[str], env: dict[str, str]) -> Stage:
+def run_stage(name: str, command: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> Stage:
     """Run one stage as a child process; wall time and the child's peak RSS (wait4)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
@@ -176,7 +181,7 @@ def run_stage(name: str, command: list[str], env: dict[str, str]) -> Stage:
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         sys.exit(f"stage {name} failed (exit {proc.returncode}):\n{output[-4000:]}")
     return Stage(name, seconds, usage.ru_maxrss / 1024, output, usage.ru_utime + usage.ru_stime)
 
@@ -192,6 +197,7 @@ def main() -> None:
     )
     parser.add_argument("--conversions", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, help="keep the scratch warehouse and files in this folder")
+    parser.add_argument("--no-floor", action="store_true", help="do not run benchmarks/meta_floor.py after")
     args = parser.parse_args()
     n = args.conversions
 
@@ -244,6 +250,17 @@ def main() -> None:
             ],
             env,
         )
+        floor = None
+        if not args.no_floor:
+            # Exit 1: its payloads differ from the chain's (reported below, not a crash).
+            floor_stage = run_stage(
+                "meta_floor",
+                [sys.executable, str(PROJECT_DIR / "benchmarks" / "meta_floor.py"), str(scratch), "--json"],
+                env,
+                ok=(0, 1),
+            )
+            floor = json.loads(floor_stage.output.strip().splitlines()[-1])
+            floor["peak_mib"] = floor_stage.peak_mib
         load_after = os.getloadavg()
         import duckdb
 
@@ -296,9 +313,43 @@ def main() -> None:
     facts_seconds = per_model["int_conversions_deduplicated"] + per_model["int_conversions_valued"]
     line("**payload building** (identities + meta_capi_events + export)", raw_rows, payload_seconds)
     line("conversion building (dedup + int_conversions_valued)", raw_rows, facts_seconds)
+    chain_cpu = build.cpu_seconds + export.cpu_seconds
     print(
         f"\nCPU seconds (user + system, all threads; load-independent): dbt run {build.cpu_seconds:.1f}, "
-        f"export-meta --dry-run {export.cpu_seconds:.1f}, both {build.cpu_seconds + export.cpu_seconds:.1f}"
+        f"export-meta --dry-run {export.cpu_seconds:.1f}, both {chain_cpu:.1f}"
+    )
+    if floor is None:
+        return
+    chain_seconds = build.seconds + export.seconds
+    floor_seconds = floor["payloads_seconds"] + floor["files_arrow_seconds"]
+    floor_cpu = floor["payloads_cpu"] + floor["files_arrow_cpu"]
+    print(
+        f"\nFloor (benchmarks/meta_floor.py, same warehouse, right after the export): {floor['events']:,} "
+        f"events ({floor['ready']:,} ready); payloads identical to the chain's: {floor['same']:,}, "
+        f"different or missing: {floor['differ']:,}\n"
+    )
+    print("| | seconds | conversions/s | CPU seconds | peak MiB |")
+    print("|---|---:|---:|---:|---:|")
+    print(
+        f"| floor: normalize + hash + serialize | {floor['payloads_seconds']:.2f} | "
+        f"{conversions / floor['payloads_seconds']:,.0f} | {floor['payloads_cpu']:.1f} | |"
+    )
+    print(
+        f"| floor: dry-run files (Arrow) | {floor['files_arrow_seconds']:.2f} | "
+        f"{conversions / floor['files_arrow_seconds']:,.0f} | {floor['files_arrow_cpu']:.1f} | |"
+    )
+    print(
+        f"| **floor** | {floor_seconds:.2f} | {conversions / floor_seconds:,.0f} | {floor_cpu:.1f} | "
+        f"{floor['peak_mib']:,.0f} |"
+    )
+    print(
+        f"| **chain** (dbt run + export, wall) | {chain_seconds:.2f} | {conversions / chain_seconds:,.0f} | "
+        f"{chain_cpu:.1f} | {max(build.peak_mib, export.peak_mib):,.0f} |"
+    )
+    print(
+        f"\n**chain / floor rate: {floor_seconds / chain_seconds:.0%}** (wall; CPU seconds: "
+        f"{floor_cpu / chain_cpu:.0%}); without dbt's start-up and parsing (SQL of the models + export): "
+        f"{floor_seconds / (sql_seconds + export.seconds):.0%}"
     )
 
 

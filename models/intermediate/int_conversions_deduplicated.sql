@@ -25,7 +25,7 @@
     'ct_sha256', 'st_sha256', 'zp_sha256', 'country_sha256', 'external_id_sha256',
 ] -%}
 
-with recursive copies as (
+with recursive copies as {{ not_materialized_cte_hint() }} (
     select * from {{ ref('int_conversion_identities') }}
 ),
 

@@ -19,7 +19,7 @@
 -#}
 {%- set reporting_currency = var('reporting_currency') -%}
 
-with deduplicated as (
+with deduplicated as {{ not_materialized_cte_hint() }} (
     select * from {{ ref('int_conversions_deduplicated') }}
 ),
 

@@ -67,7 +67,7 @@
     {%- do hashed_members.append(meta_json_hash_member(field, 'classified.' ~ field ~ '_sha256')) -%}
 {%- endfor -%}
 
-with conversions as (
+with conversions as {{ not_materialized_cte_hint() }} (
     select * from {{ ref('int_conversions_valued') }}
 ),
 

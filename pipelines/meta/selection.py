@@ -41,7 +41,8 @@ def select_rows(
     max_event_bytes: int,
     retry_failed: bool,
 ) -> pa.Table:
-    """The rows this run handles (``_select_sql``), sorted by pixel; raises if a conversion appears twice."""
+    """The rows this run handles (``_select_sql``): those to send first, sorted by pixel, then the others;
+    raises if a conversion appears twice."""
     params: dict[str, Any] = {
         "now": now,
         "margin": EXPIRY_MARGIN_SECONDS,
@@ -262,5 +263,6 @@ def _select_sql(con: duckdb.DuckDBPyConnection, *, conversion_ids: bool, since: 
 
     select * from candidates
     {limit_clause}
-    order by pixel_id nulls last, event_time, conversion_id
+    -- The rows to send first, by pixel: a dry run writes them as they come, without copying them.
+    order by disposition <> 'send', pixel_id nulls last, event_time, conversion_id
     """
