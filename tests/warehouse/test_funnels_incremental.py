@@ -33,6 +33,7 @@ DBT = Path(sys.executable).parent / "dbt"
 # Every model the funnel work owns that must not depend on how the data arrived.
 FUNNEL_RELATIONS = (
     "intermediate.int_events_deduplicated",
+    "intermediate.int_funnel_attempt_steps",
     "intermediate.int_funnel_steps_matched",
     "marts.conversion_funnel",
     "marts.conversion_funnel_attempt",
