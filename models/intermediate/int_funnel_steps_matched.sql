@@ -10,6 +10,10 @@
     )
 }}
 
+-- The pre-hook reads the funnel definitions and exclusions (their hashes).
+-- depends_on: {{ ref('int_funnel_definitions') }}
+-- depends_on: {{ ref('int_funnel_exclusions') }}
+
 -- One row per person × funnel × step reached by the person's winning attempt (PostHog semantics, see the
 -- model YAML): the rows of int_funnel_attempt_steps' chosen attempts, where the matching runs. Ordered
 -- funnels: every step-1 event is a candidate start; each later step is the earliest matching event at or

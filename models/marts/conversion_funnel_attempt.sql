@@ -8,6 +8,10 @@
     )
 }}
 
+-- The pre-hook reads the funnel definitions and exclusions (their hashes).
+-- depends_on: {{ ref('int_funnel_definitions') }}
+-- depends_on: {{ ref('int_funnel_exclusions') }}
+
 -- One row per funnel attempt of a person: every try the funnel matching follows (the docs block
 -- funnel_attempts says what an attempt is for each order type), how far it got, when, whether an exclusion
 -- tainted it, and whether it is the attempt conversion_funnel keeps for the person (is_chosen_attempt:
