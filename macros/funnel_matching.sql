@@ -1,10 +1,9 @@
 {#-
-    The funnel matching shared by int_funnel_steps_matched (the step rows of each person's chosen attempt) and
-    conversion_funnel_attempt (every attempt): the CTEs from the funnel definitions and events up to
-    `winning_steps` (the chosen attempt's steps), `attempt_rows` (every attempt's steps, with
-    is_chosen_attempt), `start_loads` and `person_loads`, ending with a comma; the calling model adds its
-    `final` CTE. The semantics are documented in the docs block funnel_semantics and in
-    int_funnel_steps_matched's YAML.
+    The funnel matching, used by one model, int_funnel_attempt_steps (every attempt's steps; int_funnel_steps_matched
+    and conversion_funnel_attempt are derived from it, so a build matches once): the CTEs from the funnel
+    definitions and events up to `attempt_rows` (every attempt's steps, with is_chosen_attempt), `start_loads`
+    and `person_loads`, ending with a comma; the calling model adds its `final` CTE. The semantics are
+    documented in the docs block funnel_semantics and in int_funnel_steps_matched's YAML.
 
     Incremental: in an incremental run of the calling model (`this`, which has person_loaded_at and
     funnel_definition_hash columns and a pre-hook delete_outdated_funnel_rows), only the persons with a funnel
@@ -860,83 +859,6 @@ unordered_anchors as (
         unordered_anchor_reach.completed_steps
 ),
 
--- In the winning window, the first event of each event name (the first two when two steps use it), in
--- time order: the i-th of them is step i ("completed i steps").
-unordered_window_events as (
-    select
-        unordered_anchors.person_id,
-        unordered_anchors.funnel_name,
-        unordered_anchors.anchor_event_sequence as start_event_sequence,
-        unordered_anchors.anchor_microseconds as start_microseconds,
-        unordered_anchors.completed_steps,
-        unordered_anchors.candidate_starts,
-        unordered_anchors.is_excluded,
-        unordered_events.event_sequence,
-        unordered_events.event_microseconds,
-        unordered_events.step_count,
-        row_number() over (
-            partition by unordered_anchors.person_id, unordered_anchors.funnel_name, unordered_events.event_name
-            order by unordered_events.event_microseconds, unordered_events.event_sequence
-        ) as name_occurrence
-    from unordered_anchors
-    inner join unordered_events
-        on
-            unordered_anchors.person_id = unordered_events.person_id
-            and unordered_anchors.funnel_name = unordered_events.funnel_name
-            and unordered_anchors.anchor_microseconds <= unordered_events.event_microseconds
-            and unordered_events.event_microseconds - unordered_anchors.anchor_microseconds
-            <= unordered_events.window_microseconds
-    where unordered_anchors.anchor_rank = 1
-),
-
-unordered_winning_steps as (
-    select
-        person_id,
-        funnel_name,
-        start_event_sequence,
-        start_microseconds,
-        row_number() over (
-            partition by person_id, funnel_name
-            order by event_microseconds, event_sequence
-        ) as step_number,
-        event_sequence,
-        event_microseconds,
-        completed_steps,
-        candidate_starts,
-        is_excluded
-    from unordered_window_events
-    where name_occurrence <= step_count
-),
-
-winning_steps as (
-    select
-        ranked_attempt_steps.person_id,
-        ranked_attempt_steps.funnel_name,
-        ranked_attempt_steps.start_event_sequence,
-        ranked_attempt_steps.step_number,
-        ranked_attempt_steps.event_sequence,
-        ranked_attempt_steps.completed_steps,
-        ranked_attempt_steps.candidate_starts,
-        ranked_attempt_steps.tainted_microseconds is not null as is_excluded
-    from ranked_attempt_steps
-    inner join result_attempts
-        on
-            ranked_attempt_steps.person_id = result_attempts.person_id
-            and ranked_attempt_steps.funnel_name = result_attempts.funnel_name
-            and ranked_attempt_steps.start_event_sequence = result_attempts.start_event_sequence
-    union all
-    select
-        person_id,
-        funnel_name,
-        start_event_sequence,
-        step_number,
-        event_sequence,
-        completed_steps,
-        candidate_starts,
-        is_excluded
-    from unordered_winning_steps
-),
-
 -- Load times that make the rows reproducible: when the person's step-1 events of the funnel were
 -- first and last loaded, and the latest load of any of the person's funnel events.
 start_loads as (
@@ -960,9 +882,10 @@ person_loads as (
     group by person_id
 ),
 
--- Every attempt with its counted steps, and whether it is the person's result (the attempt winning_steps
--- keeps). Ordered and strict: each step-1 event's attempt, cut after the step that follows its first taint;
--- excluded when tainted. Unordered: each anchor's window, the first event of each step in time order as
+-- Every attempt with its counted steps, and whether it is the person's result (the attempt
+-- int_funnel_steps_matched keeps: result_attempts, or the first-ranked unordered anchor). Ordered and
+-- strict: each step-1 event's attempt, cut after the step that follows its first taint; excluded when
+-- tainted. Unordered: each anchor's window, the first event of each step in time order as
 -- steps 1, 2, …; excluded when an exclusion wiped the window.
 attempt_rows as (
     select

@@ -1,3 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='id',
+        on_schema_change='fail',
+        pre_hook="{% if is_incremental() %}{{ delete_rows_where(this, funnel_aggregate_outdated_periods(
+            funnel_stats_breakdown_fingerprint(), funnel_stats_breakdown_day_counts(), funnel_stats_breakdown_stored_day_counts(this)
+        )) }}{% endif %}",
+        post_hook="{{ record_incremental_state(funnel_stats_loaded_through(), funnel_stats_breakdown_fingerprint()) }}",
+    )
+}}
+
+-- depends_on: {{ ref('int_funnel_steps_matched') }}
+-- depends_on: {{ ref('int_funnel_exclusions') }}
+
 -- Funnel step counts broken down by a property of the person's funnel events (PostHog's breakdowns): one
 -- row per funnel × period_type × period_date × breakdown_type × breakdown_value × step. breakdown_type is
 -- one of campaign (campaign_id), channel (the marketing channel, seeds/channel_mapping.csv), device_type,
@@ -8,7 +24,14 @@
 -- per breakdown type, so the values of one type add up to funnel_stats' persons. Persons excluded from a
 -- funnel are left out; a person is placed in the period of their started_at in the reporting time zone.
 --
--- A table rebuilt on every run: it aggregates the incremental funnel marts, which are far larger.
+-- Incremental, by period, as funnel_stats: the pre-hook deletes every row of each period (funnel × period_type
+-- × period_date) that may have changed since the last run (macros/funnel_aggregate_periods.sql: the days where
+-- a changed person now starts or whose count of persons changed, their weeks and months, and the funnel's
+-- all_time rows), or every row when the funnel definitions or their breakdown_attribution, the channel
+-- mapping, the funnel marts' own recomputation or var reporting_timezone changed. A person's values depend
+-- only on the events of their chosen attempt, which change only when the person's matching does. This model
+-- then computes the periods that have persons and no rows, each whole (every breakdown type, value and
+-- step). The all_time rows read every person whenever anything changed.
 with funnels as (
     select * from {{ ref('conversion_funnel') }}
     where not is_excluded
@@ -182,30 +205,54 @@ persons_by_period as (
     from person_values
 ),
 
+{% if is_incremental() -%}
+    -- The periods left after the pre-hook (every one has rows of the campaign breakdown's step 1) are kept;
+    -- every other period is computed (all_time has no period_date: compared as a placeholder).
+    stored_periods as (
+        {{ funnel_stored_periods(this, "stored.breakdown_type = 'campaign' and stored.step_number = 1") }}
+    ),
+
+    period_persons as (
+        select persons_by_period.*
+        from persons_by_period
+        left join stored_periods
+            on
+                persons_by_period.funnel_name = stored_periods.funnel_name
+                and persons_by_period.period_type = stored_periods.period_type
+                and coalesce(persons_by_period.period_date, cast('1900-01-01' as date))
+                = coalesce(stored_periods.period_date, cast('1900-01-01' as date))
+        where stored_periods.funnel_name is null
+    ),
+{%- else -%}
+    period_persons as (
+        select * from persons_by_period
+    ),
+{%- endif %}
+
 step_counts as (
     select
-        persons_by_period.funnel_name,
-        persons_by_period.period_type,
-        persons_by_period.period_date,
-        persons_by_period.breakdown_type,
-        persons_by_period.breakdown_value,
+        period_persons.funnel_name,
+        period_persons.period_type,
+        period_persons.period_date,
+        period_persons.breakdown_type,
+        period_persons.breakdown_value,
         funnel_definitions.step_number,
         funnel_definitions.step_name,
         funnel_definitions.total_steps,
         count(*) as persons_entered,
-        sum(case when persons_by_period.completed_steps >= funnel_definitions.step_number then 1 else 0 end)
+        sum(case when period_persons.completed_steps >= funnel_definitions.step_number then 1 else 0 end)
             as persons_reached,
-        sum(case when persons_by_period.completed_steps >= funnel_definitions.step_number - 1 then 1 else 0 end)
+        sum(case when period_persons.completed_steps >= funnel_definitions.step_number - 1 then 1 else 0 end)
             as persons_reached_previous_step
-    from persons_by_period
+    from period_persons
     inner join funnel_definitions
-        on persons_by_period.funnel_name = funnel_definitions.funnel_name
+        on period_persons.funnel_name = funnel_definitions.funnel_name
     group by
-        persons_by_period.funnel_name,
-        persons_by_period.period_type,
-        persons_by_period.period_date,
-        persons_by_period.breakdown_type,
-        persons_by_period.breakdown_value,
+        period_persons.funnel_name,
+        period_persons.period_type,
+        period_persons.period_date,
+        period_persons.breakdown_type,
+        period_persons.breakdown_value,
         funnel_definitions.step_number,
         funnel_definitions.step_name,
         funnel_definitions.total_steps

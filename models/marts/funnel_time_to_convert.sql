@@ -1,3 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='id',
+        on_schema_change='fail',
+        pre_hook="{% if is_incremental() %}{{ delete_rows_where(this, funnel_aggregate_outdated_periods(
+            funnel_time_to_convert_fingerprint(), funnel_time_to_convert_day_counts(), funnel_time_to_convert_stored_day_counts(this)
+        )) }}{% endif %}",
+        post_hook="{{ record_incremental_state(funnel_stats_loaded_through(), funnel_time_to_convert_fingerprint()) }}",
+    )
+}}
+
+-- depends_on: {{ ref('int_funnel_steps_matched') }}
+-- depends_on: {{ ref('int_funnel_exclusions') }}
+
 -- How long funnels take, as distributions (the time-to-convert view of product-analytics tools): one row
 -- per funnel × period_type × period_date × time_span. Time span `time_to_convert` is each converted
 -- person's time from the first to the last step (conversion_funnel.total_time_seconds); `step` with
@@ -6,7 +22,12 @@
 -- done at one instant say nothing about how long the step takes). Persons excluded from a funnel are
 -- left out; a person is placed in the period of their started_at in the reporting time zone.
 --
--- A table rebuilt on every run: it aggregates the two incremental funnel marts, which are far larger.
+-- Incremental, by period, as funnel_stats: the pre-hook deletes every row of each period (funnel × period_type
+-- × period_date) that may have changed since the last run (macros/funnel_aggregate_periods.sql: the days where
+-- a changed person now starts or whose counts changed, their weeks and months, and the funnel's all_time
+-- rows), or every row when the funnel definitions, the funnel marts' own recomputation or var
+-- reporting_timezone changed. This model then computes the periods that have timings and no rows, each whole
+-- (every time span). The all_time rows read every person's timings whenever anything changed.
 with funnels as (
     select * from {{ ref('conversion_funnel') }}
     where not is_excluded
@@ -84,6 +105,30 @@ timings_by_period as (
     from timings
 ),
 
+{% if is_incremental() -%}
+    stored_periods as (
+        {{ funnel_stored_periods(this) }}
+    ),
+
+    -- The periods left after the pre-hook are kept; every other period is computed (all_time has no
+    -- period_date: compared as a placeholder).
+    outdated_timings as (
+        select timings_by_period.*
+        from timings_by_period
+        left join stored_periods
+            on
+                timings_by_period.funnel_name = stored_periods.funnel_name
+                and timings_by_period.period_type = stored_periods.period_type
+                and coalesce(timings_by_period.period_date, cast('1900-01-01' as date))
+                = coalesce(stored_periods.period_date, cast('1900-01-01' as date))
+        where stored_periods.funnel_name is null
+    ),
+{%- else -%}
+    outdated_timings as (
+        select * from timings_by_period
+    ),
+{%- endif %}
+
 distributions as (
     select
         funnel_name,
@@ -105,7 +150,7 @@ distributions as (
         sum(case when duration_seconds > 3600 and duration_seconds <= 86400 then 1 else 0 end) as persons_1_to_24_hours,
         sum(case when duration_seconds > 86400 and duration_seconds <= 604800 then 1 else 0 end) as persons_1_to_7_days,
         sum(case when duration_seconds > 604800 then 1 else 0 end) as persons_over_7_days
-    from timings_by_period
+    from outdated_timings
     group by
         funnel_name,
         period_type,

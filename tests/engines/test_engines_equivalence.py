@@ -180,9 +180,8 @@ def test_the_incremental_run_recomputed_the_same_keys_on_both_engines(engines: d
 def test_postgres_models_run_with_statistics_and_their_own_settings(engines: dict) -> None:
     """macros/planner_settings.sql: every table the project builds on PostgreSQL was analyzed by its
     post-hook (`last_analyze` is set by ANALYZE, not by autovacuum), and `set local` ran only for the
-    models whose config names `postgres_settings`: int_attribution_credits, int_funnel_steps_matched and
-    conversion_funnel_attempt (which shares the funnel matching), in the full build and in the incremental
-    run."""
+    models whose config names `postgres_settings`: int_attribution_credits and int_funnel_attempt_steps (where
+    the funnel matching runs), in the full build and in the incremental run."""
     import psycopg
 
     with psycopg.connect(conninfo_from_env(engines["pg_env"])) as pg:
@@ -201,12 +200,10 @@ def test_postgres_models_run_with_statistics_and_their_own_settings(engines: dic
     statements = [block for block in log.split("/* {") if "set local " in block.split("*/", 1)[-1][:200]]
     nodes = sorted(block.split('"node_id": "', 1)[1].split('"', 1)[0] for block in statements)
     assert nodes == [
-        "model.convopt.conversion_funnel_attempt",
-        "model.convopt.conversion_funnel_attempt",
         "model.convopt.int_attribution_credits",
         "model.convopt.int_attribution_credits",
-        "model.convopt.int_funnel_steps_matched",
-        "model.convopt.int_funnel_steps_matched",
+        "model.convopt.int_funnel_attempt_steps",
+        "model.convopt.int_funnel_attempt_steps",
     ]
     assert all("set local enable_nestloop = 'off'" in block for block in statements)
 
