@@ -241,6 +241,19 @@ all_conversions as (
     select * from single_copy_conversions
 ),
 
+stitched_conversions as (
+    -- The person int_identity_map gives the anonymous id of a conversion landed without a person_id.
+    select
+        all_conversions.*,
+        identity_map.person_id as mapped_person_id,
+        identity_map.mapped_loaded_at
+    from all_conversions
+    left join identity_map
+        on
+            all_conversions.person_id is null
+            and all_conversions.anonymous_id = identity_map.anonymous_id
+),
+
 final as (
     select
         case
@@ -251,9 +264,9 @@ final as (
         {{ uuid_from_columns(['conversion_type', 'event_id']) }} as conversion_key,
         event_id,
         case
-            when all_conversions.person_id is not null then all_conversions.person_id
-            when identity_map.person_id is not null then identity_map.person_id
-            else {{ pseudo_person_id('all_conversions.anonymous_id') }}
+            when person_id is not null then person_id
+            when mapped_person_id is not null then mapped_person_id
+            else {{ pseudo_person_id('anonymous_id') }}
         end as person_id,
         campaign_id,
         ad_set_id,
@@ -311,21 +324,16 @@ final as (
         created_at,
         -- The copies' latest load, or the identity observation's when that came later and gave the person.
         case
-            when all_conversions.person_id is null and identity_map.mapped_loaded_at > all_conversions.last_loaded_at
-                then identity_map.mapped_loaded_at
-            else all_conversions.last_loaded_at
+            when person_id is null and mapped_loaded_at > last_loaded_at then mapped_loaded_at
+            else last_loaded_at
         end as last_loaded_at,
-        all_conversions.anonymous_id,
+        anonymous_id,
         case
-            when all_conversions.person_id is not null then 'landed'
-            when identity_map.person_id is not null then 'identity'
+            when person_id is not null then 'landed'
+            when mapped_person_id is not null then 'identity'
             else 'anonymous'
         end as person_source
-    from all_conversions
-    left join identity_map
-        on
-            all_conversions.person_id is null
-            and all_conversions.anonymous_id = identity_map.anonymous_id
+    from stitched_conversions
 )
 
 select * from final

@@ -11,8 +11,9 @@
 -- ad_click, or any event with a campaign_id, an fbclid or a UTM parameter), with its channel from
 -- seeds/channel_mapping.csv. Incremental (delete+insert on the event id): a run reads the events loaded
 -- at or after the latest load already kept (an event re-stitched to another person counts as loaded
--- when its identity observation landed: int_events_deduplicated.last_loaded_at); when the channel mapping or an attribution var changed
--- (attribution_settings_hash), it recomputes every row. A full refresh gives the same rows.
+-- when its identity observation landed: int_events_deduplicated.last_loaded_at); when the channel
+-- mapping or an attribution var changed (attribution_settings_hash), it recomputes every row. A full
+-- refresh gives the same rows.
 with events as (
     select * from {{ ref('int_events_deduplicated') }}
 ),
