@@ -8,9 +8,17 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         postgres_settings={'enable_nestloop': 'off'},
-        pre_hook="{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
+        pre_hook=[
+            "{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
+            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons()) }}{% endif %}",
+        ],
     )
 }}
+
+-- depends_on: {{ ref('int_identity_map') }}
+-- depends_on: {{ ref('int_identity_observations') }}
+-- depends_on: {{ ref('int_events_deduplicated') }}
+-- depends_on: {{ ref('int_conversions_deduplicated') }}
 
 -- Funnel matching (PostHog semantics, see the model YAML): one row per person × funnel × step reached
 -- by the person's winning attempt. Ordered funnels: every step-1 event is a candidate start; each
