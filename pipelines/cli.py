@@ -79,8 +79,8 @@ def generate(
         1, "--files-per-stream", min=1, help="Split each stream into N files."
     ),
 ) -> None:
-    """Write a deterministic synthetic data set (events, conversions, ad_spend, adjustments) in the raw
-    contract."""
+    """Write a deterministic synthetic data set (events, conversions, ad_spend, adjustments, identities) in
+    the raw contract."""
     from pipelines.generate import GeneratorConfig, generate_dataset
 
     if fmt not in ("jsonl", "csv", "parquet"):
@@ -112,7 +112,7 @@ def ingest(
     stream: str = typer.Option(
         None,
         "--stream",
-        help="Force the stream (events, conversions, ad_spend, adjustments) instead of the file-name prefix.",
+        help="Force the stream (events, conversions, ad_spend, adjustments, identities) instead of the file-name prefix.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     target: str = typer.Option(

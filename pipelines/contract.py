@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STREAMS: tuple[str, ...] = ("events", "conversions", "ad_spend", "adjustments")
+STREAMS: tuple[str, ...] = ("events", "conversions", "ad_spend", "adjustments", "identities")
 
 EVENT_SOURCES: tuple[str, ...] = ("pixel", "capi", "webhook", "app")
 CONVERSION_TYPES: tuple[str, ...] = ("purchase", "signup", "video_render", "subscription")
@@ -19,6 +19,15 @@ DEVICE_TYPES: tuple[str, ...] = ("desktop", "mobile", "tablet")
 # What happened to a conversion after it was reported: money returned to the buyer (refund), money taken
 # back by the card network (chargeback), or the conversion's value stated anew (restatement).
 ADJUSTMENT_TYPES: tuple[str, ...] = ("refund", "chargeback", "restatement")
+
+# A person known only by an anonymous id (a cookie or device id seen before sign-up, with no identity
+# observation yet) is carried in the warehouse as this prefix followed by the anonymous id: a pseudo-person.
+# The prefix is reserved (a landed person_id may not start with it) and anonymous ids are at most
+# 128 - len(prefix) characters, so a pseudo-person fits the 128 characters of a person_id and never
+# equals a real one.
+PSEUDO_PERSON_PREFIX = "anon:"
+PERSON_ID_MAX_LENGTH = 128
+ANONYMOUS_ID_MAX_LENGTH = PERSON_ID_MAX_LENGTH - len(PSEUDO_PERSON_PREFIX)
 
 # ISO 4217 active codes (2024 list). Kept here rather than in a package so validation works offline.
 ISO_4217: frozenset[str] = frozenset(
@@ -108,7 +117,9 @@ _CONSENT = (
 
 EVENTS: tuple[Column, ...] = (
     Column("event_id", required=True, max_length=128),
-    Column("person_id", required=True, max_length=128),
+    # person_id or anonymous_id (or both: then the row also says the two are one person).
+    Column("person_id", max_length=PERSON_ID_MAX_LENGTH),
+    Column("anonymous_id", max_length=ANONYMOUS_ID_MAX_LENGTH),
     Column("event_name", required=True, max_length=64),
     Column("event_time", kind="timestamp", required=True),
     Column("source", allowed=EVENT_SOURCES),
@@ -122,7 +133,8 @@ EVENTS: tuple[Column, ...] = (
 
 CONVERSIONS: tuple[Column, ...] = (
     Column("event_id", required=True, max_length=128),
-    Column("person_id", required=True, max_length=128),
+    Column("person_id", max_length=PERSON_ID_MAX_LENGTH),  # or anonymous_id, as for events
+    Column("anonymous_id", max_length=ANONYMOUS_ID_MAX_LENGTH),
     Column("conversion_type", required=True, allowed=CONVERSION_TYPES),
     Column("conversion_source", required=True, allowed=CONVERSION_SOURCES),
     Column("value_cents", kind="int", min_value=0, max_value=MAX_CENTS),
@@ -175,6 +187,16 @@ ADJUSTMENTS: tuple[Column, ...] = (
     Column("reason", max_length=256),
 )
 
+# Identity observations: "this anonymous id was seen being this person" (a login, a sign-up, a form that
+# names the visitor). The warehouse maps each anonymous id to the person it was first observed with
+# (int_identity_map); source says where the observation came from (free text: login, signup, ...).
+IDENTITIES: tuple[Column, ...] = (
+    Column("anonymous_id", required=True, max_length=ANONYMOUS_ID_MAX_LENGTH),
+    Column("person_id", required=True, max_length=PERSON_ID_MAX_LENGTH),
+    Column("observed_at", kind="timestamp", required=True),
+    Column("source", max_length=64),
+)
+
 # Identity fields for Meta matching: kept in clear in raw and staging only; marts carry their SHA-256
 # hashes (`*_sha256`) instead. person_id is the producer's pseudonym, not one of them.
 IDENTITY_FIELDS: frozenset[str] = frozenset(
@@ -189,6 +211,7 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
     "conversions": CONVERSIONS,
     "ad_spend": AD_SPEND,
     "adjustments": ADJUSTMENTS,
+    "identities": IDENTITIES,
 }
 
 # Columns the loader adds to every raw table (lineage of each row).

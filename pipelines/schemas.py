@@ -35,6 +35,11 @@ pandera's failure cases into one reason per failing field with :func:`expectatio
                           the exchange-rate seed has rates for (the warehouse values it in the
                           reporting currency; a code it cannot convert would leave no value).
 ``clicks_le_impressions`` ad_spend: ``clicks`` must not exceed ``impressions``.
+``person_or_anonymous``   events and conversions: ``person_id`` is required when ``anonymous_id`` is blank
+                          (a row names its person, its anonymous visitor, or both).
+``reserved_prefix``       ``person_id``: must not start with ``anon:``, the prefix of the pseudo-persons the
+                          warehouse makes for anonymous ids not yet linked to a person.
+``differs_from_person``   identities: ``anonymous_id`` must not equal the row's ``person_id``.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from pathlib import Path
 import pandera.polars as pa
 import polars as pl
 
-from pipelines.contract import ISO_4217, Column, columns
+from pipelines.contract import ISO_4217, PSEUDO_PERSON_PREFIX, Column, columns
 
 PROBLEM_SUFFIX = "__problem"
 PLAUSIBLE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -225,6 +230,31 @@ def _column_rules(stream: str, col: Column) -> list[Rule]:
                 ),
                 f"expected a currency the warehouse has exchange rates for ({', '.join(rate_codes)}) "
                 f"when {amount} > 0",
+            )
+        )
+    if stream in ("events", "conversions") and name == "person_id":
+        checks.append(
+            (
+                "person_or_anonymous",
+                lambda c: ~_blank(pl.col(c)) | ~_blank(pl.col("anonymous_id")),
+                "is required when anonymous_id is not given",
+            )
+        )
+    if name == "person_id":
+        checks.append(
+            (
+                "reserved_prefix",
+                lambda c: ~pl.col(c).str.strip_chars().str.starts_with(PSEUDO_PERSON_PREFIX),
+                f"expected a person id not starting with '{PSEUDO_PERSON_PREFIX}' (reserved for visitors known "
+                "only by an anonymous id)",
+            )
+        )
+    if stream == "identities" and name == "anonymous_id":
+        checks.append(
+            (
+                "differs_from_person",
+                lambda c: pl.col(c).str.strip_chars() != pl.col("person_id").str.strip_chars(),
+                "expected an anonymous id other than the row's person_id",
             )
         )
     if stream == "ad_spend" and name == "clicks":

@@ -210,17 +210,22 @@ create table if not exists raw.meta_delivery_log (
 
 def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
     """A raw table created before an optional column joined the contract gets it (nullable): its old
-    rows read as "not given", which is what an absent column means in a landing file."""
-    present = set(
-        con.execute(
-            "select table_name, column_name from information_schema.columns where table_schema = 'raw' "
-            "and table_catalog = current_database()"
-        ).fetchall()
-    )
+    rows read as "not given", which is what an absent column means in a landing file. A column the
+    contract no longer requires loses its NOT NULL."""
+    found = con.execute(
+        "select table_name, column_name, is_nullable from information_schema.columns where table_schema = 'raw' "
+        "and table_catalog = current_database()"
+    ).fetchall()
+    present = {(table, column) for table, column, _ in found}
+    not_null = {(table, column) for table, column, nullable in found if nullable == "NO"}
     for stream in STREAMS:
         for column in columns(stream):
             if (stream, column.name) not in present:
                 con.execute(f"alter table raw.{stream} add column {column.name} {column.duckdb_type}")
+            elif not column.required and (stream, column.name) in not_null:
+                # A column that became optional (events' and conversions' person_id, once anonymous_id
+                # could stand in for it) loses its NOT NULL on a raw table created before.
+                con.execute(f"alter table raw.{stream} alter column {column.name} drop not null")
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:

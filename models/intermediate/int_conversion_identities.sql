@@ -233,6 +233,7 @@ hashed as (
         country_rules._source_file,
         country_rules._source_row,
         country_rules._loaded_at,
+        country_rules.anonymous_id,
         -- The clear values, only to tell which could not be normalized (not selected below).
         country_rules.email,
         country_rules.phone,
@@ -330,7 +331,8 @@ final as (
         hashed._load_id,
         hashed._source_file,
         hashed._source_row,
-        hashed._loaded_at
+        hashed._loaded_at,
+        hashed.anonymous_id
     from hashed
 )
 

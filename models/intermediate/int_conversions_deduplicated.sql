@@ -14,10 +14,16 @@
     recomputed from ALL its copies and replaces its previous rows (delete+insert on
     conversion_key), so a late copy updates its conversion instead of adding one, and a full
     refresh gives the same rows.
+    person_id is the stitched person (as for events): the copies' person_id when one has it, else the
+    person int_identity_map gives the copies' anonymous_id, else the pseudo-person
+    `anon:<anonymous_id>`; person_source says which. An incremental run also recomputes the conversions
+    of every anonymous id whose mapping changed since its last run (int_identity_map.mapped_loaded_at),
+    and last_loaded_at becomes that load when it is later than the copies', so every incremental model
+    downstream recomputes the conversion under its new person.
 -#}
 {%- set window_hours = var('dedup_window_hours') -%}
 {%- set attribute_columns = [
-    'person_id', 'campaign_id', 'ad_set_id', 'ad_id', 'order_id', 'meta_pixel_id',
+    'person_id', 'anonymous_id', 'campaign_id', 'ad_set_id', 'ad_id', 'order_id', 'meta_pixel_id',
     'utm_source', 'utm_medium', 'utm_campaign', 'utm_content', 'utm_term',
     'fbclid', 'fbc', 'fbp', 'client_ip_address', 'client_user_agent', 'event_source_url',
     'device_type', 'browser', 'os', 'country', 'city', 'properties',
@@ -29,10 +35,44 @@ with recursive copies as {{ not_materialized_cte_hint() }} (
     select * from {{ ref('int_conversion_identities') }}
 ),
 
-keyed_copies as (
-    -- Keys with a copy loaded since the last run: all their copies are re-clustered.
-    {{ rows_of_changed_keys('copies', ['conversion_type', 'event_id'], 'last_loaded_at') }}
+identity_map as (
+    select * from {{ ref('int_identity_map') }}
 ),
+
+{% if is_incremental() -%}
+    keyed_copies as (
+        -- Keys with a copy loaded since the last run, or an anonymous copy whose anonymous id was
+        -- (re)mapped since: all their copies are re-clustered.
+        select copies.*
+        from copies
+        inner join (
+            select
+                copies.conversion_type,
+                copies.event_id
+            from copies
+            where copies._loaded_at >= {{ last_run_watermark('last_loaded_at') }}
+            union
+            select
+                copies.conversion_type,
+                copies.event_id
+            from copies
+            where
+                copies.person_id is null
+                and copies.anonymous_id in (
+                    select identity_map.anonymous_id
+                    from identity_map
+                    where identity_map.mapped_loaded_at >= {{ last_run_watermark('last_loaded_at') }}
+                )
+        ) as changed_keys
+            on
+                copies.conversion_type = changed_keys.conversion_type
+                and copies.event_id = changed_keys.event_id
+    ),
+{%- else -%}
+    keyed_copies as (
+        select * from copies
+    ),
+{%- endif %}
 
 key_copies as (
     -- Copies per key: most keys have one copy, which is its conversion as it is (see
@@ -201,6 +241,19 @@ all_conversions as (
     select * from single_copy_conversions
 ),
 
+stitched_conversions as (
+    -- The person int_identity_map gives the anonymous id of a conversion landed without a person_id.
+    select
+        all_conversions.*,
+        identity_map.person_id as mapped_person_id,
+        identity_map.mapped_loaded_at
+    from all_conversions
+    left join identity_map
+        on
+            all_conversions.person_id is null
+            and all_conversions.anonymous_id = identity_map.anonymous_id
+),
+
 final as (
     select
         case
@@ -210,7 +263,11 @@ final as (
         end as id,
         {{ uuid_from_columns(['conversion_type', 'event_id']) }} as conversion_key,
         event_id,
-        person_id,
+        case
+            when person_id is not null then person_id
+            when mapped_person_id is not null then mapped_person_id
+            else {{ pseudo_person_id('anonymous_id') }}
+        end as person_id,
         campaign_id,
         ad_set_id,
         ad_id,
@@ -265,8 +322,18 @@ final as (
         limited_data_use,
         conversion_time,
         created_at,
-        last_loaded_at
-    from all_conversions
+        -- The copies' latest load, or the identity observation's when that came later and gave the person.
+        case
+            when person_id is null and mapped_loaded_at > last_loaded_at then mapped_loaded_at
+            else last_loaded_at
+        end as last_loaded_at,
+        anonymous_id,
+        case
+            when person_id is not null then 'landed'
+            when mapped_person_id is not null then 'identity'
+            else 'anonymous'
+        end as person_source
+    from stitched_conversions
 )
 
 select * from final

@@ -11,8 +11,13 @@
 -- _source_row); later copies are dropped whole, attributes are not merged. Incremental runs read only
 -- loads at or after the latest load already kept and re-rank their event_ids together with the copy
 -- already kept, so a full refresh gives the same rows.
+-- person_id is the stitched person: the landed person_id when the copy has one, else the person
+-- int_identity_map gives its anonymous_id, else the pseudo-person `anon:<anonymous_id>` (person_source
+-- says which). An incremental run also re-resolves the kept events of every anonymous id whose mapping
+-- changed since its last run (int_identity_map.mapped_loaded_at), and their last_loaded_at moves to that
+-- load, so every model downstream that reads changes by load time picks them up.
 {%- set event_columns = [
-    'event_id', 'person_id', 'event_name', 'source',
+    'event_id', 'person_id', 'anonymous_id', 'event_name', 'source',
     'campaign_id', 'ad_set_id', 'ad_id',
     'utm_source', 'utm_medium', 'utm_campaign', 'utm_content', 'utm_term', 'fbclid',
     'device_type', 'browser', 'os', 'country', 'city',
@@ -20,7 +25,11 @@
     'event_time', '_load_id', '_source_file', '_source_row', '_loaded_at',
 ] %}
 
-with new_events as (
+with identity_map as (
+    select * from {{ ref('int_identity_map') }}
+),
+
+new_events as (
     select
         {{ event_columns | join(',\n        ') }}
     from {{ ref('stg_events') }}
@@ -32,17 +41,44 @@ with new_events as (
 ),
 
 {% if is_incremental() -%}
-    already_kept as (
+    -- The kept copies as landed: person_id back to the copy's own (null when it had only an anonymous id).
+    kept_as_landed as (
         select
-            {{ event_columns | join(',\n            ') }}
+            {%- for column_name in event_columns %}
+                {% if column_name == 'person_id' -%}
+                    case when person_source = 'landed' then person_id end as person_id
+                {%- else -%}
+                    {{ column_name }}
+                {%- endif %}{{ ',' if not loop.last }}
+            {%- endfor %}
         from {{ this }}
-        where event_id in (select new_events.event_id from new_events)
+    ),
+
+    already_kept as (
+        select kept_as_landed.*
+        from kept_as_landed
+        where kept_as_landed.event_id in (select new_events.event_id from new_events)
+    ),
+
+    restitched as (
+        -- Kept events of anonymous ids whose person may have changed since the last run.
+        select kept_as_landed.*
+        from kept_as_landed
+        where
+            kept_as_landed.person_id is null
+            and kept_as_landed.anonymous_id in (
+                select identity_map.anonymous_id
+                from identity_map
+                where identity_map.mapped_loaded_at >= {{ last_run_watermark('last_loaded_at') }}
+            )
     ),
 
     candidate_copies as (
         select * from new_events
         union all
         select * from already_kept
+        union all
+        select * from restitched
     ),
 {%- else -%}
     candidate_copies as (
@@ -62,9 +98,34 @@ ranked_copies as (
 
 final as (
     select
-        {{ event_columns | join(',\n        ') }}
+        {%- for column_name in event_columns %}
+            {% if column_name == 'person_id' -%}
+                case
+                    when ranked_copies.person_id is not null then ranked_copies.person_id
+                    when identity_map.person_id is not null then identity_map.person_id
+                    else {{ pseudo_person_id('ranked_copies.anonymous_id') }}
+                end as person_id,
+            {%- else -%}
+                ranked_copies.{{ column_name }},
+            {%- endif %}
+        {%- endfor %}
+        case
+            when ranked_copies.person_id is not null then 'landed'
+            when identity_map.person_id is not null then 'identity'
+            else 'anonymous'
+        end as person_source,
+        -- The copy's load, or the identity observation's when that came later and gave the person.
+        case
+            when ranked_copies.person_id is null and identity_map.mapped_loaded_at > ranked_copies._loaded_at
+                then identity_map.mapped_loaded_at
+            else ranked_copies._loaded_at
+        end as last_loaded_at
     from ranked_copies
-    where copy_rank = 1
+    left join identity_map
+        on
+            ranked_copies.person_id is null
+            and ranked_copies.anonymous_id = identity_map.anonymous_id
+    where ranked_copies.copy_rank = 1
 )
 
 select * from final

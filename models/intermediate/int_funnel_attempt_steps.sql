@@ -6,9 +6,19 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         postgres_settings={'enable_nestloop': 'off'},
-        pre_hook="{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
+        pre_hook=[
+            "{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
+            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons()) }}{% endif %}",
+        ],
     )
 }}
+
+-- The second pre-hook reads the identity map with the events and conversions (the persons stitched away:
+-- macros/stitched_away_persons.sql).
+-- depends_on: {{ ref('int_identity_map') }}
+-- depends_on: {{ ref('int_identity_observations') }}
+-- depends_on: {{ ref('int_events_deduplicated') }}
+-- depends_on: {{ ref('int_conversions_deduplicated') }}
 
 -- Where the funnel matching runs (once per build): one row per person × funnel × attempt × step the attempt
 -- reached, with the event or conversion counted for the step, the attempt's start event, how far the attempt
@@ -22,7 +32,9 @@
 -- persons: those with a funnel event or conversion loaded at or after the latest person_loaded_at here,
 -- and those with a start event of a funnel that has no rows here (new, or edited: the pre-hook deletes the
 -- rows of a definition no longer current). The matching depends only on the person's own events and the
--- definitions, never on the clock, so nothing else changes a row.
+-- definitions, never on the clock, so nothing else changes a row. A visitor stitched to a person moves
+-- with its events (their load time is the identity's); the second pre-hook deletes the rows of the
+-- pseudo-persons and persons left with no event or conversion.
 
 {{ funnel_matching_ctes() }}
 

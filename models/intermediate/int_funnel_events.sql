@@ -57,9 +57,10 @@ behavioural_events as (
         cast(null as {{ dbt.type_bigint() }}) as value_cents,
         events.properties,
         events.event_time,
-        -- The earliest-loaded copy of an event is kept whole, so it never changes after its load.
+        -- The earliest-loaded copy of an event is kept whole, so it changes after its load only when an
+        -- identity observation stitches it to another person (last_loaded_at is that observation's load).
         events._loaded_at as first_loaded_at,
-        events._loaded_at as last_loaded_at
+        events.last_loaded_at
     from events
     where
         events.event_name in (select step_event_names.event_name from step_event_names)

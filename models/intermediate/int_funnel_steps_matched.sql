@@ -6,13 +6,21 @@
         unique_key='person_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        pre_hook="{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
+        pre_hook=[
+            "{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
+            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons()) }}{% endif %}",
+        ],
     )
 }}
 
--- The pre-hook reads the funnel definitions and exclusions (their hashes).
+-- The pre-hooks read the funnel definitions and exclusions (their hashes), and the identity map with the
+-- events and conversions (the persons stitched away: macros/stitched_away_persons.sql).
 -- depends_on: {{ ref('int_funnel_definitions') }}
 -- depends_on: {{ ref('int_funnel_exclusions') }}
+-- depends_on: {{ ref('int_identity_map') }}
+-- depends_on: {{ ref('int_identity_observations') }}
+-- depends_on: {{ ref('int_events_deduplicated') }}
+-- depends_on: {{ ref('int_conversions_deduplicated') }}
 
 -- One row per person × funnel × step reached by the person's winning attempt (PostHog semantics, see the
 -- model YAML): the rows of int_funnel_attempt_steps' chosen attempts, where the matching runs. Ordered

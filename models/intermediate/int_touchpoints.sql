@@ -10,8 +10,10 @@
 -- One row per touchpoint: a deduplicated behavioural event that carries campaign information (an
 -- ad_click, or any event with a campaign_id, an fbclid or a UTM parameter), with its channel from
 -- seeds/channel_mapping.csv. Incremental (delete+insert on the event id): a run reads the events loaded
--- at or after the latest load already kept; when the channel mapping or an attribution var changed
--- (attribution_settings_hash), it recomputes every row. A full refresh gives the same rows.
+-- at or after the latest load already kept (an event re-stitched to another person counts as loaded
+-- when its identity observation landed: int_events_deduplicated.last_loaded_at); when the channel
+-- mapping or an attribution var changed (attribution_settings_hash), it recomputes every row. A full
+-- refresh gives the same rows.
 with events as (
     select * from {{ ref('int_events_deduplicated') }}
 ),
@@ -59,7 +61,7 @@ campaign_events as (
         select campaign_events.*
         from campaign_events
         where
-            campaign_events._loaded_at >= (select previous_run.loaded_at from previous_run)
+            campaign_events.last_loaded_at >= (select previous_run.loaded_at from previous_run)
             or (select previous_run.is_settings_changed from previous_run)
     ),
 {%- else -%}
@@ -93,7 +95,8 @@ final as (
         settings.attribution_settings_hash,
         events_to_process.event_name = 'ad_click' as is_ad_click,
         events_to_process.event_time as touchpoint_time,
-        events_to_process._loaded_at
+        -- The event's last change: its load, or the load of the identity observation that stitched its person.
+        events_to_process.last_loaded_at as _loaded_at
     from events_to_process
     left join channels
         on events_to_process.event_id = channels.event_id

@@ -6,10 +6,18 @@
         incremental_strategy='delete+insert',
         unique_key='person_id',
         on_schema_change='append_new_columns',
-        pre_hook="{% if is_incremental() %}{{ delete_rows_where(this, 'not ' ~ incremental_state_is_current(funnel_rows_fingerprint())) }}{% endif %}",
+        pre_hook=[
+            "{% if is_incremental() %}{{ delete_rows_where(this, 'not ' ~ incremental_state_is_current(funnel_rows_fingerprint())) }}{% endif %}",
+            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons()) }}{% endif %}",
+        ],
         post_hook="{{ record_incremental_state(funnel_rows_loaded_through(), funnel_rows_fingerprint()) }}",
     )
 }}
+
+-- depends_on: {{ ref('int_identity_map') }}
+-- depends_on: {{ ref('int_identity_observations') }}
+-- depends_on: {{ ref('int_events_deduplicated') }}
+-- depends_on: {{ ref('int_conversions_deduplicated') }}
 
 -- One row per person × funnel (the feature document's conversion_funnel): the person's winning attempt, from
 -- int_funnel_steps_matched (see the docs block funnel_semantics).

@@ -4,13 +4,21 @@
         unique_key='person_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        pre_hook="{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
+        pre_hook=[
+            "{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
+            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons()) }}{% endif %}",
+        ],
     )
 }}
 
--- The pre-hook reads the funnel definitions and exclusions (their hashes).
+-- The pre-hooks read the funnel definitions and exclusions (their hashes), and the identity map with the
+-- events and conversions (the persons stitched away: macros/stitched_away_persons.sql).
 -- depends_on: {{ ref('int_funnel_definitions') }}
 -- depends_on: {{ ref('int_funnel_exclusions') }}
+-- depends_on: {{ ref('int_identity_map') }}
+-- depends_on: {{ ref('int_identity_observations') }}
+-- depends_on: {{ ref('int_events_deduplicated') }}
+-- depends_on: {{ ref('int_conversions_deduplicated') }}
 
 -- One row per funnel attempt of a person: every try the funnel matching follows (the docs block
 -- funnel_attempts says what an attempt is for each order type), how far it got, when, whether an exclusion

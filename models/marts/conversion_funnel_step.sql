@@ -4,10 +4,18 @@
         incremental_strategy='delete+insert',
         unique_key='person_id',
         on_schema_change='fail',
-        pre_hook="{% if is_incremental() %}{{ delete_rows_where(this, 'not ' ~ incremental_state_is_current(funnel_rows_fingerprint())) }}{% endif %}",
+        pre_hook=[
+            "{% if is_incremental() %}{{ delete_rows_where(this, 'not ' ~ incremental_state_is_current(funnel_rows_fingerprint())) }}{% endif %}",
+            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons()) }}{% endif %}",
+        ],
         post_hook="{{ record_incremental_state(funnel_rows_loaded_through(), funnel_rows_fingerprint()) }}",
     )
 }}
+
+-- depends_on: {{ ref('int_identity_map') }}
+-- depends_on: {{ ref('int_identity_observations') }}
+-- depends_on: {{ ref('int_events_deduplicated') }}
+-- depends_on: {{ ref('int_conversions_deduplicated') }}
 
 -- One row per person × funnel × step reached by the person's winning attempt (the feature document's funnel steps:
 -- getFunnelSteps / completeFunnelStep), with the event or conversion counted and the time between steps.

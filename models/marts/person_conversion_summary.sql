@@ -4,10 +4,18 @@
         incremental_strategy='delete+insert',
         unique_key='person_id',
         on_schema_change='fail',
-        pre_hook="{% if is_incremental() %}{{ delete_rows_where(this, person_summary_outdated_persons()) }}{% endif %}",
+        pre_hook=[
+            "{% if is_incremental() %}{{ delete_rows_where(this, person_summary_outdated_persons()) }}{% endif %}",
+            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons()) }}{% endif %}",
+        ],
         post_hook="{{ record_incremental_state(person_summary_loaded_through(), person_summary_fingerprint()) }}",
     )
 }}
+
+-- depends_on: {{ ref('int_identity_map') }}
+-- depends_on: {{ ref('int_identity_observations') }}
+-- depends_on: {{ ref('int_events_deduplicated') }}
+-- depends_on: {{ ref('int_conversions_deduplicated') }}
 
 -- depends_on: {{ ref('int_conversion_identities') }}
 -- depends_on: {{ ref('int_funnel_steps_matched') }}

@@ -8,6 +8,10 @@ renamed as (
     select
         {{ clean_string('event_id') }} as event_id,
         {{ clean_string('person_id') }} as person_id,
+        -- Absent from a warehouse ingested before anonymous visitors could land: read as not given.
+        {{
+            staging_optional_column(source('raw', 'conversions'), 'anonymous_id', clean_string('anonymous_id'))
+        }} as anonymous_id,
         {{ clean_lower('conversion_type') }} as conversion_type,
         {{ clean_lower('conversion_source') }} as conversion_source,
         upper({{ clean_string('currency') }}) as currency,

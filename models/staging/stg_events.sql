@@ -8,6 +8,10 @@ renamed as (
     select
         {{ clean_string('event_id') }} as event_id,
         {{ clean_string('person_id') }} as person_id,
+        -- Absent from a warehouse ingested before anonymous visitors could land: read as not given.
+        {{
+            staging_optional_column(source('raw', 'events'), 'anonymous_id', clean_string('anonymous_id'))
+        }} as anonymous_id,
         {{ clean_lower('event_name') }} as event_name,
         {{ clean_lower('source') }} as source,
         {{ staging_attribution_columns() }}

@@ -66,6 +66,14 @@ BAD_ROW_KINDS: dict[str, tuple[str, ...]] = {
         "timestamp_without_offset",
         "string_too_long",
     ),
+    "identities": (
+        "missing_anonymous_id",
+        "missing_person_id",
+        "timestamp_without_offset",
+        "same_anonymous_and_person_id",
+        "unparseable_timestamp",
+        "string_too_long",
+    ),
 }
 
 _Breaker = Callable[[pl.DataFrame, pl.Expr, pl.Expr], dict[str, pl.Expr]]  # (frame, is this kind, variant)
@@ -77,6 +85,7 @@ _TOO_LONG = {
     "conversions": ("email", "order_id", "first_name"),
     "ad_spend": ("campaign_name", "ad_set_name", "ad_name"),
     "adjustments": ("adjustment_id", "reason", "conversion_event_id"),
+    "identities": ("anonymous_id", "person_id", "source"),
 }
 
 
@@ -104,10 +113,17 @@ def corrupt(stream: str, frame: pl.DataFrame, ratio: float, rng: Rng) -> pl.Data
 
 
 def _breakers(stream: str) -> dict[str, _Breaker]:
-    time_column = {"events": "event_time", "adjustments": "adjusted_at"}.get(stream, "conversion_time")
+    time_column = {"events": "event_time", "adjustments": "adjusted_at", "identities": "observed_at"}.get(
+        stream, "conversion_time"
+    )
     return {
         "missing_event_id": _null("event_id"),
-        "missing_person_id": _null("person_id"),
+        # events and conversions: neither id (a row with only an anonymous_id is valid)
+        "missing_person_id": _no_person(stream),
+        "missing_anonymous_id": _null("anonymous_id"),
+        "same_anonymous_and_person_id": lambda frame, bad, variant: {
+            "anonymous_id": pl.when(bad).then(pl.col("person_id")).otherwise(pl.col("anonymous_id"))
+        },
         "missing_event_name": _null("event_name"),
         "missing_event_time": _null("event_time"),
         "missing_conversion_type": _null("conversion_type"),
@@ -140,6 +156,15 @@ def _breakers(stream: str) -> dict[str, _Breaker]:
 
 def _variant_of(values: Sequence[str], variant: pl.Expr) -> pl.Expr:
     return pl.lit(pl.Series(values, dtype=pl.String)).gather(variant % len(values))
+
+
+def _no_person(stream: str) -> _Breaker:
+    if stream in ("events", "conversions"):
+        return lambda frame, bad, variant: {
+            "person_id": pl.when(bad).then(None).otherwise(pl.col("person_id")),
+            "anonymous_id": pl.when(bad).then(None).otherwise(pl.col("anonymous_id")),
+        }
+    return _null("person_id")
 
 
 def _null(name: str) -> _Breaker:

@@ -1,5 +1,5 @@
-"""The simulation as rows of each stream (``events``, ``conversions``, ``ad_spend``, ``adjustments``) in the
-raw contract.
+"""The simulation as rows of each stream (``events``, ``conversions``, ``ad_spend``, ``adjustments``,
+``identities``) in the raw contract.
 
 Repeated values are Enum columns; times stay epoch ms with ``__sfx_``/``__shift_`` columns saying how the
 writer prints them.
@@ -140,9 +140,11 @@ def _events_frame(sim: Simulation, config: GeneratorConfig, rng: Rng) -> pl.Data
         .otherwise(pl.lit(SITE_URLS).gather(pl.lit(site_page)))
     ).to_series()
     cookies = web & not_click
+    person_id, anonymous_id = _event_ids(sim, rng, p, events["t"], web)
     values: dict[str, pl.Series] = {
         "event_id": uuids(pl.int_range(n, dtype=pl.Int64, eager=True), rng.key("event.id")),
-        "person_id": persons["person_id"].gather(p),
+        "person_id": person_id,
+        "anonymous_id": anonymous_id,
         "event_name": enum_series(SEGMENT_EVENT_NAMES).gather(seg),
         **_time_columns(
             "event_time",
@@ -175,6 +177,92 @@ _ATTRIBUTION_COLUMNS = (
     "utm_term",
     "fbclid",
 )
+
+
+# Identity stitching. A share of persons browse anonymously (their events carry a cookie's anonymous_id and
+# no person_id) until they first convert (sign up, buy): an identity row links the two then, and their later
+# web events and their conversions carry both ids. Those who never convert stay anonymous (pseudo-persons
+# in the warehouse). A few anonymous ids are later seen with another person (a shared device): identity
+# rows that conflict with the first one, which the warehouse ignores and reports.
+ANONYMOUS_BROWSING_SHARE = 0.35
+CONFLICT_SHARE = 0.03
+
+
+def _anonymous_ids(sim: Simulation, rng: Rng) -> pl.Series:
+    """Per person (row index p): the anonymous id of a person who browses anonymously, else null."""
+    n = sim.persons.height
+    browsing = rng.uniform("identity.anonymous", n) < ANONYMOUS_BROWSING_SHARE
+    ids = uuids(pl.int_range(n, dtype=pl.Int64, eager=True), rng.key("identity.anonymous_id"))
+    return where(browsing, "anon-" + ids)
+
+
+def _identified_at(sim: Simulation) -> pl.Series:
+    """Per person: the time (epoch ms) of the first reported conversion in the range, null without one."""
+    first = sim.conversions.group_by("p").agg(pl.col("t").min())
+    return (
+        pl.repeat(None, sim.persons.height, dtype=pl.Int64, eager=True)
+        .scatter(first["p"], first["t"].cast(pl.Int64))
+        .rename("identified_at")
+    )
+
+
+def _event_ids(
+    sim: Simulation, rng: Rng, p: pl.Series, t: pl.Series, web: pl.Series
+) -> tuple[pl.Series, pl.Series]:
+    """person_id and anonymous_id of each event: anonymous only before the person is identified, both on
+    later web events of a person who browsed anonymously (the cookie is still there), else person_id."""
+    anonymous = _anonymous_ids(sim, rng).gather(p)
+    identified_at = _identified_at(sim).gather(p)
+    frame = pl.DataFrame({"person_id": sim.persons["person_id"].gather(p), "anonymous_id": anonymous})
+    before = (anonymous.is_not_null() & (identified_at.is_null() | (t < identified_at))).fill_null(False)
+    person_id = frame.select(pl.when(pl.lit(before)).then(None).otherwise(pl.col("person_id"))).to_series()
+    keeps_cookie = before | (web & anonymous.is_not_null()).fill_null(False)
+    return person_id.rename("person_id"), where(keeps_cookie, anonymous).rename("anonymous_id")
+
+
+def _identities_frame(sim: Simulation, config: GeneratorConfig, rng: Rng) -> pl.DataFrame:
+    """One identity row per anonymously browsing person who converts (at the first conversion: a sign-up
+    or a login at checkout), plus a few later rows linking the same anonymous id to another person."""
+    anonymous, identified_at = _anonymous_ids(sim, rng), _identified_at(sim)
+    first_type = sim.conversions.sort("t", maintain_order=True).group_by("p", maintain_order=True).first()
+    kind = pl.repeat(None, sim.persons.height, dtype=pl.Int64, eager=True).scatter(
+        first_type["p"], first_type["type"].cast(pl.Int64)
+    )
+    persons = pl.DataFrame(
+        {
+            "p": pl.int_range(sim.persons.height, dtype=pl.Int64, eager=True),
+            "anonymous_id": anonymous,
+            "person_id": sim.persons["person_id"].cast(pl.String),
+            # the login or sign-up a moment before the conversion it leads to is reported
+            "observed_at": identified_at - 1_000,
+            "kind": kind,
+        }
+    ).filter(pl.col("anonymous_id").is_not_null() & pl.col("observed_at").is_not_null())
+    first = persons.select(
+        "anonymous_id",
+        "person_id",
+        "observed_at",
+        source=pl.when(pl.col("kind") == SIGNUP).then(pl.lit("signup")).otherwise(pl.lit("login")),
+    )
+    # Conflicts: the same cookie seen later with the next person of the list (a shared or sold device).
+    m = persons.height
+    shared = rng.uniform("identity.conflict", m) < CONFLICT_SHARE
+    later = rng.log_uniform("identity.conflict_delay", m, 3_600_000, 10 * 86_400_000).cast(pl.Int64)
+    others = persons["person_id"].shift(-1).fill_null(persons["person_id"].head(1))
+    conflicts = pl.DataFrame(
+        {
+            "anonymous_id": persons["anonymous_id"],
+            "person_id": others,
+            "observed_at": persons["observed_at"] + later,
+            "source": pl.repeat("login", m, dtype=pl.String, eager=True),
+        }
+    ).filter(pl.lit(shared) & (pl.col("person_id") != persons["person_id"]))
+    end_ms = (config.end - dt.date(1970, 1, 1)).days * 86_400_000
+    frame = pl.concat([first, conflicts]).filter(pl.col("observed_at") < end_ms)
+    return frame.with_columns(
+        __sfx_observed_at=enum_series(["Z"]).gather(pl.repeat(0, frame.height, dtype=pl.Int64, eager=True)),
+        __shift_observed_at=pl.repeat(0, frame.height, dtype=pl.Int32, eager=True),
+    ).sort("observed_at", "anonymous_id", maintain_order=True)
 
 
 def _device_and_place(device: pl.Series, city: pl.Series, cities: pl.DataFrame) -> dict[str, pl.Series]:
@@ -261,6 +349,8 @@ def _conversions_frame(sim: Simulation, config: GeneratorConfig, rng: Rng) -> pl
     values: dict[str, pl.Series] = {
         "event_id": uuids(rows["key"], rng.key("conversion.id")),
         "person_id": person("person_id"),
+        # a visitor who browsed anonymously still carries the cookie's id: each such row links the two
+        "anonymous_id": _anonymous_ids(sim, rng).gather(p),
         "conversion_type": enum_series(CONVERSION_TYPE_NAMES).gather(ctype),
         "conversion_source": enum_series(CONVERSION_SOURCE_NAMES).gather(source),
         "value_cents": rows["value_cents"],
@@ -445,4 +535,5 @@ STREAM_BUILDERS = {
     "conversions": _conversions_frame,
     "ad_spend": _ad_spend_frame,
     "adjustments": _adjustments_frame,
+    "identities": _identities_frame,
 }

@@ -52,6 +52,12 @@ BASE = {
         "currency": "USD",
         "adjusted_at": "2026-03-05T12:00:00Z",
     },
+    "identities": {
+        "anonymous_id": "anon-cookie",
+        "person_id": "p1",
+        "observed_at": "2026-03-01T12:00:00Z",
+        "source": "signup",
+    },
 }
 
 
@@ -62,6 +68,8 @@ def record(stream: str, n: int = 1, **overrides: object) -> dict:
         row["event_id"] = f"{row['event_id']}{n}"
     if stream == "adjustments" and "adjustment_id" not in overrides:
         row["adjustment_id"] = f"{row['adjustment_id']}{n}"
+    if stream == "identities" and "anonymous_id" not in overrides:
+        row["anonymous_id"] = f"{row['anonymous_id']}{n}"
     return {k: v for k, v in row.items() if v is not MISSING}
 
 

@@ -56,7 +56,11 @@ def test_jsonl_csv_and_parquet_store_the_same_values(tmp_path: Path) -> None:
                 "select * exclude (_load_id, _source_file, _loaded_at) from raw.conversions order by event_id"
             ).fetchall()
     assert stored["jsonl"] == stored["csv"] == stored["parquet"]
-    assert stored["jsonl"][0][4:7] == (1999, "EUR", NOON)
+    assert stored["jsonl"][0][5:8] == (
+        1999,
+        "EUR",
+        NOON,
+    )  # after event_id, person_id, anonymous_id, type, source
 
 
 def test_epoch_ms_and_offsets_give_the_same_instant(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:

@@ -19,8 +19,14 @@ from pipelines.warehouse import connect, raw_table_ddl
 LONG = "x" * 129
 CASES = [
     # (case id, stream, overrides, failing field or None, reason fragment)
-    ("required-missing", "events", {"person_id": MISSING}, "person_id", "person_id: is required, got null"),
-    ("required-null", "events", {"person_id": None}, "person_id", "person_id: is required, got null"),
+    ("required-missing", "events", {"event_id": MISSING}, "event_id", "event_id: is required, got null"),
+    (
+        "required-null",
+        "events",
+        {"person_id": None},
+        "person_id",
+        "person_id: is required when anonymous_id is not given, got null",
+    ),
     ("required-blank", "events", {"event_name": "   "}, "event_name", "event_name: is required, got '   '"),
     ("required-time", "events", {"event_time": MISSING}, "event_time", "event_time: is required, got null"),
     ("max-length-ok", "events", {"event_id": "x" * 128}, None, ""),
@@ -253,6 +259,77 @@ CASES = [
         "amount_cents",
         "expected at most 999,999,999,999",
     ),
+    # Anonymous visitors: a row needs person_id or anonymous_id; identities link the two.
+    ("anonymous-event-ok", "events", {"person_id": MISSING, "anonymous_id": "cookie-1"}, None, ""),
+    ("anonymous-and-person-ok", "events", {"anonymous_id": "cookie-2"}, None, ""),
+    (
+        "neither-person-nor-anonymous",
+        "events",
+        {"person_id": " ", "anonymous_id": MISSING},
+        "person_id",
+        "person_id: is required when anonymous_id is not given, got ' '",
+    ),
+    (
+        "anonymous-id-too-long",
+        "events",
+        {"person_id": MISSING, "anonymous_id": "x" * 124},
+        "anonymous_id",
+        "anonymous_id: expected at most 123 characters",
+    ),
+    (
+        "person-id-reserved-prefix",
+        "events",
+        {"person_id": "anon:cookie-3"},
+        "person_id",
+        "expected a person id not starting with 'anon:'",
+    ),
+    ("anonymous-conversion-ok", "conversions", {"person_id": MISSING, "anonymous_id": "cookie-4"}, None, ""),
+    (
+        "conversion-neither-id",
+        "conversions",
+        {"person_id": MISSING},
+        "person_id",
+        "person_id: is required when anonymous_id is not given",
+    ),
+    ("identity-ok", "identities", {"source": "Login"}, None, ""),
+    ("identity-without-source-ok", "identities", {"source": MISSING}, None, ""),
+    (
+        "identity-anonymous-required",
+        "identities",
+        {"anonymous_id": MISSING},
+        "anonymous_id",
+        "anonymous_id: is required, got null",
+    ),
+    ("identity-person-required", "identities", {"person_id": ""}, "person_id", "person_id: is required"),
+    (
+        "identity-time-naive",
+        "identities",
+        {"observed_at": "2026-03-01T12:00:00"},
+        "observed_at",
+        "got '2026-03-01T12:00:00' (has no UTC offset)",
+    ),
+    (
+        "identity-anonymous-too-long",
+        "identities",
+        {"anonymous_id": "a" * 124},
+        "anonymous_id",
+        "expected at most 123 characters",
+    ),
+    ("identity-person-too-long", "identities", {"person_id": LONG}, "person_id", "expected at most 128"),
+    (
+        "identity-same-ids",
+        "identities",
+        {"anonymous_id": "p1"},
+        "anonymous_id",
+        "anonymous_id: expected an anonymous id other than the row's person_id, got 'p1'",
+    ),
+    (
+        "identity-reserved-prefix",
+        "identities",
+        {"person_id": "anon:x"},
+        "person_id",
+        "not starting with 'anon:'",
+    ),
 ]
 
 
@@ -262,7 +339,7 @@ def case_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[s
     folder = tmp_path_factory.mktemp("cases")
     connection = connect(folder / "wh.duckdb")
     outcomes: dict[str, tuple[str, str] | None] = {}
-    for stream in ("events", "conversions", "ad_spend", "adjustments"):
+    for stream in ("events", "conversions", "ad_spend", "adjustments", "identities"):
         cases = [c for c in CASES if c[1] == stream]
         path = write_jsonl(
             folder / f"{stream}.jsonl", [record(stream, n, **c[2]) for n, c in enumerate(cases)]

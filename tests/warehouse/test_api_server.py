@@ -113,7 +113,7 @@ def test_the_documents_example_needs_a_currency_and_is_then_accepted(site: dict)
         ({"currency": "XYZ"}, "currency", "iso_4217"),
         ({"conversion_time": "2026-12-01 10:00:00"}, "conversion_time", "type"),
         ({"properties": [1, 2]}, "properties", "type"),
-        ({"person_id": None}, "person_id", "required"),
+        ({"person_id": None}, "person_id", "person_or_anonymous"),  # nor an anonymous_id
     ],
 )
 def test_a_bad_row_is_refused_naming_its_field_and_rule(

@@ -1,0 +1,34 @@
+{#-
+    Pre-hook condition (with delete_rows_where) of the person-keyed incremental models: the persons whose
+    rows identity stitching has moved away. Their batch is empty, so delete+insert on person_id would
+    never delete their old rows:
+      * the pseudo-person `anon:<anonymous_id>` of every linked anonymous id (once linked, no event or
+        conversion resolves to it any more);
+      * a person named by an identity observation who has no event and no conversion left (the person
+        an anonymous id was linked to before an observation observed earlier, but landed later, linked
+        it to another person).
+    The rows of the persons they moved to are recomputed by the models' own change detection (the moved
+    events and conversions carry the identity observation's load as their last load).
+-#}
+{% macro stitched_away_persons() -%}
+    person_id in (
+        select identity_map.pseudo_person_id
+        from {{ ref('int_identity_map') }} as identity_map
+
+        union
+
+        select observed.person_id
+        from {{ ref('int_identity_observations') }} as observed
+        where
+            not exists (
+                select 1
+                from {{ ref('int_events_deduplicated') }} as events
+                where events.person_id = observed.person_id
+            )
+            and not exists (
+                select 1
+                from {{ ref('int_conversions_deduplicated') }} as conversions
+                where conversions.person_id = observed.person_id
+            )
+    )
+{%- endmacro %}

@@ -1,0 +1,255 @@
+"""Identity stitching: a link that lands after the visitor's touches re-attributes them on the next
+incremental run, equal to a full refresh.
+
+The first batch lands anonymous touches (a paid landing of a visitor known only by a cookie id, another
+cookie that is never linked), a purchase by a known person, and a purchase made with only a cookie id. The
+second batch links two cookies to their persons (one of them the buyer: the paid touch now precedes her
+purchase), a conflicting observation of a third cookie, and a new anonymous event of a linked cookie. A
+third batch lands an observation observed earlier than the one that won, for another person: the cookie
+moves to that person. After each batch `dbt build` runs incrementally; every table of the intermediate and
+mart layers must then hold the same rows as after `dbt build --full-refresh` (EXCEPT ALL both ways).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from test_adjustments_incremental import load
+from test_conversion_event_incremental import run_dbt
+
+from pipelines.warehouse import connect, ensure_raw_schema
+
+pytestmark = pytest.mark.dbt
+
+SELECTION = ["--exclude", "test_type:unit"]
+PAID = {"utm_source": "facebook", "utm_medium": "paid_social", "utm_campaign": "spring"}
+
+
+def event(
+    event_id: str, name: str, time: str, person: str | None, cookie: str | None, **fields: object
+) -> dict:
+    return {
+        "event_id": event_id,
+        "person_id": person,
+        "anonymous_id": cookie,
+        "event_name": name,
+        "event_time": time,
+        "source": "pixel",
+        **fields,
+    }
+
+
+def conversion(
+    event_id: str, kind: str, time: str, person: str | None, cookie: str | None, value: int = 0
+) -> dict:
+    return {
+        "event_id": event_id,
+        "person_id": person,
+        "anonymous_id": cookie,
+        "conversion_type": kind,
+        "conversion_source": "capi",
+        "conversion_time": time,
+        "value_cents": value,
+        "currency": "USD",
+    }
+
+
+def identity(cookie: str, person: str, time: str, source: str = "login") -> dict:
+    return {"anonymous_id": cookie, "person_id": person, "observed_at": time, "source": source}
+
+
+EVENTS_0 = [event("c-view", "page_view", "2025-03-01 08:00:00+00", "p-c", None)]  # an earlier load
+EVENTS_1 = [
+    event(
+        "a-land", "landing_page_view", "2025-03-01 09:00:00+00", None, "cookie-a", campaign_id="c1", **PAID
+    ),
+    event(
+        "b-land", "landing_page_view", "2025-03-01 10:00:00+00", None, "cookie-b", campaign_id="c2", **PAID
+    ),
+    event(
+        "c-land", "landing_page_view", "2025-03-02 08:00:00+00", "p-c", "cookie-c", campaign_id="c3", **PAID
+    ),
+    event(
+        "d-land", "landing_page_view", "2025-03-02 07:00:00+00", None, "cookie-d", campaign_id="c1", **PAID
+    ),
+    event("a-cart", "add_to_cart", "2025-03-01 10:05:00+00", "p-a", None),
+]
+CONVERSIONS_1 = [
+    conversion("a-signup", "signup", "2025-03-01 10:00:00+00", "p-a", None),
+    conversion("a-buy", "purchase", "2025-03-01 10:10:00+00", "p-a", None, 5000),
+    conversion("d-buy", "purchase", "2025-03-02 07:30:00+00", None, "cookie-d", 3000),
+    conversion("c-signup", "signup", "2025-03-02 08:10:00+00", "p-c", "cookie-c"),
+]
+IDENTITIES_2 = [
+    identity("cookie-a", "p-a", "2025-03-01 09:59:00+00", "signup"),
+    identity("cookie-d", "p-d", "2025-03-02 07:20:00+00"),
+    identity("cookie-c", "p-x", "2025-03-03 12:00:00+00"),  # conflicts with the event observation of p-c
+]
+EVENTS_2 = [
+    event(
+        "a-land-2", "landing_page_view", "2025-03-03 09:00:00+00", None, "cookie-a", campaign_id="c2", **PAID
+    ),
+]
+# Observed before p-d's link, landed after it: cookie-d (its touch and its purchase) moves to p-e.
+IDENTITIES_3 = [identity("cookie-d", "p-e", "2025-03-02 07:10:00+00", "signup")]
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [
+        f"{schema}.{name}"
+        for schema, name in con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in ('intermediate', 'marts') and table_type = 'BASE TABLE' "
+            "and table_catalog = current_database() order by 1, 2"
+        ).fetchall()
+    ]
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("identities")
+    warehouse, target = root / "warehouse.duckdb", root / "target"
+    con = connect(warehouse)
+    ensure_raw_schema(con)
+    load(con, "events", "load-0", "2025-03-06 00:00:00+00", EVENTS_0)
+    load(con, "events", "load-1", "2025-03-07 00:00:00+00", EVENTS_1)
+    load(con, "conversions", "load-2", "2025-03-07 00:00:00+00", CONVERSIONS_1)
+    con.close()
+    run_dbt(["build", *SELECTION], warehouse, target)
+
+    con = connect(warehouse)
+    con.execute("create schema if not exists before_link")
+    con.execute(
+        "create table before_link.person_of as select event_id, person_id from marts.conversion_event"
+    )
+    load(con, "identities", "load-3", "2025-03-08 00:00:00+00", IDENTITIES_2)
+    load(con, "events", "load-4", "2025-03-08 00:00:00+00", EVENTS_2)
+    # A mark on an event the link does not touch: an incremental run leaves it, a rebuild would not.
+    con.execute(
+        "update intermediate.int_events_deduplicated set browser = 'untouched' where event_id = 'c-view'"
+    )
+    con.close()
+    run_dbt(["build", *SELECTION], warehouse, target)
+
+    con = connect(warehouse)
+    marks = con.execute(
+        "select event_id from intermediate.int_events_deduplicated where browser = 'untouched'"
+    ).fetchall()
+    (root / "marks.json").write_text(json.dumps([event_id for (event_id,) in marks]))
+    con.execute("update intermediate.int_events_deduplicated set browser = null where event_id = 'c-view'")
+    con.close()
+
+    con = connect(warehouse)
+    con.execute("create schema if not exists after_link")
+    con.execute("create table after_link.person_of as select event_id, person_id from marts.conversion_event")
+    load(con, "identities", "load-5", "2025-03-09 00:00:00+00", IDENTITIES_3)
+    con.close()
+    run_dbt(["build", *SELECTION], warehouse, target)
+
+    con = connect(warehouse)
+    con.execute("create schema if not exists scratch")
+    tables = _tables(con)
+    for table in tables:
+        con.execute(f"create table scratch.{table.replace('.', '__')} as select * from {table}")
+    con.close()
+    run_dbt(["build", "--full-refresh", *SELECTION], warehouse, target)
+    return warehouse
+
+
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_incremental_equals_full_refresh(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = _tables(con)
+        assert "marts.conversion_attribution" in tables and "marts.conversion_funnel" in tables
+        different = []
+        for table in tables:
+            kept = f"scratch.{table.replace('.', '__')}"
+            for left, right in ((kept, table), (table, kept)):
+                extra = con.execute(f"select * from {left} except all select * from {right}").fetchall()
+                if extra:
+                    different.append(f"{left} has {len(extra)} row(s) not in {right}: {extra[:3]}")
+    assert different == []
+
+
+def test_the_link_moves_touches_and_conversions_to_the_person(warehouse: Path) -> None:
+    assert query(warehouse, "select event_id, person_id from before_link.person_of order by 1") == [
+        ("a-buy", "p-a"),
+        ("a-signup", "p-a"),
+        ("c-signup", "p-c"),
+        ("d-buy", "anon:cookie-d"),
+    ]
+    assert query(warehouse, "select event_id, person_id from after_link.person_of order by 1") == [
+        ("a-buy", "p-a"),
+        ("a-signup", "p-a"),
+        ("c-signup", "p-c"),
+        ("d-buy", "p-d"),
+    ]
+    # After the third batch: the earlier observation wins.
+    assert query(warehouse, "select event_id, person_id from marts.conversion_event order by 1")[-1] == (
+        "d-buy",
+        "p-e",
+    )
+    touchpoints = query(
+        warehouse, "select touchpoint_event_id, person_id from intermediate.int_touchpoints order by 1"
+    )
+    assert touchpoints == [
+        ("a-land", "p-a"),
+        ("a-land-2", "p-a"),
+        ("b-land", "anon:cookie-b"),
+        ("c-land", "p-c"),
+        ("d-land", "p-e"),
+    ]
+
+
+def test_the_paid_touch_gets_credit_after_the_link(warehouse: Path) -> None:
+    credited = query(
+        warehouse,
+        """
+        select conversions.event_id, credits.touchpoint_event_id, credits.campaign_id, credits.credit
+        from intermediate.int_attribution_credits as credits
+        inner join intermediate.int_conversions_deduplicated as conversions on credits.conversion_id = conversions.id
+        where credits.attribution_model = 'last_touch'
+        order by 1
+        """,
+    )
+    # Both purchases are credited to the paid landing their cookie made before the person was known.
+    assert [row[:3] for row in credited] == [
+        ("a-buy", "a-land", "c1"),
+        ("a-signup", "a-land", "c1"),
+        ("c-signup", "c-land", "c3"),
+        ("d-buy", "d-land", "c1"),
+    ]
+
+
+def test_conflicts_are_listed_not_applied(warehouse: Path) -> None:
+    rows = query(
+        warehouse,
+        "select anonymous_id, mapped_person_id, conflicting_person_id, observation_kind, _source_row "
+        "from reports.rpt_identity_conflicts order by 1, 3",
+    )
+    assert rows == [
+        ("cookie-c", "p-c", "p-x", "identity", 3),
+        ("cookie-d", "p-e", "p-d", "identity", 2),
+    ]
+
+
+def test_the_link_run_was_incremental(warehouse: Path) -> None:
+    # The run after the link rewrote the re-linked events, not the untouched one.
+    assert json.loads((warehouse.parent / "marks.json").read_text()) == ["c-view"]
+
+
+def test_only_the_unlinked_cookie_stays_a_pseudo_person(warehouse: Path) -> None:
+    for table in (
+        "marts.conversion_funnel",
+        "marts.person_conversion_summary",
+        "intermediate.int_touchpoints",
+    ):
+        persons = query(warehouse, f"select distinct person_id from {table} where person_id like 'anon:%'")
+        assert persons == [("anon:cookie-b",)], table
