@@ -87,49 +87,35 @@
             where current_counts.persons is distinct from stored_counts.persons
         ),
 
-        outdated_days as (
-            select changed_days.funnel_name, changed_days.period_date from changed_days
-            union
-            select recounted_days.funnel_name, recounted_days.period_date from recounted_days
-        ),
-
-        outdated_periods as (
-            select outdated_days.funnel_name, 'daily' as period_type, outdated_days.period_date
-            from outdated_days
-            union
-            select
-                outdated_days.funnel_name,
-                'weekly' as period_type,
-                cast({{ dbt.date_trunc('week', 'outdated_days.period_date') }} as date) as period_date
-            from outdated_days
-            union
-            select
-                outdated_days.funnel_name,
-                'monthly' as period_type,
-                cast({{ dbt.date_trunc('month', 'outdated_days.period_date') }} as date) as period_date
-            from outdated_days
-            union
-            select outdated_days.funnel_name, 'all_time' as period_type, cast(null as date) as period_date
-            from outdated_days
-        )
-
-        select
-            {{ funnel_stats_period_key(
-                'outdated_periods.funnel_name', 'outdated_periods.period_type', 'outdated_periods.period_date'
-            ) }}
-        from outdated_periods
+        {{ funnel_outdated_period_keys() }}
     )
 {%- endmacro %}
 
-{#- The periods (funnel × period_type × period_date) of `relation` (the model's own table) that still have
-    rows, as a query with those three columns; `where` picks one row kind that every period has. -#}
-{% macro funnel_stored_periods(relation, where='true') -%}
-    select distinct
-        stored.funnel_name,
-        stored.period_type,
-        stored.period_date
-    from {{ relation }} as stored
-    where {{ where }}
+{#- The rows of `rows` (a CTE with funnel_name, period_type, period_date) an incremental run computes: those
+    of the periods with no rows left in the model's own table after the pre-hook (`where` picks one row kind
+    every stored period has; all_time has no period_date and is compared as a placeholder). A full build
+    computes every row. A select, for the body of a CTE. -#}
+{% macro funnel_rows_of_unstored_periods(rows, where='true') -%}
+    {%- if is_incremental() %}
+        select {{ rows }}.*
+        from {{ rows }}
+        left join (
+            select distinct
+                stored.funnel_name,
+                stored.period_type,
+                stored.period_date
+            from {{ this }} as stored
+            where {{ where }}
+        ) as stored_periods
+            on
+                {{ rows }}.funnel_name = stored_periods.funnel_name
+                and {{ rows }}.period_type = stored_periods.period_type
+                and coalesce({{ rows }}.period_date, cast('1900-01-01' as date))
+                = coalesce(stored_periods.period_date, cast('1900-01-01' as date))
+        where stored_periods.funnel_name is null
+    {%- else %}
+        select * from {{ rows }}
+    {%- endif %}
 {%- endmacro %}
 
 {#- funnel_time_to_convert's daily counts now (persons per funnel × reporting day × time span), as

@@ -101,41 +101,49 @@
             where entered_by_day.persons_entered is distinct from stored_by_day.persons_entered
         ),
 
-        outdated_days as (
-            select changed_days.funnel_name, changed_days.period_date from changed_days
-            union
-            select recounted_days.funnel_name, recounted_days.period_date from recounted_days
-        ),
-
-        outdated_periods as (
-            select outdated_days.funnel_name, 'daily' as period_type, outdated_days.period_date
-            from outdated_days
-            union
-            select
-                outdated_days.funnel_name,
-                'weekly' as period_type,
-                cast({{ dbt.date_trunc('week', 'outdated_days.period_date') }} as date) as period_date
-            from outdated_days
-            union
-            select
-                outdated_days.funnel_name,
-                'monthly' as period_type,
-                cast({{ dbt.date_trunc('month', 'outdated_days.period_date') }} as date) as period_date
-            from outdated_days
-            union
-            select outdated_days.funnel_name, 'all_time' as period_type, cast(null as date) as period_date
-            from outdated_days
-        )
-
-        select
-            {{ funnel_stats_period_key(
-                'outdated_periods.funnel_name', 'outdated_periods.period_type', 'outdated_periods.period_date'
-            ) }}
-        from outdated_periods
+        {{ funnel_outdated_period_keys() }}
     )
 {%- endmacro %}
 
 {#- One text per funnel × period_type × period_date (period_date is null for all_time). -#}
 {% macro funnel_stats_period_key(funnel_name, period_type, period_date) -%}
     {{ funnel_name }} || '|' || {{ period_type }} || '|' || coalesce(cast({{ period_date }} as {{ dbt.type_string() }}), '')
+{%- endmacro %}
+
+{#- The end of an outdated-periods query of a funnel aggregate (funnel_stats, funnel_time_to_convert,
+    funnel_stats_breakdown): the CTEs `changed_days` and `recounted_days` (funnel_name, period_date) before
+    it name the outdated days; a day's week, month and the funnel's all_time total are outdated with it.
+    Selects one funnel_stats_period_key per outdated period. -#}
+{% macro funnel_outdated_period_keys() -%}
+outdated_days as (
+    select changed_days.funnel_name, changed_days.period_date from changed_days
+    union
+    select recounted_days.funnel_name, recounted_days.period_date from recounted_days
+),
+
+outdated_periods as (
+    select outdated_days.funnel_name, 'daily' as period_type, outdated_days.period_date
+    from outdated_days
+    union
+    select
+        outdated_days.funnel_name,
+        'weekly' as period_type,
+        cast({{ dbt.date_trunc('week', 'outdated_days.period_date') }} as date) as period_date
+    from outdated_days
+    union
+    select
+        outdated_days.funnel_name,
+        'monthly' as period_type,
+        cast({{ dbt.date_trunc('month', 'outdated_days.period_date') }} as date) as period_date
+    from outdated_days
+    union
+    select outdated_days.funnel_name, 'all_time' as period_type, cast(null as date) as period_date
+    from outdated_days
+)
+
+select
+    {{ funnel_stats_period_key(
+        'outdated_periods.funnel_name', 'outdated_periods.period_type', 'outdated_periods.period_date'
+    ) }}
+from outdated_periods
 {%- endmacro %}

@@ -41,34 +41,9 @@ with attempt_steps as (
     where is_chosen_attempt
 ),
 
-{% if is_incremental() -%}
-    processed_through as (
-        select coalesce(max(person_loaded_at), cast('1970-01-01' as {{ dbt.type_timestamp() }})) as loaded_at
-        from {{ this }}
-    ),
-
-    persons_to_copy as (
-        select attempt_steps.person_id
-        from attempt_steps
-        where attempt_steps.person_loaded_at >= (select processed_through.loaded_at from processed_through)
-        union
-        select attempt_steps.person_id
-        from attempt_steps
-        where attempt_steps.funnel_definition_hash not in (
-            select previous_rows.funnel_definition_hash from {{ this }} as previous_rows
-        )
-    ),
-
-    chosen_steps as (
-        select attempt_steps.*
-        from attempt_steps
-        where attempt_steps.person_id in (select persons_to_copy.person_id from persons_to_copy)
-    ),
-{%- else -%}
-    chosen_steps as (
-        select * from attempt_steps
-    ),
-{%- endif %}
+chosen_steps as (
+    {{ funnel_attempt_rows_to_rebuild('attempt_steps') }}
+),
 
 final as (
     select

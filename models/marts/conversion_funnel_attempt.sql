@@ -35,34 +35,9 @@ with attempt_steps as (
     select * from {{ ref('int_funnel_attempt_steps') }}
 ),
 
-{% if is_incremental() -%}
-    processed_through as (
-        select coalesce(max(person_loaded_at), cast('1970-01-01' as {{ dbt.type_timestamp() }})) as loaded_at
-        from {{ this }}
-    ),
-
-    persons_to_recompute as (
-        select attempt_steps.person_id
-        from attempt_steps
-        where attempt_steps.person_loaded_at >= (select processed_through.loaded_at from processed_through)
-        union
-        select attempt_steps.person_id
-        from attempt_steps
-        where attempt_steps.funnel_definition_hash not in (
-            select previous_rows.funnel_definition_hash from {{ this }} as previous_rows
-        )
-    ),
-
-    attempt_step_events as (
-        select attempt_steps.*
-        from attempt_steps
-        where attempt_steps.person_id in (select persons_to_recompute.person_id from persons_to_recompute)
-    ),
-{%- else -%}
-    attempt_step_events as (
-        select * from attempt_steps
-    ),
-{%- endif %}
+attempt_step_events as (
+    {{ funnel_attempt_rows_to_rebuild('attempt_steps') }}
+),
 
 -- One row per attempt; the start event's columns are the same on each of its steps.
 attempts as (

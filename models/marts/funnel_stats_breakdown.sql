@@ -205,29 +205,13 @@ persons_by_period as (
     from person_values
 ),
 
-{% if is_incremental() -%}
-    -- The periods left after the pre-hook (every one has rows of the campaign breakdown's step 1) are kept;
-    -- every other period is computed (all_time has no period_date: compared as a placeholder).
-    stored_periods as (
-        {{ funnel_stored_periods(this, "stored.breakdown_type = 'campaign' and stored.step_number = 1") }}
-    ),
-
-    period_persons as (
-        select persons_by_period.*
-        from persons_by_period
-        left join stored_periods
-            on
-                persons_by_period.funnel_name = stored_periods.funnel_name
-                and persons_by_period.period_type = stored_periods.period_type
-                and coalesce(persons_by_period.period_date, cast('1900-01-01' as date))
-                = coalesce(stored_periods.period_date, cast('1900-01-01' as date))
-        where stored_periods.funnel_name is null
-    ),
-{%- else -%}
-    period_persons as (
-        select * from persons_by_period
-    ),
-{%- endif %}
+-- The periods the pre-hook left (every one has rows of the campaign breakdown's step 1) are kept; every
+-- other period is computed.
+period_persons as (
+    {{ funnel_rows_of_unstored_periods(
+        'persons_by_period', "stored.breakdown_type = 'campaign' and stored.step_number = 1"
+    ) }}
+),
 
 step_counts as (
     select

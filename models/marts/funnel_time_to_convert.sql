@@ -105,29 +105,10 @@ timings_by_period as (
     from timings
 ),
 
-{% if is_incremental() -%}
-    stored_periods as (
-        {{ funnel_stored_periods(this) }}
-    ),
-
-    -- The periods left after the pre-hook are kept; every other period is computed (all_time has no
-    -- period_date: compared as a placeholder).
-    outdated_timings as (
-        select timings_by_period.*
-        from timings_by_period
-        left join stored_periods
-            on
-                timings_by_period.funnel_name = stored_periods.funnel_name
-                and timings_by_period.period_type = stored_periods.period_type
-                and coalesce(timings_by_period.period_date, cast('1900-01-01' as date))
-                = coalesce(stored_periods.period_date, cast('1900-01-01' as date))
-        where stored_periods.funnel_name is null
-    ),
-{%- else -%}
-    outdated_timings as (
-        select * from timings_by_period
-    ),
-{%- endif %}
+-- The periods the pre-hook left are kept; every other period is computed.
+outdated_timings as (
+    {{ funnel_rows_of_unstored_periods('timings_by_period') }}
+),
 
 distributions as (
     select

@@ -110,14 +110,19 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     load(con, "adjustments", "load-4", "2025-03-08 00:00:00+00", ADJUSTMENTS_2)
     con.close()
     run_dbt(["build", *SELECTION], warehouse, target)
+    keep_then_full_refresh(warehouse, target, SELECTION, {f"marts.{m}": m for m in MODELS})
+    return warehouse
 
+
+def keep_then_full_refresh(warehouse: Path, target: Path, selection: list[str], tables: dict[str, str]) -> None:
+    """Copy each table the incremental runs built into schema `scratch` (under the name it maps to), then
+    rebuild the selection with --full-refresh, so the two can be compared."""
     con = connect(warehouse)
     con.execute("create schema if not exists scratch")
-    for model in MODELS:
-        con.execute(f"create table scratch.{model} as select * from marts.{model}")
+    for table, copy in tables.items():
+        con.execute(f"create table scratch.{copy} as select * from {table}")
     con.close()
-    run_dbt(["build", "--full-refresh", *SELECTION], warehouse, target)
-    return warehouse
+    run_dbt(["build", "--full-refresh", *selection], warehouse, target)
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from test_adjustments_incremental import load
+from test_adjustments_incremental import keep_then_full_refresh, load, query
 from test_conversion_event_incremental import run_dbt
 
 from pipelines.warehouse import connect, ensure_raw_schema
@@ -150,18 +150,10 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dbt(["build", *SELECTION], warehouse, target)
 
     con = connect(warehouse)
-    con.execute("create schema if not exists scratch")
     tables = _tables(con)
-    for table in tables:
-        con.execute(f"create table scratch.{table.replace('.', '__')} as select * from {table}")
     con.close()
-    run_dbt(["build", "--full-refresh", *SELECTION], warehouse, target)
+    keep_then_full_refresh(warehouse, target, SELECTION, {t: t.replace(".", "__") for t in tables})
     return warehouse
-
-
-def query(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 def test_incremental_equals_full_refresh(warehouse: Path) -> None:
