@@ -6,11 +6,15 @@
         conversion resolves to it any more);
       * a person named by an identity observation who has no event and no conversion left (the person
         an anonymous id was linked to before an observation observed earlier, but landed later, linked
-        it to another person).
+        it to another person);
+      * with `since` (the model's watermark: the load its rows reflect), every person an anonymous id was
+        relinked away from at or after it (int_identity_previous_persons). Such a person may keep events
+        or conversions of their own: they carry the relink's load as last_loaded_at, so the model
+        recomputes the person in the same run; a person left with no record the model reads has no row.
     The rows of the persons they moved to are recomputed by the models' own change detection (the moved
     events and conversions carry the identity observation's load as their last load).
 -#}
-{% macro stitched_away_persons() -%}
+{% macro stitched_away_persons(since=none) -%}
     person_id in (
         select identity_map.pseudo_person_id
         from {{ ref('int_identity_map') }} as identity_map
@@ -30,5 +34,13 @@
                 from {{ ref('int_conversions_deduplicated') }} as conversions
                 where conversions.person_id = observed.person_id
             )
+        {%- if since is not none %}
+
+        union
+
+        select relinks.previous_person_id
+        from {{ ref('int_identity_previous_persons') }} as relinks
+        where relinks.relinked_loaded_at >= {{ since }}
+        {%- endif %}
     )
 {%- endmacro %}

@@ -20,6 +20,11 @@
     of every anonymous id whose mapping changed since its last run (int_identity_map.mapped_loaded_at),
     and last_loaded_at becomes that load when it is later than the copies', so every incremental model
     downstream recomputes the conversion under its new person.
+    The person an anonymous id was relinked away from (int_identity_previous_persons) may keep
+    conversions of their own, whose attribution, new-vs-repeat order and summaries the moved rows changed:
+    last_loaded_at of every conversion of such a person is at least the relink's load, and an
+    incremental run recomputes the stored conversions of the persons of every anonymous id relinked since
+    its last run (macro relinked_persons), so downstream models recompute them as a full refresh would.
 -#}
 {%- set window_hours = var('dedup_window_hours') -%}
 {%- set attribute_columns = [
@@ -37,6 +42,15 @@ with recursive copies as {{ not_materialized_cte_hint() }} (
 
 identity_map as (
     select * from {{ ref('int_identity_map') }}
+),
+
+previous_persons as (
+    -- Per person an anonymous id was relinked away from: the latest such relink's load.
+    select
+        previous_person_id as person_id,
+        max(relinked_loaded_at) as relinked_loaded_at
+    from {{ ref('int_identity_previous_persons') }}
+    group by previous_person_id
 ),
 
 {% if is_incremental() -%}
@@ -63,6 +77,12 @@ identity_map as (
                     from identity_map
                     where identity_map.mapped_loaded_at >= {{ last_run_watermark('last_loaded_at') }}
                 )
+            union
+            select
+                stored.conversion_type,
+                stored.event_id
+            from {{ this }} as stored
+            where stored.person_id in ({{ relinked_persons(last_run_watermark('last_loaded_at')) }})
         ) as changed_keys
             on
                 copies.conversion_type = changed_keys.conversion_type
@@ -254,6 +274,27 @@ stitched_conversions as (
             and all_conversions.anonymous_id = identity_map.anonymous_id
 ),
 
+relinked_conversions as (
+    -- The latest load of a relink that moved an anonymous id away from the conversion's person.
+    select
+        stitched_conversions.*,
+        case
+            when
+                stitched_conversions.person_id is null
+                and stitched_conversions.mapped_loaded_at > stitched_conversions.last_loaded_at
+                then stitched_conversions.mapped_loaded_at
+            else stitched_conversions.last_loaded_at
+        end as stitched_loaded_at,
+        previous_persons.relinked_loaded_at
+    from stitched_conversions
+    left join previous_persons
+        on
+            previous_persons.person_id = case
+                when stitched_conversions.person_id is not null then stitched_conversions.person_id
+                else stitched_conversions.mapped_person_id
+            end
+),
+
 final as (
     select
         case
@@ -322,10 +363,11 @@ final as (
         limited_data_use,
         conversion_time,
         created_at,
-        -- The copies' latest load, or the identity observation's when that came later and gave the person.
+        -- The copies' latest load, or the identity observation's when that came later and gave the person,
+        -- or the load of a relink that moved an anonymous id away from the person, when later still.
         case
-            when person_id is null and mapped_loaded_at > last_loaded_at then mapped_loaded_at
-            else last_loaded_at
+            when relinked_loaded_at > stitched_loaded_at then relinked_loaded_at
+            else stitched_loaded_at
         end as last_loaded_at,
         anonymous_id,
         case
@@ -333,7 +375,7 @@ final as (
             when mapped_person_id is not null then 'identity'
             else 'anonymous'
         end as person_source
-    from stitched_conversions
+    from relinked_conversions
 )
 
 select * from final

@@ -16,6 +16,11 @@
 -- says which). An incremental run also re-resolves the kept events of every anonymous id whose mapping
 -- changed since its last run (int_identity_map.mapped_loaded_at), and their last_loaded_at moves to that
 -- load, so every model downstream that reads changes by load time picks them up.
+-- The person an anonymous id was relinked away from (int_identity_previous_persons) may keep events of
+-- their own: last_loaded_at of every event of such a person is at least the relink's load, so the
+-- models downstream recompute that person too. An incremental run re-resolves the kept events of the
+-- persons of every anonymous id relinked since its last run (previous and current persons: a current
+-- person may have been a previous one before and lose the stamp).
 {%- set event_columns = [
     'event_id', 'person_id', 'anonymous_id', 'event_name', 'source',
     'campaign_id', 'ad_set_id', 'ad_id',
@@ -27,6 +32,15 @@
 
 with identity_map as (
     select * from {{ ref('int_identity_map') }}
+),
+
+previous_persons as (
+    -- Per person an anonymous id was relinked away from: the latest such relink's load.
+    select
+        previous_person_id as person_id,
+        max(relinked_loaded_at) as relinked_loaded_at
+    from {{ ref('int_identity_previous_persons') }}
+    group by previous_person_id
 ),
 
 new_events as (
@@ -73,12 +87,25 @@ new_events as (
             )
     ),
 
+    repersoned as (
+        -- Kept events of the persons of an anonymous id relinked since the last run.
+        select kept_as_landed.*
+        from kept_as_landed
+        where kept_as_landed.event_id in (
+            select stored.event_id
+            from {{ this }} as stored
+            where stored.person_id in ({{ relinked_persons(last_run_watermark('last_loaded_at')) }})
+        )
+    ),
+
     candidate_copies as (
         select * from new_events
         union all
         select * from already_kept
         union all
         select * from restitched
+        union all
+        select * from repersoned
     ),
 {%- else -%}
     candidate_copies as (
@@ -96,7 +123,7 @@ ranked_copies as (
     from candidate_copies
 ),
 
-final as (
+resolved as (
     select
         {%- for column_name in event_columns %}
             {% if column_name == 'person_id' -%}
@@ -119,13 +146,30 @@ final as (
             when ranked_copies.person_id is null and identity_map.mapped_loaded_at > ranked_copies._loaded_at
                 then identity_map.mapped_loaded_at
             else ranked_copies._loaded_at
-        end as last_loaded_at
+        end as resolved_loaded_at
     from ranked_copies
     left join identity_map
         on
             ranked_copies.person_id is null
             and ranked_copies.anonymous_id = identity_map.anonymous_id
     where ranked_copies.copy_rank = 1
+),
+
+final as (
+    select
+        {%- for column_name in event_columns %}
+            resolved.{{ column_name }},
+        {%- endfor %}
+        resolved.person_source,
+        -- Or the load of a relink that moved an anonymous id away from the person, when later.
+        case
+            when previous_persons.relinked_loaded_at > resolved.resolved_loaded_at
+                then previous_persons.relinked_loaded_at
+            else resolved.resolved_loaded_at
+        end as last_loaded_at
+    from resolved
+    left join previous_persons
+        on resolved.person_id = previous_persons.person_id
 )
 
 select * from final

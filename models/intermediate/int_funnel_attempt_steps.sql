@@ -8,7 +8,7 @@
         postgres_settings={'enable_nestloop': 'off'},
         pre_hook=[
             "{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
-            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons()) }}{% endif %}",
+            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons(since=last_run_watermark('person_loaded_at'))) }}{% endif %}",
         ],
     )
 }}
@@ -16,6 +16,7 @@
 -- The second pre-hook reads the identity map with the events and conversions (the persons stitched away:
 -- macros/stitched_away_persons.sql).
 -- depends_on: {{ ref('int_identity_map') }}
+-- depends_on: {{ ref('int_identity_previous_persons') }}
 -- depends_on: {{ ref('int_identity_observations') }}
 -- depends_on: {{ ref('int_events_deduplicated') }}
 -- depends_on: {{ ref('int_conversions_deduplicated') }}

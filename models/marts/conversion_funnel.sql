@@ -8,13 +8,14 @@
         on_schema_change='append_new_columns',
         pre_hook=[
             "{% if is_incremental() %}{{ delete_rows_where(this, 'not ' ~ incremental_state_is_current(funnel_rows_fingerprint())) }}{% endif %}",
-            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons()) }}{% endif %}",
+            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons(since=incremental_state_value('loaded_through'))) }}{% endif %}",
         ],
         post_hook="{{ record_incremental_state(funnel_rows_loaded_through(), funnel_rows_fingerprint()) }}",
     )
 }}
 
 -- depends_on: {{ ref('int_identity_map') }}
+-- depends_on: {{ ref('int_identity_previous_persons') }}
 -- depends_on: {{ ref('int_identity_observations') }}
 -- depends_on: {{ ref('int_events_deduplicated') }}
 -- depends_on: {{ ref('int_conversions_deduplicated') }}

@@ -6,7 +6,7 @@
         on_schema_change='append_new_columns',
         pre_hook=[
             "{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
-            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons()) }}{% endif %}",
+            "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons(since=last_run_watermark('person_loaded_at'))) }}{% endif %}",
         ],
     )
 }}
@@ -16,6 +16,7 @@
 -- depends_on: {{ ref('int_funnel_definitions') }}
 -- depends_on: {{ ref('int_funnel_exclusions') }}
 -- depends_on: {{ ref('int_identity_map') }}
+-- depends_on: {{ ref('int_identity_previous_persons') }}
 -- depends_on: {{ ref('int_identity_observations') }}
 -- depends_on: {{ ref('int_events_deduplicated') }}
 -- depends_on: {{ ref('int_conversions_deduplicated') }}
