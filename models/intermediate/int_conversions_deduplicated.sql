@@ -289,10 +289,8 @@ relinked_conversions as (
     from stitched_conversions
     left join previous_persons
         on
-            previous_persons.person_id = case
-                when stitched_conversions.person_id is not null then stitched_conversions.person_id
-                else stitched_conversions.mapped_person_id
-            end
+            previous_persons.person_id
+            = coalesce(stitched_conversions.person_id, stitched_conversions.mapped_person_id)
 ),
 
 final as (

@@ -1,7 +1,7 @@
 """The same dbt project on DuckDB and on PostgreSQL gives the same rows in every model.
 
 One small generated data set (four files per stream) is landed in two batches: three files per stream,
-then the fourth. Each file is a load of its own, so the incremental run re-reads the newest load of the
+then the fourth, with identity rows that relink the anonymous ids of the first batch to other persons. Each file is a load of its own, so the incremental run re-reads the newest load of the
 first batch (its watermarks compare with `>=`) and the second batch, not everything. After each batch it
 is ingested into DuckDB, copied to PostgreSQL (`convopt load-target`, i.e. `postgres.load_raw`), and
 the project is built on both engines: a full `dbt build` (tests included) after the first batch, an
@@ -57,6 +57,36 @@ def _build_both(root: Path, warehouse: Path, pg_env: dict[str, str], command: li
     assert pg.returncode == 0, pg.stdout[-6000:] + pg.stderr[-2000:]
 
 
+def _relinks(first: list[Path], path: Path) -> Path:
+    """Identity rows for the second batch that relink the anonymous ids linked in the first batch: each to
+    the person of the next link, observed an hour before its own link (so it wins although it lands
+    later). The persons they leave keep events and conversions of their own, which the incremental run
+    recomputes (int_identity_previous_persons)."""
+    links = [
+        json.loads(line)
+        for file in first
+        if file.name.startswith("identities-")
+        for line in file.read_text().splitlines()
+        if line.strip()
+    ]
+    assert len(links) >= 2
+    rows = []
+    for link, other in zip(links, links[1:] + links[:1], strict=True):
+        observed = dt.datetime.fromisoformat(link["observed_at"].replace("Z", "+00:00")) - dt.timedelta(
+            hours=1
+        )
+        rows.append(
+            {
+                "anonymous_id": link["anonymous_id"],
+                "person_id": other["person_id"],
+                "observed_at": observed.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                "source": "login",
+            }
+        )
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
 def _differences(warehouse: Path, pg_env: dict[str, str]) -> list[str]:
     """One line per relation whose columns, types or rows differ between the engines."""
     import psycopg
@@ -88,6 +118,7 @@ def engines(tmp_path_factory: pytest.TempPathFactory, postgres_env: dict[str, st
     second = sorted(landing.glob("*-0004.*"))
     first = sorted(set(landing.glob("*.*")) - set(second))
     assert first and second
+    second.append(_relinks(first, landing / "identities-0005.jsonl"))
 
     ingest_paths(first, warehouse=warehouse, progress=False)
     _build_both(root, warehouse, postgres_env, ["build"])
@@ -175,6 +206,23 @@ def test_the_incremental_run_recomputed_the_same_keys_on_both_engines(engines: d
                 on_duckdb = keys(on_duck, mart, key)
                 assert on_duckdb, mart
                 assert keys(on_pg, mart, key) == on_duckdb, mart
+
+
+def test_the_incremental_run_relinked_persons_on_both_engines(engines: dict) -> None:
+    """The second batch relinks anonymous ids (an observation landed later but observed earlier), so the
+    comparison above covers the recomputation of the persons they moved away from."""
+    with duckdb.connect(str(engines["warehouse"]), read_only=True) as duck:
+        relinked = duck.execute(
+            "select count(distinct previous_person_id) from intermediate.int_identity_previous_persons"
+        ).fetchone()[0]
+        stamped = duck.execute(
+            "select count(*) from intermediate.int_events_deduplicated as events "
+            "inner join intermediate.int_identity_previous_persons as relinks "
+            "on events.person_id = relinks.previous_person_id "
+            "where events.last_loaded_at = relinks.relinked_loaded_at and events.person_source = 'landed'"
+        ).fetchone()[0]
+    assert relinked >= 2
+    assert stamped > 0
 
 
 def test_postgres_models_run_with_statistics_and_their_own_settings(engines: dict) -> None:
