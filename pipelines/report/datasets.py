@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from pipelines.report.options import ReportRange
 
 # The report models (models/reports/) the datasets read besides the marts.
-REPORT_MODELS = ("reports.rpt_attribution_by_campaign", "reports.rpt_meta_delivery_status")
+REPORT_MODELS = (
+    "reports.rpt_attribution_by_campaign",
+    "reports.rpt_meta_delivery_status",
+    "reports.rpt_identity_conflicts",
+)
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,17 @@ def datasets(period: str) -> list[Dataset]:
             False,
             "What Meta can match per UTC day x Meta event x action_source: share of sendable events with each "
             "identifier, pixel overlap, delivery delay, skipped and expired events by reason.",
+        ),
+        Dataset(
+            "identity_conflicts",
+            "reports.rpt_identity_conflicts",
+            """select * from reports.rpt_identity_conflicts
+                where cast(observed_at as date) between {since} and {end}
+                order by observed_at, anonymous_id, conflicting_person_id, _source_file, _source_row""",
+            False,
+            "Identity observations of the range that the identity map ignores: an anonymous id seen with "
+            "another person after its first observation, with the person it stays with, the landing file "
+            "and row, and the reason.",
         ),
     ]
     return specs

@@ -405,6 +405,7 @@ def test_a_warehouse_without_any_conversion_still_gets_a_report(demo_run: dict, 
         "person_conversion_summary": 0,
         "meta_delivery_status": 0,
         "meta_match_quality": 0,
+        "identity_conflicts": 0,
     }
     manifest = manifest_of(result.folder)
     assert manifest["warehouse"]["build"] is None  # no audit.dbt_build_log in this warehouse
