@@ -142,7 +142,7 @@ def read_dataset(folder: Path, entry: dict, fmt: str) -> pl.DataFrame:
 
 def test_parquet_and_csv_are_readable_by_polars_with_the_right_types(daily: Path) -> None:
     manifest = manifest_of(daily)
-    assert len(manifest["datasets"]) == 8
+    assert len(manifest["datasets"]) == 9
     for entry in manifest["datasets"]:
         names = [c["name"] for c in entry["columns"]]
         parquet = read_dataset(daily, entry, "parquet").select(names)
