@@ -10,7 +10,9 @@ Data, generated once per run (seeded, Parquet):
   data for old days (2026-01-20 to 2026-01-29, with their ad spend restated), each from its own seed.
 
 Steps, each a child process: ingest of the history, full `dbt build --selector scheduled`, ingest of the
-1 %, incremental `dbt build --selector scheduled`. Each build's reference time for Meta's window (var
+1 %, incremental `dbt build --selector scheduled`, then the same build again with nothing new landed: what a
+scheduled run costs whatever arrived (parsing, one query or more per node, the rows every run recomputes),
+the floor under the incremental build. Each build's reference time for Meta's window (var
 `meta_export_as_of`) is the end of the data landed so far, as a daily run would have it. Per build:
 wall time, node time by resource type and the five slowest nodes (dbt's run_results.json), peak
 memory (benchmarks/engines.py's sampler: the largest sum of proportional set sizes of dbt's process
@@ -105,9 +107,14 @@ def _ratio(incremental: float, full: float) -> str:
 
 
 def render(
-    events: dict[str, int], ingest: dict[str, float], full: BuildResult, incremental: BuildResult
+    events: dict[str, int],
+    ingest: dict[str, float],
+    full: BuildResult,
+    incremental: BuildResult,
+    unchanged: BuildResult | None = None,
 ) -> str:
-    """The run as Markdown: one table comparing the two builds, then the slowest nodes of each."""
+    """The run as Markdown: one table comparing the two builds, then the slowest nodes of each, then the
+    build with nothing new (`unchanged`) when given."""
     added = events["later"] + events["late"]
     lines = [
         f"{events['history']:,} events landed first, then {added:,} more ({added / events['history']:.1%}: "
@@ -139,6 +146,17 @@ def render(
     for build in (full, incremental):
         for rank, (name, kind, seconds) in enumerate(build.slowest, start=1):
             lines.append(f"| {build.name if rank == 1 else ''} | {rank}. {name} | {kind} | {seconds:.1f} |")
+    if unchanged is not None:
+        lines += [
+            "",
+            f"The same build once more with nothing new landed: {unchanged.wall_seconds:.1f} s wall "
+            f"({_ratio(unchanged.wall_seconds, full.wall_seconds)} of the full build, "
+            f"{_ratio(unchanged.wall_seconds, incremental.wall_seconds)} of the incremental one); node time "
+            f"{unchanged.node_seconds.get('models', 0.0):.1f} s in models, "
+            f"{unchanged.node_seconds.get('data tests', 0.0):.1f} s in data tests; peak memory "
+            f"{unchanged.peak_mib:,.0f} MiB. What the incremental build costs beyond it, "
+            f"{incremental.wall_seconds - unchanged.wall_seconds:.1f} s, is the cost of the new data.",
+        ]
     if full.floor and incremental.floor:
         checks = []
         for build in (full, incremental):
@@ -283,11 +301,14 @@ def main() -> None:
             ).seconds
             builds[name] = build(name, env, work / f"target-{name}", as_of)
             builds[name].floor = engine_bench.floor(warehouse)
+        builds["unchanged"] = build(
+            "unchanged", env, work / "target-unchanged", history_end + dt.timedelta(days=1)
+        )
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    table = render(counts, ingest, builds["full"], builds["incremental"])
+    table = render(counts, ingest, builds["full"], builds["incremental"], builds["unchanged"])
     about = (
         f"Command: `.venv/bin/python benchmarks/build.py --events {args.events}{' --write' if args.write else ''}`, "
         f"commit {_commit()}. "

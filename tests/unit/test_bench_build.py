@@ -92,10 +92,29 @@ def test_render_compares_the_builds(bench) -> None:
     assert "|  | 2. conversion_metrics | models | 8.0 |" in lines
     assert "| incremental | 1. int_funnel_steps_matched | models | 12.0 |" in lines
     assert "(0 only in the query, 0 only in the mart); the build took 400 times as long" in text
+    assert "with nothing new" not in text
     # A Markdown table: every row of a table has as many cells as its header.
     for table in text.split("\n\n"):
         rows = [line for line in table.splitlines() if line.startswith("|")]
         assert len({row.count("|") for row in rows}) <= 1, table
+
+
+def test_render_states_the_build_with_nothing_new(bench) -> None:
+    full = build_result(bench, "full", 120.0, 90.0, 0.3)
+    incremental = build_result(bench, "incremental", 30.0, 18.0, 0.32)
+    unchanged = build_result(bench, "unchanged", 24.0, 12.0, 0.3)
+    text = bench.render(
+        {"history": 990_000, "later": 8_900, "late": 1_000},
+        {"full": 40.0, "incremental": 1.5},
+        full,
+        incremental,
+        unchanged,
+    )
+    assert (
+        "The same build once more with nothing new landed: 24.0 s wall (0.20 of the full build, 0.80 of the"
+        " incremental one); node time 12.0 s in models, 0.8 s in data tests; peak memory 1,234 MiB. What the"
+        " incremental build costs beyond it, 6.0 s, is the cost of the new data."
+    ) in text
 
 
 BEFORE = "# Benchmarks\n\nIntro.\n\n## Engines\n\n### 1,000,000 events\n\nfigures\n"

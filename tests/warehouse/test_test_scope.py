@@ -40,7 +40,7 @@ from pipelines.run import RunOptions, run_pipeline
 pytestmark = pytest.mark.dbt
 
 CONFIG = GeneratorConfig(persons=60, seed=23, start=dt.date(2026, 3, 1), days=10, files_per_stream=2)
-SOURCE_TEST = "test.convopt.accepted_values_columns_stg_events"
+SOURCE_TEST = "test.convopt.row_checks_stg_events"
 
 
 def _insert_bad_event(warehouse: Path, event_id: str, loaded_at: dt.datetime) -> None:
@@ -72,7 +72,7 @@ def _failed_tests(target: Path) -> list[str]:
 def _compiled_scope(target: Path) -> str:
     """The compiled SQL of the staging events' accepted-values test in the latest invocation."""
     (path,) = (target / "run" / "convopt" / "models" / "staging").glob(
-        "stg_events.yml/accepted_values_columns_stg_events.sql"
+        "stg_events.yml/row_checks_stg_events.sql"
     )
     return " ".join(path.read_text().split())
 
@@ -205,16 +205,16 @@ def test_only_a_passing_build_of_every_model_and_test_moves_the_start(runs: dict
 # full_tests, both.
 MART_TESTS = {
     # test: (table, column spoiled), scoped by ...
-    "not_null_columns_conversion_rollup_daily": (
+    "row_checks_conversion_rollup_daily": (
         "conversion_rollup_daily",
         "channel",
     ),  # periods of conversions
-    "not_null_columns_conversion_attribution": ("conversion_attribution", "channel"),  # upstream keys, OR-ed
-    "not_null_columns_conversion_metrics": (
+    "row_checks_conversion_attribution": ("conversion_attribution", "channel"),  # upstream keys, OR-ed
+    "row_checks_conversion_metrics": (
         "conversion_metrics",
         "campaign_id",
     ),  # own updated_at and periods
-    "not_null_columns_conversion_funnel": ("conversion_funnel", "last_step_name"),  # upstream persons
+    "row_checks_conversion_funnel": ("conversion_funnel", "last_step_name"),  # upstream persons
 }
 # Per mart: a row in scope ({start}: the start of the last tested build), and how a copy of one of its rows
 # is made old (a key no input rewrote since: a period before the data, a conversion or person unknown upstream).
