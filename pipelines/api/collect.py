@@ -24,6 +24,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from operator import methodcaller
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,36 @@ def _line(row: dict) -> bytes | None:
             return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
         except UnicodeEncodeError:
             return None
+
+
+class _Lines:
+    """The JSON lines of a group's objects (what is written): one orjson call for the whole group,
+    cut at the objects' boundaries; row by row where that is not possible."""
+
+    def __init__(self, objects: list[dict]) -> None:
+        self._count = len(objects)
+        self._each: list[bytes | None] | None = None
+        self.unwritable: list[int] = []  # objects holding a lone surrogate
+        try:
+            whole = orjson.dumps(objects)  # [{...},{...},...]
+        except TypeError:  # an integer beyond 64 bits, or a lone surrogate: row by row
+            self._each = [_line(row) for row in objects]
+            self.unwritable = [n for n, line in enumerate(self._each) if line is None]
+            return
+        # Compact JSON of a list of objects: "},{" between two objects; if it occurs nowhere else
+        # (in a string, or between nested objects), the text is cut there exactly.
+        self._whole = whole if whole.count(b"},{") == self._count - 1 else None
+        if self._whole is None:
+            self._each = [orjson.dumps(row) for row in objects]
+
+    def joined(self, rows: list[int] | range) -> bytes:
+        """The lines of the objects ``rows`` (positions, in order), each ending with a line break."""
+        if self._each is None and rows == range(self._count):
+            return self._whole[1:-1].replace(b"},{", b"}\n{") + b"\n"
+        if self._each is None:
+            cut = self._whole[2:-2].split(b"},{")
+            self._each = [b"{" + text + b"}" for text in cut]
+        return b"".join([self._each[n] + b"\n" for n in rows])
 
 
 def _not_unicode(row: dict) -> list[dict[str, str]]:
@@ -355,30 +386,31 @@ class Collector:
         the accepted rows are serialized."""
         now = self._clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         time_field = TIME_FIELDS[stream]
-        objects: list[dict] = []
-        object_at: list[int] = []  # position in the group (all requests' rows in order) of each object
+        posted = list(chain.from_iterable(requests))
         refused: dict[int, list[dict[str, str]]] = {}  # position -> errors, of rows that are not objects
-        position = 0
-        for rows in requests:
-            for row in rows:
+        if (
+            set(map(type, posted)) == {dict}
+            and None not in map(dict.get, posted, repeat("event_id"))
+            and None not in map(dict.get, posted, repeat(time_field))
+        ):  # the common case, checked without a Python step per row: objects that need nothing added
+            objects, object_at = posted, list(range(len(posted)))
+        else:
+            objects, object_at = [], []  # object_at: position in the group of each object
+            for position, row in enumerate(posted):
                 if type(row) is not dict:
                     refused[position] = _not_an_object(row)
-                else:
-                    if row.get("event_id") is None:  # the server names it; the answer says which
-                        row = {**row, "event_id": str(uuid.uuid4())}
-                    if row.get(time_field) is None:
-                        row = {**row, time_field: now}
-                    objects.append(row)
-                    object_at.append(position)
-                position += 1
-        try:
-            lines: list[bytes | None] = [orjson.dumps(row) for row in objects]
-        except TypeError:  # an integer beyond 64 bits, or a lone surrogate: row by row
-            lines = [_line(row) for row in objects]
-        if None in lines:  # text that is not valid Unicode: rejected before anything reads it
-            for n in reversed([n for n, line in enumerate(lines) if line is None]):
+                    continue
+                if row.get("event_id") is None:  # the server names it; the answer says which
+                    row = {**row, "event_id": str(uuid.uuid4())}
+                if row.get(time_field) is None:
+                    row = {**row, time_field: now}
+                objects.append(row)
+                object_at.append(position)
+        lines = _Lines(objects)
+        if lines.unwritable:  # text that is not valid Unicode: rejected before anything reads it
+            for n in reversed(lines.unwritable):
                 refused[object_at.pop(n)] = _not_unicode(objects.pop(n))
-                del lines[n]
+            lines = _Lines(objects)
         frame = self._outcomes(stream, objects, lines) if objects else _EMPTY_OUTCOMES
         if refused:
             frame = (
@@ -405,7 +437,7 @@ class Collector:
             offset += len(rows)
         return outcomes
 
-    def _outcomes(self, stream: str, objects: list[dict], lines: list[bytes]) -> pl.DataFrame:
+    def _outcomes(self, stream: str, objects: list[dict], lines: _Lines) -> pl.DataFrame:
         """Validate ``objects``, append the accepted ones (``lines``, synced), update the replay index;
         per object its status, event_id, id and errors (JSON text)."""
         source = objects_source(self._con, objects, stream)
@@ -437,8 +469,7 @@ class Collector:
                     seen.add(k)
             status = pl.Series(statuses, dtype=pl.String)
         if written:
-            data = b"\n".join([lines[n] for n in written] if written != range(len(lines)) else lines)
-            self._writers[stream].append([data + b"\n"])  # synced: from here on the rows are acknowledged
+            self._writers[stream].append([lines.joined(written)])  # synced: from here on, acknowledged
             index.update(dict.fromkeys([keys[n] for n in written], ""))
         good = status != "rejected" if isinstance(status, pl.Series) else pl.lit(True)
         if stream == "conversions":  # the MD5 of the key laid out as a UUID (see conversion_id)

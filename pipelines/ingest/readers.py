@@ -244,19 +244,24 @@ def jsonl_lines_source(
 _NONE = type(None)
 
 
-def _plain_texts(values: list) -> list[str | None] | None:
-    """The values of a field as the JSONL reader extracts them, when each is a string, an integer, a
-    boolean or null (the reader keeps an integer's digits and writes a boolean as ``true``/``false``);
-    None when some value is anything else (a float, an object, an array)."""
-    kinds = set(map(type, values))
+def _plain_column(name: str, values: list, kinds: set[type]) -> pl.Series | None:
+    """A field's values as the JSONL reader extracts them (text), when each is a string, an integer, a
+    boolean or null: the reader keeps an integer's digits and writes a boolean as ``true``/``false``.
+    None when some value is anything else (a float, an object, an array). ``kinds``: the values' types."""
     if kinds <= {str, _NONE}:
-        return values
+        return pl.Series(name, values, dtype=pl.String)
+    if kinds <= {int, _NONE}:
+        try:
+            return pl.Series(name, values, dtype=pl.Int64).cast(pl.String)  # digits as Python writes them
+        except TypeError:  # beyond 64 bits: below
+            pass
     if not kinds <= {str, _NONE, int, bool}:
         return None
-    return [
+    texts = [
         v if type(v) is str or v is None else ("true" if v is True else "false" if v is False else str(v))
         for v in values
     ]
+    return pl.Series(name, texts, dtype=pl.String)
 
 
 def objects_source(con: duckdb.DuckDBPyConnection, rows: list[dict], stream: str) -> Source:
@@ -278,15 +283,16 @@ def objects_source(con: duckdb.DuckDBPyConnection, rows: list[dict], stream: str
     for col in columns(stream):
         name = col.name
         values = list(map(dict.get, rows, repeat(name))) if name in present else None
-        if values is None or values.count(None) == n:
+        kinds = set(map(type, values)) if values is not None else {_NONE}
+        if kinds == {_NONE}:
             absent.append(name)
             continue
-        texts = None if col.kind == "json" else _plain_texts(values)
+        texts = None if col.kind == "json" else _plain_column(name, values, kinds)
         if texts is None:
             read_as_lines.append(name)
             continue
-        frame[name] = pl.Series(name, texts, dtype=pl.String)
-        if col.kind == "str" and texts is not values and True in map(_is_bool, values):
+        frame[name] = texts
+        if col.kind == "str" and bool in kinds:  # what JSON said the value was
             frame[name + JTYPE_SUFFIX] = pl.Series(
                 name + JTYPE_SUFFIX, ["BOOLEAN" if type(v) is bool else None for v in values], dtype=pl.String
             )
@@ -305,10 +311,6 @@ def objects_source(con: duckdb.DuckDBPyConnection, rows: list[dict], stream: str
         return pl.Series("line", [_dumps(rows[i]) for i in idx.to_list()], dtype=pl.String)
 
     return Source(values_frame, payloads)
-
-
-def _is_bool(value: object) -> bool:
-    return type(value) is bool
 
 
 def _dumps(value: object) -> str:

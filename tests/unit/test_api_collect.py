@@ -332,3 +332,57 @@ def test_checks_of_fields_no_row_gave_are_decided_once(tmp_path: Path) -> None:
         ("conversion_source", "required"),
         ("currency", "currency_required"),
     }
+
+
+def test_a_group_writes_exactly_its_accepted_rows_and_answers_each(tmp_path: Path) -> None:
+    """Rows of several requests committed together: the landing file holds each accepted row once, as
+    its JSON line (values exact), and each request gets its rows' outcomes in order."""
+    odd_text = {"utm_content": 'a "},{" b', "properties": {"items": [{"a": 1}, {"b": 2}]}}
+    requests = [
+        [_row(1), _row(2, value_cents=-1), _row(3, **odd_text)],
+        [_row(1), _row(4, extra=10**25), 42, _row(5, city="\ud800"), _row(6)],
+        [_row(6, conversion_type=" PURCHASE "), _row(7)],
+    ]
+    collector = Collector(tmp_path)
+    try:
+        with collector._lock:
+            outcomes = collector.process_group("conversions", requests)
+    finally:
+        collector.close()
+    statuses = [[o.status for o in request.rows()] for request in outcomes]
+    assert statuses == [
+        ["accepted", "rejected", "accepted"],
+        ["replayed", "accepted", "rejected", "rejected", "accepted"],
+        ["replayed", "accepted"],
+    ]
+    (segment,) = open_dir(tmp_path).glob("conversions-api-*.jsonl")
+    written = [json.loads(line) for line in segment.read_text().splitlines()]
+    assert written == [_row(1), _row(3, **odd_text), _row(4, extra=10**25), _row(6), _row(7)]
+    rejected = outcomes[1].rows()
+    assert [e["rule"] for e in rejected[2].errors] == ["json_object"]
+    assert [(e["field"], e["rule"]) for e in rejected[3].errors] == [("city", "unicode")]
+    for request in outcomes:  # the batch answer the HTTP layer writes is the outcomes' own JSON
+        assert json.loads(request.rows_json()) == [o.as_json() for o in request.rows()]
+        assert request.counts() == {s: [o.status for o in request.rows()].count(s) for s in request.counts()}
+    replay = outcomes[2].rows()[0]
+    assert (replay.event_id, replay.id) == ("e6", conversion_id("purchase", "e6"))
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [_row(1), _row(2)],  # every row accepted: the group's JSON cut at the objects' boundaries
+        [_row(1), _row(2, utm_content='"},{"')],  # "},{" inside a string: row by row
+        [_row(1), _row(2, properties={"a": [{"b": 1}, {"c": 2}]})],  # "},{" between nested objects
+        [_row(1), _row(2, extra=2**70)],  # beyond 64 bits: the standard library writes it exactly
+    ],
+)
+def test_every_accepted_group_is_written_row_for_row(tmp_path: Path, rows: list[dict]) -> None:
+    collector = Collector(tmp_path)
+    try:
+        outcomes = collector.submit_and_wait("conversions", rows)
+    finally:
+        collector.close()
+    assert [o.status for o in outcomes] == ["accepted"] * len(rows)
+    (segment,) = open_dir(tmp_path).glob("conversions-api-*.jsonl")
+    assert [json.loads(line) for line in segment.read_text().splitlines()] == rows
