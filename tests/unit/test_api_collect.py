@@ -178,7 +178,7 @@ def test_a_restarted_collector_answers_replays_as_the_first_time(tmp_path: Path)
         '{"event_id": "00000000000000000000000001"}',  # a long digit run inside a string
         '{"value_cents": NaN, "x": Infinity}',
         '{"event_id": "\\ud800"}',  # a lone surrogate escape
-        '{"a": 1, "a": 2}',  # a repeated key: the last one counts, as in the standard library
+        '{"a": 1, "a": 2}',  # a repeated key: the last one counts (the server then rejects the row)
         '[{"a": 1e400}, {"b": -0.0}]',
     ],
 )
@@ -386,3 +386,45 @@ def test_every_accepted_group_is_written_row_for_row(tmp_path: Path, rows: list[
     assert [o.status for o in outcomes] == ["accepted"] * len(rows)
     (segment,) = open_dir(tmp_path).glob("conversions-api-*.jsonl")
     assert [json.loads(line) for line in segment.read_text().splitlines()] == rows
+
+
+@pytest.mark.parametrize(
+    ("body", "ndjson", "repeated"),
+    [
+        ('{"a": 1, "b": "x"}', False, {}),
+        ('{"a": 1, "a": 2}', False, {0: "a"}),
+        ('[{"a": 1}, {"b": "x", "c": 1, "b": "y"}]', False, {1: "b"}),
+        ('{"a": {"b": 1, "b": 2}}', False, {}),  # inside a value: ingest reads such a line too
+        ('{"a": "say \\"hi\\"", "a": 1}', False, {0: "a"}),  # escaped quotes: counted by parsing
+        ('{"a": "\\"", "b": "\\u0022"}', False, {}),
+        ('{"a": NaN, "b": 123456789012345678901234567890, "b": 1}', False, {0: "b"}),
+        ('{"a": 1}\n\n{"a": 1, "a": 1}\n', True, {1: "a"}),
+    ],
+)
+def test_a_key_given_twice_in_a_row_is_found(body: str, ndjson: bool, repeated: dict[int, str]) -> None:
+    from pipelines.api.server import _loads, _may_repeat_keys, _repeated_keys
+
+    lines = [line for line in body.split("\n") if line.strip()] if ndjson else None
+    parsed = [_loads(line) for line in lines] if lines else _loads(body)
+    rows = parsed if isinstance(parsed, list) else [parsed]
+    found = _repeated_keys(body, lines) if _may_repeat_keys(body.encode(), rows) else {}
+    assert found == repeated
+    assert _repeated_keys(body, lines) == repeated  # the quick test never misses one
+
+
+def test_a_row_naming_a_field_twice_is_rejected_alone(tmp_path: Path) -> None:
+    from pipelines.api.collect import RepeatedKey
+
+    collector = Collector(tmp_path)
+    try:
+        outcomes = collector.submit_and_wait("conversions", [RepeatedKey("currency"), _row(1)])
+    finally:
+        collector.close()
+    assert [o.status for o in outcomes] == ["rejected", "accepted"]
+    assert outcomes[0].errors == [
+        {
+            "field": "currency",
+            "rule": "repeated_key",
+            "message": "currency: expected each field once per JSON object, got it twice",
+        }
+    ]
