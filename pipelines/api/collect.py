@@ -470,7 +470,9 @@ class Collector:
             status = pl.Series(statuses, dtype=pl.String)
         if written:
             self._writers[stream].append([lines.joined(written)])  # synced: from here on, acknowledged
-            index.update(dict.fromkeys([keys[n] for n in written], ""))
+            index.update(
+                dict.fromkeys(keys if isinstance(written, range) else [keys[n] for n in written], "")
+            )
         good = status != "rejected" if isinstance(status, pl.Series) else pl.lit(True)
         if stream == "conversions":  # the MD5 of the key laid out as a UUID (see conversion_id)
             digests = pl.Series(list(map(methodcaller("hexdigest"), map(hashlib.md5, map(str.encode, keys)))))
