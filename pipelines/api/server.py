@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse as _StarletteJSONResponse
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipelines.api.collect import MAX_BATCH_ROWS, MAX_BODY_BYTES, RowOutcome
+from pipelines.api.collect import MAX_BATCH_ROWS, MAX_BODY_BYTES, Outcomes, RepeatedKey
 from pipelines.api.reads import Answer, ApiUsageError, BusyError
 from pipelines.api.service import ApiContext
 from pipelines.api.snapshot import SnapshotError
@@ -94,6 +94,47 @@ def _loads(text: str) -> Any:
         except orjson.JSONDecodeError:
             pass
     return json.loads(text)
+
+
+class _Pairs(dict):
+    """A parsed JSON object that remembers the first key its text gave twice (``repeated``)."""
+
+    repeated: str | None = None
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> _Pairs:
+    found = _Pairs(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        found.repeated = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+    return found
+
+
+def _may_repeat_keys(body: bytes, rows: list[Any]) -> bool:
+    """Whether some object of the body may give a key twice (parsing keeps the last value silently).
+
+    Without an escaped quote in the body, every quote char delimits a key or a string value; writing
+    the parsed rows back gives one pair of quotes per key and string value they hold, so the two
+    counts differ exactly when parsing dropped a repeated key (and its value)."""
+    if b"\\" in body and (b'\\"' in body or b"\\u0022" in body):  # one fast scan for most bodies
+        return True
+    try:
+        return orjson.dumps(rows).count(b'"') != body.count(b'"')
+    except TypeError:  # an integer beyond 64 bits, or a lone surrogate
+        return True
+
+
+def _repeated_keys(text: str, lines: list[str] | None) -> dict[int, str]:
+    """Row (0-based) -> the first key its object gives twice, for the rows of a JSON body (``lines``
+    None) or of NDJSON lines; only a row's own keys count, as in ``convopt ingest``."""
+    if lines is None:
+        parsed = json.loads(text, object_pairs_hook=_pairs)
+        rows = parsed if isinstance(parsed, list) else [parsed]
+    else:
+        rows = [json.loads(line, object_pairs_hook=_pairs) for line in lines]
+    return {
+        n: row.repeated for n, row in enumerate(rows) if isinstance(row, _Pairs) and row.repeated is not None
+    }
 
 
 class ApiError(Exception):
@@ -248,6 +289,12 @@ def create_app(ctx: ApiContext, *, token: str | None = None, read_token: str | N
             raise ApiError(422, "no rows in the request body")
         if len(rows) > MAX_BATCH_ROWS:
             raise ApiError(413, f"{len(rows):,} rows in one request: at most {MAX_BATCH_ROWS:,}")
+        if _may_repeat_keys(body, rows):
+            lines = (
+                [line for line in text.split("\n") if line.strip()] if content_type in NDJSON_TYPES else None
+            )
+            for n, key in _repeated_keys(text, lines).items():
+                rows[n] = RepeatedKey(key)
         return rows, single
 
     async def collect(stream: str, request: Request) -> JSONResponse:
@@ -266,18 +313,19 @@ def create_app(ctx: ApiContext, *, token: str | None = None, read_token: str | N
             loop.call_soon_threadsafe(settle)
 
         ctx.collector.submit(stream, rows, done)
-        outcomes: list[RowOutcome] = await future  # type: ignore[assignment]
+        outcomes: Outcomes = await future  # type: ignore[assignment]
         if single:
-            outcome = outcomes[0]
+            (outcome,) = outcomes.rows()
             if outcome.status == "rejected":
                 return _error(
                     422, f"row 1 rejected: {outcome.errors[0]['message']}", row=1, errors=outcome.errors
                 )
             return JSONResponse(outcome.as_json(), 200 if outcome.status == "replayed" else 201)
-        counts = {s: sum(o.status == s for o in outcomes) for s in ("accepted", "replayed", "rejected")}
+        counts = outcomes.counts()
         status = 201 if counts["rejected"] == 0 else (422 if counts["rejected"] == len(outcomes) else 207)
-        body = {**counts, "rows": [o.as_json() for o in outcomes]}
-        return JSONResponse(body, status)
+        # The answer is written from the outcomes' columns, not built row by row.
+        head = orjson.dumps(counts)[:-1] + b',"rows":'
+        return Response(head + outcomes.rows_json() + b"}", status, media_type="application/json")
 
     @app.post(
         "/api/conversions",

@@ -10,9 +10,11 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
+from itertools import repeat
 from pathlib import Path
 
 import duckdb
+import orjson
 import polars as pl
 
 from pipelines.contract import Column, columns
@@ -237,6 +239,86 @@ def jsonl_lines_source(
     fixed cost of a small group of lines."""
     frame = pl.DataFrame({"line": lines}, schema={"line": pl.String})
     return _jsonl_chunk(con, _with_row_numbers(frame, 1), stream, serialized=serialized)
+
+
+_NONE = type(None)
+
+
+def _plain_column(name: str, values: list, kinds: set[type]) -> pl.Series | None:
+    """A field's values as the JSONL reader extracts them (text), when each is a string, an integer, a
+    boolean or null: the reader keeps an integer's digits and writes a boolean as ``true``/``false``.
+    None when some value is anything else (a float, an object, an array). ``kinds``: the values' types."""
+    if kinds <= {str, _NONE}:
+        return pl.Series(name, values, dtype=pl.String)
+    if kinds <= {int, _NONE}:
+        try:
+            return pl.Series(name, values, dtype=pl.Int64).cast(pl.String)  # digits as Python writes them
+        except TypeError:  # beyond 64 bits: below
+            pass
+    if not kinds <= {str, _NONE, int, bool}:
+        return None
+    texts = [
+        v if type(v) is str or v is None else ("true" if v is True else "false" if v is False else str(v))
+        for v in values
+    ]
+    return pl.Series(name, texts, dtype=pl.String)
+
+
+def objects_source(con: duckdb.DuckDBPyConnection, rows: list[dict], stream: str) -> Source:
+    """Parsed JSON objects (e.g. an API request's rows) read as the JSONL reader reads the lines a JSON
+    serializer writes of them (:func:`jsonl_lines_source` with ``serialized=True``): the same values,
+    JSON types and row numbers (position in ``rows``, from 1), so typing and checks see the same thing.
+
+    Without the round trip through JSON text where it is not needed: a field whose values are all
+    strings, integers, booleans or null is taken from the objects as is (an absent field, or one null in
+    every row, becomes a column of nulls); only the fields holding anything else (floats, objects,
+    arrays, and every value of a ``json`` column) are serialized and extracted by DuckDB as a JSONL file's
+    lines are, which keeps its reading of numbers and its minified JSON text.
+    """
+    n = len(rows)
+    present = set().union(*rows) if rows else set()
+    frame: dict[str, pl.Series] = {ROW: pl.Series(ROW, range(1, n + 1), dtype=pl.Int64)}
+    absent: list[str] = []
+    read_as_lines: list[str] = []
+    for col in columns(stream):
+        name = col.name
+        values = list(map(dict.get, rows, repeat(name))) if name in present else None
+        kinds = set(map(type, values)) if values is not None else {_NONE}
+        if kinds == {_NONE}:
+            absent.append(name)
+            continue
+        texts = None if col.kind == "json" else _plain_column(name, values, kinds)
+        if texts is None:
+            read_as_lines.append(name)
+            continue
+        frame[name] = texts
+        if col.kind == "str" and bool in kinds:  # what JSON said the value was
+            frame[name + JTYPE_SUFFIX] = pl.Series(
+                name + JTYPE_SUFFIX, ["BOOLEAN" if type(v) is bool else None for v in values], dtype=pl.String
+            )
+    values_frame = pl.DataFrame(frame).with_columns(pl.lit(None).alias(name) for name in absent)
+    if read_as_lines:
+        lines = [_dumps({name: row.get(name) for name in read_as_lines}) for row in rows]
+        read = jsonl_lines_source(con, lines, stream, serialized=True).values
+        wanted = [
+            c
+            for c in read.columns
+            if c in read_as_lines or c.removesuffix(JTYPE_SUFFIX).removesuffix(JSON_SUFFIX) in read_as_lines
+        ]
+        values_frame = pl.concat([values_frame, read.select(wanted)], how="horizontal")
+
+    def payloads(idx: pl.Series) -> pl.Series:
+        return pl.Series("line", [_dumps(rows[i]) for i in idx.to_list()], dtype=pl.String)
+
+    return Source(values_frame, payloads)
+
+
+def _dumps(value: object) -> str:
+    """Compact JSON text; integers beyond 64 bits written exactly (by the standard library)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _jsonl_chunk(

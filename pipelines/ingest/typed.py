@@ -148,12 +148,14 @@ def _kind_dtype(col: Column) -> pl.DataType:
 
 def typed_frame(source: pl.DataFrame, stream: str) -> pl.DataFrame:
     """The typed frame pandera checks: ``_source_row``, then per column its value and problem code."""
+    schema = source.schema
     signature = tuple(
-        (col.name, source.schema[col.name], f"{col.name}{JTYPE_SUFFIX}" in source.columns)
-        for col in columns(stream)
+        (col.name, schema[col.name], f"{col.name}{JTYPE_SUFFIX}" in schema) for col in columns(stream)
     )
     values, exprs = _typing_expressions(stream, signature)
-    return source.lazy().with_columns(values).select(exprs).collect()
+    # Eager, not lazy: planning a query of this many expressions costs more than typing an API
+    # request's rows, and the plan could not do less work than these two steps.
+    return source.with_columns(values).select(exprs)
 
 
 @functools.lru_cache(maxsize=64)

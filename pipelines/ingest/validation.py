@@ -3,6 +3,8 @@ one reason per failing field."""
 
 from __future__ import annotations
 
+import functools
+
 import pandera.errors
 import polars as pl
 from pandera.config import ValidationDepth, config_context
@@ -11,6 +13,7 @@ from pipelines.contract import columns
 from pipelines.ingest.errors import REASON_VALUE_CHARS
 from pipelines.ingest.frames import ROW, Source
 from pipelines.schemas import (
+    POLARS_TYPES,
     PROBLEM_DETAILS,
     check_expressions,
     expectations,
@@ -44,22 +47,61 @@ def failure_cases_one_pass(typed: pl.DataFrame, stream: str) -> pl.DataFrame:
     their order are the same (tests compare the two on every kind of bad row).
     """
     checks = check_expressions(stream)
-    failed = typed.select(
-        [(~passes).alias(str(number)) for number, (_, _, passes) in enumerate(checks)]
-    ).with_row_index("_idx")
-    counts = failed.drop("_idx").sum().row(0)
+    if not typed.height:
+        return pl.DataFrame(schema={"_idx": pl.Int64, "column": pl.String, "check": pl.String})
+    # A check that reads only columns null in every row (fields no row gave) has the same result in
+    # every row, known once per set of such columns (an API request names a few of the fields).
+    null_everywhere = frozenset(
+        name
+        for name, nulls in zip(typed.columns, typed.null_count().row(0), strict=True)
+        if nulls == typed.height
+    )
+    varying, constant_failures = _split_checks(stream, null_everywhere)
+    failed = typed.select([(~checks[number][2]).alias(str(number)) for number in varying]).with_row_index(
+        "_idx"
+    )
+    counts = dict(zip(varying, failed.drop("_idx").sum().row(0), strict=True)) if varying else {}
     parts = []
     for number, (column, check, _) in enumerate(checks):
-        if counts[number]:
+        if number in constant_failures:
+            idx = pl.Series("_idx", range(typed.height), dtype=pl.UInt32)
+        elif counts.get(number):
             idx = failed.filter(pl.col(str(number)))["_idx"]
-            parts.append(
-                pl.DataFrame({"_idx": idx.cast(pl.Int64)}).with_columns(
-                    column=pl.lit(column, pl.String), check=pl.lit(check, pl.String)
-                )
+        else:
+            continue
+        parts.append(
+            pl.DataFrame({"_idx": idx.cast(pl.Int64)}).with_columns(
+                column=pl.lit(column, pl.String), check=pl.lit(check, pl.String)
             )
+        )
     if not parts:
         return pl.DataFrame(schema={"_idx": pl.Int64, "column": pl.String, "check": pl.String})
     return pl.concat(parts).sort("_idx", maintain_order=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _split_checks(stream: str, null_everywhere: frozenset[str]) -> tuple[tuple[int, ...], frozenset[int]]:
+    """The numbers (in :func:`check_expressions`) of the checks that read some column not in
+    ``null_everywhere``, and of those that read only such columns and fail (then in every row: they
+    are evaluated once, on a row of nulls)."""
+    checks = check_expressions(stream)
+    varying, constant = [], []
+    for number, (_, _, passes) in enumerate(checks):
+        (constant if set(passes.meta.root_names()) <= null_everywhere else varying).append(number)
+    nulls = pl.DataFrame(
+        {ROW: [None]}
+        | {c.name: [None] for c in columns(stream)}
+        | {problem_column(c.name): [None] for c in columns(stream)},
+        schema={ROW: pl.Int64}
+        | {c.name: POLARS_TYPES[c.kind] for c in columns(stream)}
+        | {problem_column(c.name): pl.String for c in columns(stream)},
+    )
+    fails = (
+        nulls.select([(~checks[number][2]).alias(str(number)) for number in constant]).row(0)
+        if constant
+        else ()
+    )
+    return tuple(varying), frozenset(number for number, failed in zip(constant, fails, strict=True) if failed)
 
 
 def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:

@@ -142,11 +142,22 @@ def test_bodies_that_are_not_rows_are_refused_without_a_stack_trace(site: dict) 
         not_object = client.post("/api/conversions", json=[42])
         assert not_object.status_code == 422
         assert not_object.json()["rows"][0]["errors"][0]["rule"] == "json_object"
+        twice = client.post(
+            "/api/conversions",
+            content=b'{"person_id": "p", "currency": "USD", "currency": "EUR"}',
+            headers={"content-type": "application/json"},
+        )
+        assert twice.status_code == 422  # as `convopt ingest` refuses such a line
+        assert twice.json()["error"]["errors"][0] == {
+            "field": "currency",
+            "rule": "repeated_key",
+            "message": "currency: expected each field once per JSON object, got it twice",
+        }
         bad_limit = client.get("/api/conversions", params={"limit": 0})
         assert bad_limit.status_code == 422
         bad_cursor = client.get("/api/conversions", params={"cursor": "not-a-cursor"})
         assert bad_cursor.status_code == 422 and bad_cursor.json()["error"]["field"] == "cursor"
-    for response in (invalid, too_big, too_many, not_object, bad_limit, bad_cursor):
+    for response in (invalid, too_big, too_many, not_object, twice, bad_limit, bad_cursor):
         assert "Traceback" not in response.text and 'File "' not in response.text
 
 
