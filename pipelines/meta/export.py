@@ -241,7 +241,8 @@ def export_meta(
             data["payload_bytes"] = [p.encode() if p is not None else b"" for p in data["payload"]]
         # The batch a killed run left in flight goes first, on its own, in its order (same event_ids).
         first_idx = _in_flight_first(data, send_idx, in_flight, summary)
-        rest_idx = [i for i in send_idx if i not in set(first_idx)]
+        first_set = set(first_idx)
+        rest_idx = [i for i in send_idx if i not in first_set] if first_set else send_idx
         sizes = {"batch_size": batch_size, "max_request_bytes": max_request_bytes, "overhead": overhead}
         plan = plan_requests(data, first_idx, **sizes) + plan_requests(data, rest_idx, **sizes)
         summary.pixels = len({pixel for pixel, _ in plan})

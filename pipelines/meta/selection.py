@@ -64,7 +64,7 @@ def select_rows(
 
 
 def _check_unique(rows: pa.Table) -> None:
-    ids = rows.column("conversion_id")
+    ids = rows.column("conversion_id").combine_chunks()  # one hash table, not one per chunk
     if len(ids) != len(ids.unique()):
         raise ExportUsageError(
             "marts.meta_capi_events has several rows for one conversion_id: fix the model "
