@@ -46,11 +46,7 @@ identity_map as (
 
 previous_persons as (
     -- Per person an anonymous id was relinked away from: the latest such relink's load.
-    select
-        previous_person_id as person_id,
-        max(relinked_loaded_at) as relinked_loaded_at
-    from {{ ref('int_identity_previous_persons') }}
-    group by previous_person_id
+    {{ latest_relink_away_by_person() }}
 ),
 
 {% if is_incremental() -%}

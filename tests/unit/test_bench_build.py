@@ -71,15 +71,19 @@ def build_result(bench, name: str, wall: float, models: float, floor_seconds: fl
     return bench.BuildResult(name, wall, 1234.0, seconds, counts, slowest[:2], (floor_seconds, 4200, 0, 0))
 
 
-def test_render_compares_the_builds(bench) -> None:
-    full = build_result(bench, "full", 120.0, 90.0, 0.3)
-    incremental = build_result(bench, "incremental", 30.0, 18.0, 0.32)
-    text = bench.render(
+def render_builds(bench, *unchanged) -> str:
+    """The Markdown of a full build of 120 s and an incremental one of 30 s (and `unchanged`, when given)."""
+    return bench.render(
         {"history": 990_000, "later": 8_900, "late": 1_000},
         {"full": 40.0, "incremental": 1.5},
-        full,
-        incremental,
+        build_result(bench, "full", 120.0, 90.0, 0.3),
+        build_result(bench, "incremental", 30.0, 18.0, 0.32),
+        *unchanged,
     )
+
+
+def test_render_compares_the_builds(bench) -> None:
+    text = render_builds(bench)
     lines = text.splitlines()
     assert lines[0] == (
         "990,000 events landed first, then 9,900 more (1.0%: 8,900 for the next day, 1,000 late for old days)."
@@ -100,16 +104,7 @@ def test_render_compares_the_builds(bench) -> None:
 
 
 def test_render_states_the_build_with_nothing_new(bench) -> None:
-    full = build_result(bench, "full", 120.0, 90.0, 0.3)
-    incremental = build_result(bench, "incremental", 30.0, 18.0, 0.32)
-    unchanged = build_result(bench, "unchanged", 24.0, 12.0, 0.3)
-    text = bench.render(
-        {"history": 990_000, "later": 8_900, "late": 1_000},
-        {"full": 40.0, "incremental": 1.5},
-        full,
-        incremental,
-        unchanged,
-    )
+    text = render_builds(bench, build_result(bench, "unchanged", 24.0, 12.0, 0.3))
     assert (
         "The same build once more with nothing new landed: 24.0 s wall (0.20 of the full build, 0.80 of the"
         " incremental one); node time 12.0 s in models, 0.8 s in data tests; peak memory 1,234 MiB. What the"
