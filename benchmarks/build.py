@@ -1,11 +1,16 @@
 """The scheduled build (`dbt build --selector scheduled`, what `convopt run` builds), full and incremental.
 
-    .venv/bin/python benchmarks/build.py [--events 1000000] [--workdir DIR] [--write]
+    .venv/bin/python benchmarks/build.py [--events 1000000] [--part-events 10000000] [--workdir DIR] [--write]
 
 Data, generated once per run (seeded, Parquet):
 
 * history: `--events` events over 60 days from 2026-01-01, 100 files per stream (as benchmarks/engines.py
-  lands them: a build reads the newest load of the previous build again, so that load is about 1 %);
+  lands them: a build reads the newest load of the previous build again, so that load is about 1 %).
+  The generator simulates a data set in memory (30M events in one piece took more than 10 GB and was
+  killed for lack of memory), so a history of more than `--part-events` (default 10M) is generated as
+  parts of equal size over the same 60 days, each from its own seed (its own persons and campaign tree,
+  as if several advertisers shared the warehouse), in its own folder and its own process, with the 100
+  files per stream shared among them;
 * about 1 % more, landed after the full build: 0.9 % for the next day (2026-03-02) and 0.1 % of late
   data for old days (2026-01-20 to 2026-01-29, with their ad spend restated), each from its own seed.
 
@@ -34,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,34 +217,63 @@ def _count_events(folder: Path) -> int:
         return con.execute("select count(*) from read_parquet(?)", [files]).fetchone()[0]
 
 
-def generate(landing: Path, events: int) -> dict[str, int]:
-    """The three batches (see the module docstring), each in its own folder; events per batch."""
+HISTORY_FILES = 100
+PART_EVENTS = 10_000_000
+
+
+def history_parts(events: int, part_events: int = PART_EVENTS) -> list[tuple[str, int, int, int]]:
+    """The history's parts: (folder, events, seed, files per stream), at most ``part_events`` each.
+
+    One part is the folder `history` with seed 42, as before parts existed; more are `history-01`, … with
+    seeds 42, 142, 242, … and sizes that differ by at most one event.
+    """
+    if part_events < 1:
+        raise ValueError(f"part_events: expected a positive number of events, got {part_events}")
+    count = -(-events // part_events)
+    if count == 1:
+        return [("history", events, 42, HISTORY_FILES)]
+    files = -(-HISTORY_FILES // count)
+    size, extra = divmod(events, count)
+    return [
+        (f"history-{index + 1:02d}", size + (1 if index < extra else 0), 42 + 100 * index, files)
+        for index in range(count)
+    ]
+
+
+def generate(landing: Path, events: int, part_events: int = PART_EVENTS) -> tuple[dict[str, int], list[str]]:
+    """The batches (see the module docstring), each in its own folder: events per batch and the history's folders."""
     end = HISTORY_START + dt.timedelta(days=HISTORY_DAYS)
+    parts = history_parts(events, part_events)
     configs = {
-        "history": GeneratorConfig(
-            events=events,
-            seed=42,
+        folder: GeneratorConfig(
+            events=part_size,
+            seed=seed,
             start=HISTORY_START,
             days=HISTORY_DAYS,
             fmt="parquet",
-            files_per_stream=100,
-        ),
-        "later": GeneratorConfig(
-            events=max(1, round(events * LATER_SHARE)), seed=43, start=end, days=1, fmt="parquet"
-        ),
-        "late": GeneratorConfig(
-            events=max(1, round(events * LATE_SHARE)),
-            seed=44,
-            start=LATE_START,
-            days=LATE_DAYS,
-            fmt="parquet",
-        ),
+            files_per_stream=files,
+        )
+        for folder, part_size, seed, files in parts
     }
+    configs["later"] = GeneratorConfig(
+        events=max(1, round(events * LATER_SHARE)), seed=43, start=end, days=1, fmt="parquet"
+    )
+    configs["late"] = GeneratorConfig(
+        events=max(1, round(events * LATE_SHARE)),
+        seed=44,
+        start=LATE_START,
+        days=LATE_DAYS,
+        fmt="parquet",
+    )
     counts = {}
-    for name, config in configs.items():
-        generate_dataset(landing / name, config)
-        counts[name] = _count_events(landing / name)
-    return counts
+    # Each batch in a fresh process, so one part's memory is returned before the next is simulated.
+    with ProcessPoolExecutor(max_workers=1, max_tasks_per_child=1) as pool:
+        for name, config in configs.items():
+            pool.submit(generate_dataset, landing / name, config).result()
+            counts[name] = _count_events(landing / name)
+    history = [folder for folder, *_ in parts]
+    counts = {"history": sum(counts.pop(folder) for folder in history), **counts}
+    return counts, history
 
 
 def build(name: str, env: dict[str, str], target: Path, as_of: dt.date) -> BuildResult:
@@ -265,11 +300,19 @@ def _commit() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument(
+        "--part-events",
+        type=int,
+        default=PART_EVENTS,
+        help="generate a larger history in parts of at most this many events (default: %(default)s)",
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temp dir, deleted at the end")
     parser.add_argument("--write", action="store_true", help="put the table into BENCHMARKS.md")
     args = parser.parse_args()
     if args.events < 1000:
         parser.error("--events: at least 1000, so the 1 % batches are not empty")
+    if args.part_events < 1000:
+        parser.error("--part-events: at least 1000 events per part of the history")
 
     if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
         parser.error(f"--workdir: {args.workdir} is not empty; the benchmark needs a fresh warehouse")
@@ -287,12 +330,12 @@ def main() -> None:
     env.pop("CONVOPT_TARGET", None)
     try:
         print(f"generating {args.events:,} events (+1 %) into {landing}", flush=True)
-        counts = generate(landing, args.events)
+        counts, history = generate(landing, args.events, args.part_events)
         convopt = str(BIN / "convopt")
         ingest, builds = {}, {}
         history_end = HISTORY_START + dt.timedelta(days=HISTORY_DAYS)
         for name, folders, as_of in (
-            ("full", ["history"], history_end),
+            ("full", history, history_end),
             ("incremental", ["later", "late"], history_end + dt.timedelta(days=1)),
         ):
             paths = [str(landing / folder) for folder in folders]

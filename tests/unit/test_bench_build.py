@@ -146,3 +146,22 @@ def test_replace_section_matches_the_whole_heading_line(bench) -> None:
     heading = bench.section_heading(1_000)
     text = BEFORE + "\n## Scheduled build at 1,000 events (old notes)\n\nkept\n"
     assert bench.replace_section(text, heading, "t") == text + "\n" + heading + "\n\nt\n"
+
+
+def test_a_history_within_one_part_is_generated_as_before(bench) -> None:
+    assert bench.history_parts(10_000_000) == [("history", 10_000_000, 42, 100)]
+
+
+def test_a_larger_history_is_split_into_parts_with_their_own_seeds(bench) -> None:
+    parts = bench.history_parts(30_000_001)
+    assert [folder for folder, *_ in parts] == ["history-01", "history-02", "history-03", "history-04"]
+    assert sum(size for _, size, _, _ in parts) == 30_000_001
+    assert max(size for _, size, _, _ in parts) <= 10_000_000
+    assert max(size for _, size, _, _ in parts) - min(size for _, size, _, _ in parts) <= 1
+    assert len({seed for _, _, seed, _ in parts}) == 4
+    assert [files for *_, files in parts] == [25, 25, 25, 25]
+
+
+def test_a_part_size_below_one_event_is_refused(bench) -> None:
+    with pytest.raises(ValueError, match="part_events: expected a positive number of events, got 0"):
+        bench.history_parts(1000, 0)
