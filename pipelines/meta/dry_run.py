@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,26 +79,54 @@ def write_dry_run(
         }
     )
     # Each body is build_request_body(payloads): its envelope around the payloads joined by commas,
-    # here joined by Arrow (a list per request over the payloads in plan order).
+    # here joined by Arrow, chunk by chunk (combining the chunks first would copy every payload once more).
     envelope = build_request_body([], summary.test_event_code)
     prefix, suffix = envelope[: len(b'{"data":[')], envelope[len(b'{"data":[') :]
-    offsets = [0]
-    for _, idx in plan:
-        offsets.append(offsets[-1] + len(idx))
-    payloads = events.column("payload").combine_chunks().cast(pa.large_string())
-    joined = pc.binary_join(
-        pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), payloads),
-        pa.scalar(",", pa.large_string()),
-    )
-    # Written piece by piece from Arrow's buffer: a body is never copied into a Python bytes object.
-    suffix += b"\n"
-    bodies = ((prefix, body.as_buffer(), suffix) for body in joined)
+    ends = list(itertools.accumulate(len(idx) for _, idx in plan))
+    # Written piece by piece from Arrow's buffers: a body is never copied into a Python bytes object.
+    bodies = _request_bodies(events.column("payload"), ends, prefix, suffix + b"\n")
     summary.sent = len(events)
     summary.dropped_user_data_fields = sum(
         data["dropped_user_data_fields"][i] for _, idx in plan for i in idx
     )
     summary.requests = len(plan)
     summary.dry_run_files = _write_files(out, bodies, events)
+
+
+def _request_bodies(
+    payloads: pa.ChunkedArray, ends: list[int], prefix: bytes, suffix: bytes
+) -> Iterator[list[bytes | pa.Buffer]]:
+    """Each request's body as its pieces: ``prefix``, its payloads joined by commas, ``suffix``. Request i
+    has the payloads up to row ``ends[i]`` (exclusive) from the previous request's end; a request whose
+    payloads span two chunks of ``payloads`` is joined in each chunk and the parts by a comma."""
+    comma = pa.scalar(",", pa.large_string())
+    pieces: list[bytes | pa.Buffer] = [prefix]
+    request, chunk_start = 0, 0
+    for chunk in payloads.chunks:
+        chunk_end = chunk_start + len(chunk)
+        if chunk_end == chunk_start:
+            continue
+        # Boundaries of the requests (or parts of them) inside this chunk, as offsets into it.
+        first_request = request
+        local = [0]
+        while request < len(ends) and ends[request] <= chunk_end:
+            local.append(ends[request] - chunk_start)
+            request += 1
+        if local[-1] != chunk_end - chunk_start:
+            local.append(chunk_end - chunk_start)  # the next request continues in the next chunk
+        joined = pc.binary_join(
+            pa.LargeListArray.from_arrays(pa.array(local, type=pa.int64()), chunk.cast(pa.large_string())),
+            comma,
+        )
+        for n, part in enumerate(joined):
+            if len(pieces) > 1:
+                pieces.append(b",")
+            pieces.append(part.as_buffer())
+            if first_request + n < request:  # this request ends in this chunk
+                pieces.append(suffix)
+                yield pieces
+                pieces = [prefix]
+        chunk_start = chunk_end
 
 
 def _write_files(out: Path, bodies: Iterable[Iterable[bytes | pa.Buffer]], events: pa.Table) -> list[Path]:

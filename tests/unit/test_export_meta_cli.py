@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fake_graph_api import FakeGraphAPI, drop, error, slow
@@ -22,7 +24,8 @@ from meta_export_helpers import (
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.meta.batching import MAX_EVENTS_PER_REQUEST
+from pipelines.meta.batching import MAX_EVENTS_PER_REQUEST, build_request_body
+from pipelines.meta.dry_run import _request_bodies
 from pipelines.meta.export import export_meta
 from pipelines.meta.graph_client import GraphClient
 from pipelines.meta.results import ExportUsageError
@@ -53,6 +56,41 @@ def test_dry_run_payloads_are_byte_identical_and_exactly_what_is_sent(
 
     token_field = b',"access_token":' + json.dumps(TOKEN).encode() + b"}"
     assert fake.bodies == [line[:-1] + token_field for line in lines]
+
+
+@pytest.mark.parametrize(
+    ("chunk_sizes", "request_sizes"),
+    [
+        ([3, 4, 5], [2, 6, 4]),  # a request spanning two chunks, one spanning three
+        ([5, 0, 7], [5, 7]),  # requests ending exactly at a chunk's end, an empty chunk
+        ([12], [1] * 12),
+        ([1] * 6, [6]),
+    ],
+)
+def test_dry_run_bodies_from_chunked_payloads_are_the_request_bodies(
+    chunk_sizes: list[int], request_sizes: list[int]
+) -> None:
+    """The dry run joins payloads chunk by chunk (dry_run._request_bodies): the same bytes as
+    build_request_body over each request's payloads, wherever the chunks split a request."""
+    payloads = [f'{{"event_id":"e{n}"}}' for n in range(sum(chunk_sizes))]
+    chunks, start = [], 0
+    for size in chunk_sizes:
+        chunks.append(pa.array(payloads[start : start + size], type=pa.string()))
+        start += size
+    ends = list(itertools.accumulate(request_sizes))
+    envelope = build_request_body([], "T1")
+    prefix, suffix = envelope[: len(b'{"data":[')], envelope[len(b'{"data":[') :]
+
+    bodies = [
+        b"".join(bytes(piece) for piece in pieces)
+        for pieces in _request_bodies(pa.chunked_array(chunks, type=pa.string()), ends, prefix, suffix)
+    ]
+
+    expected, start = [], 0
+    for end in ends:
+        expected.append(build_request_body([p.encode() for p in payloads[start:end]], "T1"))
+        start = end
+    assert bodies == expected
 
 
 def test_dry_run_needs_no_token_and_reads_a_warehouse_without_a_log(tmp_path: Path) -> None:
