@@ -825,8 +825,9 @@ def test_a_build_with_nothing_new_changes_no_breakdown_row(batches: dict, tmp_pa
 
 
 def test_a_returning_person_moves_only_their_breakdown_values(batches: dict, tmp_path: Path) -> None:
-    # A person comes back with an ad click of a new campaign an hour before their ad_click_to_purchase
-    # attempt: their first-touch campaign becomes cmp_return. The all_time rows of that funnel change for
+    # A person clicks an ad of a new campaign a millisecond after the start of their ad_click_to_purchase
+    # attempt: the attempt it starts reaches the same steps at the same times and started later, so it
+    # becomes the chosen one and the person's first-touch campaign becomes cmp_return. The all_time rows of that funnel change for
     # the values the person left and joined only (one person out of one value, into another, per breakdown
     # type); every other all_time row keeps its counts. The result equals a fresh build of the same data.
     project = Project.copy_of_repo(tmp_path)
@@ -840,11 +841,13 @@ def test_a_returning_person_moves_only_their_breakdown_values(batches: dict, tmp
         person, started_at = con.execute(
             "select person_id, started_at from marts.conversion_funnel"
             " where funnel_name = 'ad_click_to_purchase' and not is_excluded and completed_steps >= 2"
+            " and person_id in (select person_id from marts.conversion_funnel_step"
+            "  where funnel_name = 'ad_click_to_purchase' and step_number = 2 and seconds_from_start > 1)"
             " order by person_id limit 1"
         ).fetchone()
         con.execute(
             "insert into raw.events select * replace ("
-            " 'ev_return' as event_id, 'ad_click' as event_name, ? - interval 1 hour as event_time,"
+            " 'ev_return' as event_id, 'ad_click' as event_name, ? + interval 1 millisecond as event_time,"
             " 'cmp_return' as campaign_id, 'cmp_return' as utm_campaign, null as properties,"
             " 'load_events_5' as _load_id, 'events_5.jsonl' as _source_file, 1 as _source_row,"
             " timestamptz '2024-04-18 01:00:00+00' as _loaded_at)"
