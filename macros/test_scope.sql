@@ -99,6 +99,28 @@
     {{- return('(' ~ key ~ ' is null or ' ~ key ~ ' in (' ~ query ~ '))') -}}
 {%- endmacro %}
 
+{#- test_scope_keys for a `period_date` key with the periods fetched when the test runs and written into its
+    `where` as date literals: a filter of constants on a view's grouping column reaches below its aggregation,
+    where a subquery would not (rpt_attribution_by_campaign: the view sums every attribution row before an
+    `in (select …)` could drop a period). `query` returns `period_date`. -#}
+{% macro test_scope_period_dates(query) -%}
+    {%- if not test_scope_is_scoped() -%}
+        {{- return('1 = 1') -}}
+    {%- endif -%}
+    {%- set found = run_query(
+        'select distinct cast(scoped.period_date as ' ~ dbt.type_string() ~ ') from (' ~ query ~ ') as scoped'
+        ~ ' where scoped.period_date is not null'
+    ) -%}
+    {%- set dates = [] -%}
+    {%- for row in found.rows -%}
+        {%- do dates.append("cast('" ~ row[0] ~ "' as date)") -%}
+    {%- endfor -%}
+    {%- if not dates -%}
+        {{- return('period_date is null') -}}
+    {%- endif -%}
+    {{- return('(period_date is null or period_date in (' ~ dates | join(', ') ~ '))') -}}
+{%- endmacro %}
+
 {#- `condition` on a scoped build, every row otherwise: rows a mart rewrites for a reason no watermark
     shows (conversion_funnel's open attempts, meta_capi_events' status at a new reference time). -#}
 {% macro test_scope_rows(condition) -%}
@@ -242,6 +264,23 @@
             from {{ test_scope_relation(relation) }} as recent_rows
             where recent_rows.{{ watermark }} >= {{ test_scope_start() }}
         {%- endfor %}
+    {%- endset -%}
+    {{- return(periods) -}}
+{%- endmacro %}
+
+{#- The periods (`grains`) of the conversions whose conversion_attribution rows may have changed since the
+    start of the last tested build: every copy's time of each conversion key with a copy loaded since (a
+    conversion that moved, split or disappeared: test_scope_conversion_periods), the conversions valued
+    again since (int_conversions_valued.last_loaded_at) and those whose credits were recomputed since
+    (int_attribution_credits.inputs_loaded_at). For an aggregate of conversion_attribution by period (the
+    report view rpt_attribution_by_campaign), whose other periods sum rows that did not change. -#}
+{% macro test_scope_attribution_periods(grains) -%}
+    {%- set periods -%}
+        {{ test_scope_conversion_periods(grains) }}
+        union
+        {{ test_scope_periods('int_conversions_valued', 'last_loaded_at', 'conversion_time', grains) }}
+        union
+        {{ test_scope_periods('int_attribution_credits', 'inputs_loaded_at', 'conversion_time', grains) }}
     {%- endset -%}
     {{- return(periods) -}}
 {%- endmacro %}

@@ -29,9 +29,14 @@
 -- a changed person now starts or whose count of persons changed, their weeks and months, and the funnel's
 -- all_time rows), or every row when the funnel definitions or their breakdown_attribution, the channel
 -- mapping, the funnel marts' own recomputation or var reporting_timezone changed. A person's values depend
--- only on the events of their chosen attempt, which change only when the person's matching does. This model
--- then computes the periods that have persons and no rows, each whole (every breakdown type, value and
--- step). The all_time rows read every person whenever anything changed.
+-- only on the events of their chosen attempt, which change only when the person's matching does.
+--
+-- Only the daily rows are computed from persons, and only those of the days the pre-hook left without rows
+-- (every person of such a day, each whole: every breakdown type, value and step). The counts are sums of
+-- persons and each person starts on one day, so a week's, a month's and the all_time rows are the sums of
+-- their days' rows: the periods left without rows are summed from the daily rows, those kept from earlier
+-- runs and those computed now. A run that changed nothing computes no person; one that changed a few days
+-- reads only the persons of those days, whatever the all_time rows they move.
 with funnels as (
     select * from {{ ref('conversion_funnel') }}
     where not is_excluded
@@ -73,7 +78,25 @@ funnel_attributions as (
     from funnel_definitions
 ),
 
--- Each counted step event with the properties a breakdown reads.
+-- Each person's reporting day; on an incremental run only the persons of the days left without rows
+-- (every stored day has rows of the campaign breakdown's step 1).
+person_days as (
+    select
+        funnels.person_id,
+        funnels.funnel_name,
+        funnels.completed_steps,
+        'daily' as period_type,
+        {{ reporting_period_start('funnels.started_at', 'day') }} as period_date
+    from funnels
+),
+
+day_persons as (
+    {{ funnel_rows_of_unstored_periods(
+        'person_days', "stored.period_type = 'daily' and stored.breakdown_type = 'campaign' and stored.step_number = 1"
+    ) }}
+),
+
+-- Each counted step event of those persons with the properties a breakdown reads.
 step_properties as (
     select
         funnel_steps.id as step_id,
@@ -87,10 +110,10 @@ step_properties as (
         coalesce(events.device_type, conversions.device_type) as device_type,
         coalesce(events.country, conversions.country) as country
     from funnel_steps
-    inner join funnels
+    inner join day_persons
         on
-            funnel_steps.person_id = funnels.person_id
-            and funnel_steps.funnel_name = funnels.funnel_name
+            funnel_steps.person_id = day_persons.person_id
+            and funnel_steps.funnel_name = day_persons.funnel_name
     left join events
         on
             funnel_steps.event_source = 'event'
@@ -124,20 +147,21 @@ step_values as (
     cross join breakdown_types
 ),
 
--- The event that gives each person's value, by the funnel's attribution: its rank among the person's
--- step events with a value (first or last), or its step number.
+-- The event that gives each person's value, by the funnel's attribution: first among the person's step events
+-- with a value, counted from the first step (first_touch) or from the last (last_touch), or its step number.
 ranked_values as (
     select
         step_values.*,
         funnel_attributions.breakdown_attribution,
         row_number() over (
             partition by step_values.person_id, step_values.funnel_name, step_values.breakdown_type
-            order by case when step_values.breakdown_value is null then 1 else 0 end, step_values.step_number
-        ) as first_rank,
-        row_number() over (
-            partition by step_values.person_id, step_values.funnel_name, step_values.breakdown_type
-            order by case when step_values.breakdown_value is null then 1 else 0 end, step_values.step_number desc
-        ) as last_rank
+            order by
+                case when step_values.breakdown_value is null then 1 else 0 end,
+                case
+                    when funnel_attributions.breakdown_attribution = 'last_touch' then -step_values.step_number
+                    else step_values.step_number
+                end
+        ) as touch_rank
     from step_values
     inner join funnel_attributions
         on step_values.funnel_name = funnel_attributions.funnel_name
@@ -145,17 +169,16 @@ ranked_values as (
 
 person_values as (
     select
-        funnels.person_id,
-        funnels.funnel_name,
-        funnels.completed_steps,
-        funnels.total_steps,
-        funnels.started_at,
+        day_persons.person_id,
+        day_persons.funnel_name,
+        day_persons.completed_steps,
+        day_persons.period_date,
         breakdown_types.breakdown_type,
         coalesce(max(
             case
-                when ranked_values.breakdown_attribution = 'first_touch' and ranked_values.first_rank = 1
-                    then ranked_values.breakdown_value
-                when ranked_values.breakdown_attribution = 'last_touch' and ranked_values.last_rank = 1
+                when
+                    ranked_values.breakdown_attribution in ('first_touch', 'last_touch')
+                    and ranked_values.touch_rank = 1
                     then ranked_values.breakdown_value
                 when
                     ranked_values.breakdown_attribution
@@ -163,83 +186,150 @@ person_values as (
                     then ranked_values.breakdown_value
             end
         ), '(none)') as breakdown_value
-    from funnels
+    from day_persons
     cross join breakdown_types
     left join ranked_values
         on
-            funnels.person_id = ranked_values.person_id
-            and funnels.funnel_name = ranked_values.funnel_name
+            day_persons.person_id = ranked_values.person_id
+            and day_persons.funnel_name = ranked_values.funnel_name
             and breakdown_types.breakdown_type = ranked_values.breakdown_type
     group by
-        funnels.person_id,
-        funnels.funnel_name,
-        funnels.completed_steps,
-        funnels.total_steps,
-        funnels.started_at,
+        day_persons.person_id,
+        day_persons.funnel_name,
+        day_persons.completed_steps,
+        day_persons.period_date,
         breakdown_types.breakdown_type
 ),
 
-persons_by_period as (
+computed_days as (
     select
-        person_values.*,
-        'all_time' as period_type,
-        cast(null as date) as period_date
+        person_values.funnel_name,
+        person_values.period_date,
+        person_values.breakdown_type,
+        person_values.breakdown_value,
+        funnel_definitions.step_number,
+        count(*) as persons_entered,
+        sum(case when person_values.completed_steps >= funnel_definitions.step_number then 1 else 0 end)
+            as persons_reached,
+        sum(case when person_values.completed_steps >= funnel_definitions.step_number - 1 then 1 else 0 end)
+            as persons_reached_previous_step
     from person_values
-    union all
-    select
-        person_values.*,
-        'daily' as period_type,
-        {{ reporting_period_start('person_values.started_at', 'day') }} as period_date
-    from person_values
-    union all
-    select
-        person_values.*,
-        'weekly' as period_type,
-        {{ reporting_period_start('person_values.started_at', 'week') }} as period_date
-    from person_values
-    union all
-    select
-        person_values.*,
-        'monthly' as period_type,
-        {{ reporting_period_start('person_values.started_at', 'month') }} as period_date
-    from person_values
+    inner join funnel_definitions
+        on person_values.funnel_name = funnel_definitions.funnel_name
+    group by
+        person_values.funnel_name,
+        person_values.period_date,
+        person_values.breakdown_type,
+        person_values.breakdown_value,
+        funnel_definitions.step_number
 ),
 
--- The periods the pre-hook left (every one has rows of the campaign breakdown's step 1) are kept; every
--- other period is computed.
-period_persons as (
+-- Every day's rows: those computed now and, on an incremental run, those kept (step 1 stores no
+-- persons_reached_previous_step: every person entered has reached step 0).
+all_days as (
+    select * from computed_days
+    {%- if is_incremental() %}
+        union all
+        select
+            stored.funnel_name,
+            stored.period_date,
+            stored.breakdown_type,
+            stored.breakdown_value,
+            stored.step_number,
+            stored.persons_entered,
+            stored.persons_reached,
+            coalesce(stored.persons_reached_previous_step, stored.persons_entered) as persons_reached_previous_step
+        from {{ this }} as stored
+        where stored.period_type = 'daily'
+    {%- endif %}
+),
+
+summed_periods as (
+    select
+        all_days.funnel_name,
+        'weekly' as period_type,
+        cast({{ dbt.date_trunc('week', 'all_days.period_date') }} as date) as period_date,
+        all_days.breakdown_type,
+        all_days.breakdown_value,
+        all_days.step_number,
+        sum(all_days.persons_entered) as persons_entered,
+        sum(all_days.persons_reached) as persons_reached,
+        sum(all_days.persons_reached_previous_step) as persons_reached_previous_step
+    from all_days
+    group by
+        all_days.funnel_name,
+        cast({{ dbt.date_trunc('week', 'all_days.period_date') }} as date),
+        all_days.breakdown_type,
+        all_days.breakdown_value,
+        all_days.step_number
+    union all
+    select
+        all_days.funnel_name,
+        'monthly' as period_type,
+        cast({{ dbt.date_trunc('month', 'all_days.period_date') }} as date) as period_date,
+        all_days.breakdown_type,
+        all_days.breakdown_value,
+        all_days.step_number,
+        sum(all_days.persons_entered) as persons_entered,
+        sum(all_days.persons_reached) as persons_reached,
+        sum(all_days.persons_reached_previous_step) as persons_reached_previous_step
+    from all_days
+    group by
+        all_days.funnel_name,
+        cast({{ dbt.date_trunc('month', 'all_days.period_date') }} as date),
+        all_days.breakdown_type,
+        all_days.breakdown_value,
+        all_days.step_number
+    union all
+    select
+        all_days.funnel_name,
+        'all_time' as period_type,
+        cast(null as date) as period_date,
+        all_days.breakdown_type,
+        all_days.breakdown_value,
+        all_days.step_number,
+        sum(all_days.persons_entered) as persons_entered,
+        sum(all_days.persons_reached) as persons_reached,
+        sum(all_days.persons_reached_previous_step) as persons_reached_previous_step
+    from all_days
+    group by
+        all_days.funnel_name,
+        all_days.breakdown_type,
+        all_days.breakdown_value,
+        all_days.step_number
+),
+
+-- The weeks, months and all_time rows the pre-hook left are kept; every other one is summed.
+computed_periods as (
     {{ funnel_rows_of_unstored_periods(
-        'persons_by_period', "stored.breakdown_type = 'campaign' and stored.step_number = 1"
+        'summed_periods', "stored.breakdown_type = 'campaign' and stored.step_number = 1"
     ) }}
 ),
 
 step_counts as (
     select
-        period_persons.funnel_name,
-        period_persons.period_type,
-        period_persons.period_date,
-        period_persons.breakdown_type,
-        period_persons.breakdown_value,
-        funnel_definitions.step_number,
-        funnel_definitions.step_name,
-        funnel_definitions.total_steps,
-        count(*) as persons_entered,
-        sum(case when period_persons.completed_steps >= funnel_definitions.step_number then 1 else 0 end)
-            as persons_reached,
-        sum(case when period_persons.completed_steps >= funnel_definitions.step_number - 1 then 1 else 0 end)
-            as persons_reached_previous_step
-    from period_persons
-    inner join funnel_definitions
-        on period_persons.funnel_name = funnel_definitions.funnel_name
-    group by
-        period_persons.funnel_name,
-        period_persons.period_type,
-        period_persons.period_date,
-        period_persons.breakdown_type,
-        period_persons.breakdown_value,
-        funnel_definitions.step_number,
-        funnel_definitions.step_name,
-        funnel_definitions.total_steps
+        computed_days.funnel_name,
+        'daily' as period_type,
+        computed_days.period_date,
+        computed_days.breakdown_type,
+        computed_days.breakdown_value,
+        computed_days.step_number,
+        computed_days.persons_entered,
+        computed_days.persons_reached,
+        computed_days.persons_reached_previous_step
+    from computed_days
+    union all
+    select
+        computed_periods.funnel_name,
+        computed_periods.period_type,
+        computed_periods.period_date,
+        computed_periods.breakdown_type,
+        computed_periods.breakdown_value,
+        computed_periods.step_number,
+        computed_periods.persons_entered,
+        computed_periods.persons_reached,
+        computed_periods.persons_reached_previous_step
+    from computed_periods
 ),
 
 final as (
@@ -253,9 +343,9 @@ final as (
         step_counts.breakdown_type,
         step_counts.breakdown_value,
         funnel_attributions.breakdown_attribution,
-        step_counts.step_name,
+        funnel_definitions.step_name,
         cast(step_counts.step_number as {{ dbt.type_int() }}) as step_number,
-        cast(step_counts.total_steps as {{ dbt.type_int() }}) as total_steps,
+        cast(funnel_definitions.total_steps as {{ dbt.type_int() }}) as total_steps,
         cast(step_counts.persons_entered as {{ dbt.type_bigint() }}) as persons_entered,
         cast(step_counts.persons_reached as {{ dbt.type_bigint() }}) as persons_reached,
         cast(
@@ -269,6 +359,10 @@ final as (
         end as conversion_rate_from_previous_step,
         step_counts.period_date
     from step_counts
+    inner join funnel_definitions
+        on
+            step_counts.funnel_name = funnel_definitions.funnel_name
+            and step_counts.step_number = funnel_definitions.step_number
     inner join funnel_attributions
         on step_counts.funnel_name = funnel_attributions.funnel_name
 )

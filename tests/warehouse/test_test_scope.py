@@ -272,7 +272,7 @@ def mart_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     assert second_build.returncode == 0
     assert _build_log(warehouse)[-1]["tested_loads_before"] is None
-    seen: dict = {"spoiled": {}}
+    seen: dict = {"spoiled": {}, "warehouse": warehouse, "target": target}
     literal = f"timestamptz '{start.isoformat()}+00'"
     with duckdb.connect(str(warehouse)) as con:
         for table, column in MART_TESTS.values():
@@ -321,3 +321,32 @@ def test_full_tests_check_every_row_of_a_mart(mart_runs: dict) -> None:
     failures = mart_runs["full tests"]["failures"]
     for test in MART_TESTS:
         assert failures[test] == 2, (test, failures)
+
+
+def test_the_attribution_report_tests_check_the_periods_rewritten_since(mart_runs: dict) -> None:
+    # rpt_attribution_by_campaign is a view summing every conversion_attribution row by period: scoped, its
+    # tests read the periods of the conversions rewritten since the last tested build. An attribution row of
+    # January 2000 without a channel (no input rewrote it) spoils three report rows (its day, week and
+    # month), which only the full tests see.
+    warehouse, target = mart_runs["warehouse"], mart_runs["target"]
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "insert into marts.conversion_attribution select * replace ('old-report-row' as id,"
+            " 'old-report-conversion' as conversion_id, null as channel,"
+            " timestamptz '2000-01-03 12:00:00+00' as conversion_time)"
+            " from marts.conversion_attribution limit 1"
+        )
+    failures = {}
+    for name, extra in (("scoped", []), ("full tests", ["--vars", "{full_tests: true}"])):
+        run_dbt(
+            ["build", "--select", "rpt_attribution_by_campaign", "--resource-type", "test", *extra],
+            warehouse=warehouse,
+            target_path=target,
+        )
+        found = _failures(target)
+        failures[name] = found["row_checks_rpt_attribution_by_campaign"]
+        # The spoiled row adds a group of its own: no duplicate key.
+        assert all(
+            count == 0 for test, count in found.items() if test != "row_checks_rpt_attribution_by_campaign"
+        )
+    assert failures["full tests"] - failures["scoped"] == 3, failures
