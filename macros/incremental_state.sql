@@ -31,6 +31,11 @@
                        rows were loaded (or updated);
         touched_keys   a query of the key columns: the keys whose rows may differ from the stored ones,
                        given the previous run's watermarks (`previous_watermark`);
+        fingerprints   (optional) name -> a SQL string expression: a further setting recorded with the state
+                       (a row of watermark `name`, no loaded_through) that changes only some keys' rows, so
+                       touched_keys can compare it with the last run's
+                       (`incremental_state_value('fingerprint', watermark=name)`) rather than the change
+                       recomputing every row (conversion_attribution: the markov rows' settings);
       its first pre-hook writes the keys of an incremental run to `audit.<model>_touched_keys`, the second
       deletes their rows (so a key left with no row at all disappears), the model inserts the recomputed
       rows and the post-hook `save_incremental_state` records the state (conversion_attribution,
@@ -186,6 +191,13 @@
             {{ largest }}
         {%- endif %} as loaded_through,
         ({{ state['fingerprint'] }}) as fingerprint
+    {%- endfor %}
+    {%- for name, fingerprint in state.get('fingerprints', {}).items() %}
+    union all
+    select
+        '{{ name }}' as watermark,
+        cast(null as {{ type_timestamp_tz() }}) as loaded_through,
+        ({{ fingerprint }}) as fingerprint
     {%- endfor %}
 {%- endmacro %}
 

@@ -89,16 +89,41 @@
     having min(unchanged.conversion_time) > changed_pairs.earliest_changed_at
 {%- endmacro %}
 
-{#- conversion_attribution: delete+insert by conversion_id. -#}
+{#- The attribution_settings_hash of int_attribution_credits' rows: of the rows other than markov (the
+    attribution settings), or with `markov` of the markov rows (the settings and the removal effects), as
+    a scalar subquery; null when there is no such row. -#}
+{% macro attribution_credits_settings_hash(markov=false) -%}
+    (
+        select max(credits.attribution_settings_hash)
+        from {{ ref('int_attribution_credits') }} as credits
+        where credits.attribution_model {{ '=' if markov else '<>' }} 'markov'
+    )
+{%- endmacro %}
+
+{#- conversion_attribution: delete+insert by conversion and attribution model. -#}
 {% macro conversion_attribution_incremental_state() -%}
     {%- set credits = ref('int_attribution_credits') -%}
     {%- set conversions = ref('int_conversions_valued') -%}
+    {%- set models -%}
+        (
+            {%- for model_name in attribution_models() %}
+                select '{{ model_name }}' as attribution_model{{ ' union all' if not loop.last }}
+            {%- endfor %}
+        )
+    {%- endset -%}
+    {%- set markov_changed -%}
+        coalesce({{ attribution_credits_settings_hash(markov=true) }}, '')
+        <> coalesce({{ incremental_state_value('fingerprint', watermark='markov_settings') }}, '')
+    {%- endset -%}
     {%- set touched_keys -%}
-        -- Conversions of a key with a copy loaded since the last run: new, revalued or with new
-        -- attributes, and re-clustered (a late copy gives the key's conversions new ids, also those
-        -- whose own copies are old).
-        select conversions.id as conversion_id
+        -- Every model of the conversions of a key with a copy loaded since the last run: new, revalued or
+        -- with new attributes, and re-clustered (a late copy gives the key's conversions new ids, also
+        -- those whose own copies are old).
+        select
+            conversions.id as conversion_id,
+            models.attribution_model
         from {{ conversions }} as conversions
+        cross join {{ models }} as models
         where conversions.conversion_key in (
             select loaded.conversion_key
             from {{ conversions }} as loaded
@@ -107,17 +132,26 @@
 
         union
 
-        -- Credits int_attribution_credits recomputed since with a newer input: a touchpoint that
-        -- entered the lookback window, or a new copy of the conversion.
-        select credits.conversion_id
-        from {{ credits }} as credits
-        where credits.inputs_loaded_at >= {{ previous_watermark('credits_loaded_at') }}
+        -- Every model of the conversions whose credits int_attribution_credits recomputed since with a
+        -- newer input: a touchpoint that entered the lookback window, or a new copy of the conversion.
+        select
+            recomputed.conversion_id,
+            models.attribution_model
+        from (
+            select distinct credits.conversion_id
+            from {{ credits }} as credits
+            where credits.inputs_loaded_at >= {{ previous_watermark('credits_loaded_at') }}
+        ) as recomputed
+        cross join {{ models }} as models
 
         union
 
         -- Conversions that no longer exist (their key was re-clustered): their rows are deleted.
-        select previous_rows.conversion_id
+        select
+            previous_rows.conversion_id,
+            models.attribution_model
         from {{ this }} as previous_rows
+        cross join {{ models }} as models
         where
             previous_rows.attribution_model = 'reported'
             and not exists (
@@ -125,16 +159,51 @@
                 from {{ conversions }} as conversions
                 where conversions.id = previous_rows.conversion_id
             )
+
+        union
+
+        -- When the markov credits were recomputed with new removal effects (their settings hash is not
+        -- the one of the last run): the markov rows of the conversions whose markov credits differ from
+        -- the stored ones (many paths, one channel or campaign for instance, keep theirs).
+        select
+            coalesce(current_markov.conversion_id, stored_markov.conversion_id) as conversion_id,
+            'markov' as attribution_model
+        from (
+            select
+                credits.conversion_id,
+                credits.touchpoint_event_id,
+                credits.credit
+            from {{ credits }} as credits
+            where credits.attribution_model = 'markov' and {{ markov_changed }}
+        ) as current_markov
+        full outer join (
+            select
+                previous_rows.conversion_id,
+                previous_rows.touchpoint_event_id,
+                previous_rows.credit
+            from {{ this }} as previous_rows
+            where previous_rows.attribution_model = 'markov' and {{ markov_changed }}
+        ) as stored_markov
+            on
+                current_markov.conversion_id = stored_markov.conversion_id
+                and coalesce(current_markov.touchpoint_event_id, '') = coalesce(stored_markov.touchpoint_event_id, '')
+        where
+            current_markov.conversion_id is null
+            or stored_markov.conversion_id is null
+            or current_markov.credit <> stored_markov.credit
     {%- endset -%}
     {{ return({
-        'unique_key': ['conversion_id'],
+        'unique_key': ['conversion_id', 'attribution_model'],
         'fingerprint': incremental_fingerprint([
-            '(select max(credits.attribution_settings_hash) from ' ~ credits ~ ' as credits)',
+            attribution_credits_settings_hash(),
             "'" ~ var('reporting_currency', 'USD') ~ "'",
         ]),
         'watermarks': {
             'conversions_loaded_at': [conversions, 'last_loaded_at'],
             'credits_loaded_at': [credits, 'inputs_loaded_at'],
+        },
+        'fingerprints': {
+            'markov_settings': attribution_credits_settings_hash(markov=true),
         },
         'touched_keys': touched_keys,
     }) }}
@@ -357,7 +426,8 @@
     {{ return({
         'unique_key': ['period_type', 'period_date'],
         'fingerprint': incremental_fingerprint([
-            '(select max(credits.attribution_settings_hash) from ' ~ credits ~ ' as credits)',
+            attribution_credits_settings_hash(),
+            attribution_credits_settings_hash(markov=true),
             "'" ~ var('reporting_timezone', 'UTC') ~ "'",
             "'" ~ var('reporting_currency', 'USD') ~ "'",
             '(select ' ~ rule_rows ~ ' from ' ~ rules ~ ' as rules)',

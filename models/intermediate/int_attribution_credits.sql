@@ -2,26 +2,54 @@
 {{
     config(
         materialized='incremental',
-        unique_key='conversion_id',
+        unique_key=['conversion_id', 'attribution_model'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         postgres_settings={'enable_nestloop': 'off'},
-        pre_hook="{% if is_incremental() %}{{ delete_rows_where(this, 'not exists (select 1 from '
+        pre_hook=[
+            "{% if is_incremental() %}{{ delete_rows_where(this, 'not exists (select 1 from '
             ~ ref('int_conversions_valued') ~ ' as conversions where conversions.id = target_rows.conversion_id)') }}{% endif %}",
+            "{% if is_incremental() and not var('attribution_markov', true) %}{{ delete_rows_where(this,
+            \"target_rows.attribution_model = 'markov'\") }}{% endif %}",
+        ],
     )
 }}
 
 {%- set half_life_microseconds = (var('attribution_half_life_days', 7) * 86400000000) | int %}
+{%- set is_markov = var('attribution_markov', true) %}
+{#- The markov share of a touch in billionths, rounded down (before balancing), over a relation with
+    conversion_id, touches_in_path and markov_weight. All weights 0 cannot happen for a path of the chain
+    (each of its states has a positive removal effect); linear shares are the fallback should rounding
+    ever make them so. A share less than 0.0005 billionths under a whole billionth counts as that
+    billionth: the removal effects have 12 decimals, so an exact share such as 5/8 comes out a hair
+    under it. -#}
+{%- set markov_units = "case
+        when sum(markov_weight) over (partition by conversion_id) > 0
+            then floor(
+                1000000000.0 * markov_weight / sum(markov_weight) over (partition by conversion_id)
+                + 0.0005
+            )
+        else floor(1000000000.0 / touches_in_path)
+    end" %}
 
 -- Attribution credits (see the docs block attribution_semantics): one row per conversion × attribution
 -- model × credited touchpoint, credits as integer billionths that add up to exactly 1 000 000 000 per
 -- conversion and model. Values are not stored here (conversion_attribution applies them), so exchange
--- rates can change without a recompute. Incremental (delete+insert on conversion_id): a run recomputes
--- every conversion of a key (conversion_type, event_id) with a copy loaded since the last run (a late
--- copy can re-cluster the key: its conversions get new ids even when their own copies are old), and
--- every conversion of a person with a touchpoint loaded since then (a late touch can enter an old
--- conversion's window); all of them when the channel mapping or an attribution var changed. A pre-hook
--- deletes the credits of conversions that no longer exist. A full refresh gives the same rows.
+-- rates can change without a recompute.
+--
+-- Incremental (delete+insert on conversion_id and attribution_model). A run recomputes every model's
+-- rows of every conversion of a key (conversion_type, event_id) with a copy loaded since the last run (a
+-- late copy can re-cluster the key: its conversions get new ids even when their own copies are old),
+-- and of every conversion of a person with a touchpoint loaded since then (a late touch can enter an old
+-- conversion's window); all of them when the channel mapping or an attribution var changed (the
+-- attribution_settings_hash of the rows other than markov). The markov rows also depend on the Markov
+-- removal effects, which any new path can change: their attribution_settings_hash also covers the
+-- effects, and when it differs from the current one the run recomputes the markov rows of every other
+-- conversion too, from the path stored in its linear rows (linear credits every touch of the window, with
+-- its position, channel and campaign) and the new effects, without reading the touchpoints again. Runs
+-- that leave the effects as they were recompute no markov row beyond the conversions above. A pre-hook
+-- deletes the credits of conversions that no longer exist, and the markov rows when var
+-- attribution_markov is false. A full refresh gives the same rows.
 with conversions as (
     select * from {{ ref('int_conversions_valued') }}
 ),
@@ -36,11 +64,11 @@ markov_effects as (
     select * from {{ ref('int_attribution_markov_effects') }}
 ),
 
-{% if var('attribution_markov', true) -%}
-    base_settings as (
-        {{ attribution_settings_hash() }}
-    ),
+base_settings as (
+    {{ attribution_settings_hash() }}
+),
 
+{% if var('attribution_markov', true) -%}
     markov_fingerprint as (
         select
             {{ dbt.listagg(
@@ -54,22 +82,27 @@ markov_effects as (
         from markov_effects
     ),
 
-    -- The attribution settings plus the Markov removal effects: the markov credits of every conversion
-    -- depend on all paths, so when new data changes the effects every conversion is recomputed.
+    -- attribution_settings_hash: the attribution settings, stored with every row but markov's.
+    -- markov_settings_hash: the settings plus the Markov removal effects, stored with the markov rows
+    -- (their credits depend on all paths, through the effects).
     settings as (
         select
+            base_settings.attribution_settings_hash,
             md5(
                 base_settings.attribution_settings_hash || '|markov|'
                 || '{{ var("attribution_markov_states", "channel") }}|'
                 || coalesce(markov_fingerprint.removal_effects, '')
-            ) as attribution_settings_hash
+            ) as markov_settings_hash
         from base_settings
         cross join markov_fingerprint
     ),
 
 {%- else %}
     settings as (
-        {{ attribution_settings_hash() }}
+        select
+            base_settings.attribution_settings_hash,
+            cast(null as {{ dbt.type_string() }}) as markov_settings_hash
+        from base_settings
     ),
 {%- endif %}
 
@@ -99,13 +132,32 @@ conversions_with_loads as (
             coalesce(
                 max(
                     case
-                        when attribution_settings_hash <> (select settings.attribution_settings_hash from settings)
+                        when
+                            attribution_model <> 'markov'
+                            and attribution_settings_hash <> (select settings.attribution_settings_hash from settings)
                             then 1
                         else 0
                     end
                 ) = 1,
                 false
-            ) as is_settings_changed
+            ) as is_settings_changed,
+            -- The stored markov rows were computed with other removal effects (or there are none).
+            coalesce(
+                max(
+                    case
+                        when attribution_model = 'markov'
+                            then
+                                case
+                                    when
+                                        attribution_settings_hash
+                                        = (select settings.markov_settings_hash from settings)
+                                        then 0
+                                    else 1
+                                end
+                    end
+                ) = 1,
+                true
+            ) as is_markov_changed
         from {{ this }}
     ),
 
@@ -225,19 +277,8 @@ touch_credits as (
                 )
             )",
     } %}
-    {%- if var('attribution_markov', true) %}
-        {#- All weights 0 cannot happen for a path of the chain (each of its states has a positive
-            removal effect); linear shares are the fallback should rounding ever make them so. A share
-            less than 0.0005 billionths under a whole billionth counts as that billionth: the removal
-            effects have 12 decimals, so an exact share such as 5/8 comes out a hair under it. -#}
-        {%- do touch_models.update({'markov': "case
-                when sum(markov_weight) over (partition by conversion_id) > 0
-                    then floor(
-                        1000000000.0 * markov_weight / sum(markov_weight) over (partition by conversion_id)
-                        + 0.0005
-                    )
-                else floor(1000000000.0 / touches_in_path)
-            end"}) %}
+    {%- if is_markov %}
+        {%- do touch_models.update({'markov': markov_units}) %}
     {%- endif %}
     {%- for model_name, units in touch_models.items() %}
         select
@@ -373,11 +414,8 @@ all_credits as (
     select * from unattributed_conversions
 ),
 
-final as (
+computed_rows as (
     select
-        {{ uuid_from_columns([
-            'all_credits.conversion_id', 'all_credits.attribution_model', 'all_credits.touchpoint_event_id',
-        ]) }} as id,
         all_credits.conversion_id,
         all_credits.person_id,
         all_credits.attribution_model,
@@ -390,11 +428,9 @@ final as (
         all_credits.utm_campaign,
         all_credits.utm_content,
         all_credits.channel,
-        settings.attribution_settings_hash,
-        cast(all_credits.touch_position as {{ dbt.type_bigint() }}) as touch_position,
-        cast(all_credits.touches_in_path as {{ dbt.type_bigint() }}) as touches_in_path,
-        cast(all_credits.credit_units as {{ dbt.type_bigint() }}) as credit_units,
-        {{ attribution_credit_from_units('all_credits.credit_units') }} as credit,
+        all_credits.touch_position,
+        all_credits.touches_in_path,
+        all_credits.credit_units,
         path_summaries.last_click_to_conversion_hours,
         all_credits.touchpoint_time,
         all_credits.conversion_time,
@@ -402,6 +438,135 @@ final as (
     from all_credits
     inner join path_summaries
         on all_credits.conversion_id = path_summaries.conversion_id
+),
+
+{% if is_incremental() and is_markov -%}
+    -- New removal effects: the markov rows of the conversions not recomputed above, from the path their
+    -- stored linear rows hold (one row per touch of the window: position, channel, campaign, times; a
+    -- single row with touches_in_path 0 for a conversion without touches). Their other rows stay.
+    stored_paths as (
+        select stored.*
+        from {{ this }} as stored
+        where
+            stored.attribution_model = 'linear'
+            and (select previous_run.is_markov_changed from previous_run)
+            and not (select previous_run.is_settings_changed from previous_run)
+            and not exists (
+                select 1 from conversions_to_compute
+                where conversions_to_compute.id = stored.conversion_id
+            )
+    ),
+
+    -- As weighted_paths (the stored campaign_id is already coalesced to (unattributed), as the state is).
+    stored_weighted_paths as (
+        select
+            stored_paths.*,
+            coalesce(markov_effects.removal_effect, 0) / count(*) over (
+                partition by stored_paths.conversion_id, {{ markov_state_of('stored_paths') }}
+            ) as markov_weight
+        from stored_paths
+        left join markov_effects
+            on {{ markov_state_of('stored_paths') }} = markov_effects.markov_state
+        where stored_paths.touches_in_path > 0
+    ),
+
+    stored_markov_units as (
+        select
+            stored_weighted_paths.*,
+            cast({{ markov_units }} as {{ dbt.type_bigint() }}) as rounded_units
+        from stored_weighted_paths
+    ),
+
+    -- As touch_credits_balanced: the rounding remainder goes to the latest touch.
+    stored_markov_balanced as (
+        select
+            stored_markov_units.*,
+            stored_markov_units.rounded_units + case
+                when stored_markov_units.touch_position = stored_markov_units.touches_in_path
+                    then
+                        1000000000 - sum(stored_markov_units.rounded_units) over (
+                            partition by stored_markov_units.conversion_id
+                        )
+                else 0
+            end as markov_credit_units
+        from stored_markov_units
+    ),
+
+    recomputed_markov_rows as (
+        {%- for relation, units, condition in [
+            ('stored_markov_balanced', 'stored_markov_balanced.markov_credit_units',
+                'stored_markov_balanced.markov_credit_units > 0'),
+            ('stored_paths', 'stored_paths.credit_units', 'stored_paths.touches_in_path = 0'),
+        ] %}
+            select
+                {{ relation }}.conversion_id,
+                {{ relation }}.person_id,
+                'markov' as attribution_model,
+                {{ relation }}.touchpoint_event_id,
+                {{ relation }}.campaign_id,
+                {{ relation }}.ad_set_id,
+                {{ relation }}.ad_id,
+                {{ relation }}.utm_source,
+                {{ relation }}.utm_medium,
+                {{ relation }}.utm_campaign,
+                {{ relation }}.utm_content,
+                {{ relation }}.channel,
+                {{ relation }}.touch_position,
+                {{ relation }}.touches_in_path,
+                {{ units }} as credit_units,
+                {{ relation }}.last_click_to_conversion_hours,
+                {{ relation }}.touchpoint_time,
+                {{ relation }}.conversion_time,
+                {{ relation }}.inputs_loaded_at
+            from {{ relation }}
+            where {{ condition }}
+            {%- if not loop.last %}
+                union all
+            {%- endif %}
+        {%- endfor %}
+    ),
+
+    credit_rows as (
+        select * from computed_rows
+        union all
+        select * from recomputed_markov_rows
+    ),
+{%- else %}
+    credit_rows as (
+        select * from computed_rows
+    ),
+{%- endif %}
+
+final as (
+    select
+        {{ uuid_from_columns([
+            'credit_rows.conversion_id', 'credit_rows.attribution_model', 'credit_rows.touchpoint_event_id',
+        ]) }} as id,
+        credit_rows.conversion_id,
+        credit_rows.person_id,
+        credit_rows.attribution_model,
+        credit_rows.touchpoint_event_id,
+        credit_rows.campaign_id,
+        credit_rows.ad_set_id,
+        credit_rows.ad_id,
+        credit_rows.utm_source,
+        credit_rows.utm_medium,
+        credit_rows.utm_campaign,
+        credit_rows.utm_content,
+        credit_rows.channel,
+        case
+            when credit_rows.attribution_model = 'markov' then settings.markov_settings_hash
+            else settings.attribution_settings_hash
+        end as attribution_settings_hash,
+        cast(credit_rows.touch_position as {{ dbt.type_bigint() }}) as touch_position,
+        cast(credit_rows.touches_in_path as {{ dbt.type_bigint() }}) as touches_in_path,
+        cast(credit_rows.credit_units as {{ dbt.type_bigint() }}) as credit_units,
+        {{ attribution_credit_from_units('credit_rows.credit_units') }} as credit,
+        credit_rows.last_click_to_conversion_hours,
+        credit_rows.touchpoint_time,
+        credit_rows.conversion_time,
+        credit_rows.inputs_loaded_at
+    from credit_rows
     cross join settings
 )
 

@@ -3,7 +3,7 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key='conversion_id',
+        unique_key=['conversion_id', 'attribution_model'],
         on_schema_change='fail',
         pre_hook=[
             "{{ write_touched_keys(conversion_attribution_incremental_state()) }}",
@@ -20,27 +20,36 @@
 -- cents lost by rounding go to the latest credited touch, so the credited values of one conversion and
 -- model add up to exactly its value.
 --
--- Incremental by conversion (delete+insert on conversion_id; macros/incremental_state.sql keeps the
--- watermarks in audit.incremental_state, as the columns hold no load time). A
--- conversion's rows depend only on its credits and on its own row in int_conversions_valued, so a run
--- recomputes (audit.conversion_attribution_touched_keys, macros/touched_keys.sql):
--- * the conversions of a key (conversion_type, event_id) with a copy loaded since the last run
---   (last_loaded_at): new ones, those whose value, type or attributes changed (values change only when
---   a copy is loaded), and those a late copy re-clustered (new ids, possibly with old copies);
--- * the conversions whose credits int_attribution_credits recomputed from a newer input
+-- Incremental by conversion and attribution model (delete+insert on conversion_id, attribution_model;
+-- macros/incremental_state.sql keeps the watermarks in audit.incremental_state, as the columns hold no
+-- load time). A conversion's rows of one model depend only on its credits in that model and on its own
+-- row in int_conversions_valued, so a run recomputes (audit.conversion_attribution_touched_keys,
+-- macros/touched_keys.sql):
+-- * every model of the conversions of a key (conversion_type, event_id) with a copy loaded since the
+--   last run (last_loaded_at): new ones, those whose value, type or attributes changed (values change
+--   only when a copy is loaded), and those a late copy re-clustered (new ids, possibly with old copies);
+-- * every model of the conversions whose credits int_attribution_credits recomputed from a newer input
 --   (inputs_loaded_at: a touchpoint entered the lookback window, or a new copy);
+-- * the markov rows of the conversions whose markov credits differ from the stored ones, when the
+--   markov credits' attribution_settings_hash (it covers the Markov removal effects, which new paths
+--   change) is not the one of the last run (recorded as state `markov_settings`);
 -- * the conversions that no longer exist (a late copy re-clustered their key): their rows are only
 --   deleted.
--- Every row is recomputed when the attribution settings the credits were computed with
--- (attribution_settings_hash: lookback, half-life, channel mapping, Markov removal effects) or var
--- `reporting_currency` changed,
+-- Every row is recomputed when the attribution settings the other models' credits were computed with
+-- (attribution_settings_hash: lookback, half-life, channel mapping) or var `reporting_currency` changed,
 -- and on the first run without saved state. A changed exchange-rate seed needs --full-refresh, as it
 -- does for int_conversions_valued, which holds the values. A full refresh gives the same rows.
 
 with credits as (
-    select * from {{ ref('int_attribution_credits') }}
+    select credits.* from {{ ref('int_attribution_credits') }} as credits
     {%- if is_incremental_run %}
-        where conversion_id in (select touched.conversion_id from {{ touched_keys_relation() }} as touched)
+        where exists (
+            select 1
+            from {{ touched_keys_relation() }} as touched
+            where
+                touched.conversion_id = credits.conversion_id
+                and touched.attribution_model = credits.attribution_model
+        )
     {%- endif %}
 ),
 

@@ -164,7 +164,7 @@ def test_raw_tables_are_copied_exactly_once(engines: dict) -> None:
 
 # Marts that keep their incremental state in schema audit (macros/incremental_state.sql), with their key.
 STATEFUL_MARTS = {
-    "conversion_attribution": "conversion_id",
+    "conversion_attribution": "conversion_id, attribution_model",
     "conversion_metrics": "period_type, period_date",
     "conversion_rollup_daily": "period_date",
     "conversion_rollup_weekly": "period_date",
@@ -176,8 +176,9 @@ def test_the_incremental_run_recomputed_the_same_keys_on_both_engines(engines: d
     """The second batch reaches the marts kept incremental by key: on both engines their incremental run
     wrote down the same keys to recompute (audit.<mart>_touched_keys; a full recompute writes none), so
     the comparison above covers their incremental path. The second batch changes the Markov removal
-    effects, so conversion_attribution and conversion_metrics were recomputed whole on both engines (no
-    list); the rollups, which do not depend on attribution, kept their per-period path."""
+    effects, so conversion_metrics was recomputed whole on both engines (no list); conversion_attribution
+    kept its per-conversion-and-model path (with the markov rows whose credits the new effects changed),
+    and so did the rollups, which do not depend on attribution."""
     import psycopg
 
     def keys(fetch, mart: str, key: str) -> list[tuple]:
@@ -199,7 +200,7 @@ def test_the_incremental_run_recomputed_the_same_keys_on_both_engines(engines: d
         on_duck = lambda sql: duck.execute(sql).fetchall()  # noqa: E731
         on_pg = lambda sql: pg.execute(sql).fetchall()  # noqa: E731
         for mart, key in STATEFUL_MARTS.items():
-            recomputed_whole = mart in ("conversion_attribution", "conversion_metrics")
+            recomputed_whole = mart == "conversion_metrics"
             assert has_list(on_duck, mart) is (not recomputed_whole), mart
             assert has_list(on_pg, mart) is (not recomputed_whole), mart
             if not recomputed_whole:

@@ -450,8 +450,9 @@ def insert_load(
     )
 
 
-# The markov model recomputes every conversion whenever new data changes its removal effects, so the tests
-# of which keys a run recomputes build without it; the builds of `incremental_then_full_with_markov` have it.
+# The markov rows of every conversion are recomputed whenever new data changes the removal effects, so the
+# tests of which keys a run recomputes build without it; the builds of `incremental_then_full_with_markov`
+# have it.
 WITHOUT_MARKOV = "attribution_markov: false"
 
 
@@ -813,6 +814,10 @@ def incremental_then_full_with_markov(tmp_path_factory: pytest.TempPathFactory) 
         for relation in (*MARTS, "intermediate.int_attribution_markov_effects"):
             name = relation.split(".")[1]
             con.execute(f"create table incremental_snapshot.{name} as select * from {relation}")
+        con.execute(
+            "create table incremental_snapshot.conversion_attribution_touched_keys as "
+            "select * from audit.conversion_attribution_touched_keys"
+        )
     dbt_build(warehouse, target, "--full-refresh", markov=True)
     return warehouse
 
@@ -852,3 +857,97 @@ def test_the_second_batch_changed_the_markov_removal_effects(incremental_then_fu
         ).fetchone()
     assert changed > 0
     assert models == 7
+
+
+def differences(con: duckdb.DuckDBPyConnection, left: str, right: str) -> tuple[int, int]:
+    """Rows only in `left` and rows only in `right` (queries or relations), as multisets."""
+    return con.execute(
+        f"select (select count(*) from (select * from {left} except all select * from {right})), "
+        f"(select count(*) from (select * from {right} except all select * from {left}))"
+    ).fetchone()
+
+
+def test_changed_removal_effects_recompute_only_the_markov_rows_of_other_conversions(
+    incremental_then_full_with_markov: Path,
+) -> None:
+    """The second batch changed the effects: conversion_attribution recomputed every model of the
+    conversions the batch touched, and only the markov rows of others (whose markov credits changed)."""
+    with duckdb.connect(str(incremental_then_full_with_markov), read_only=True) as con:
+        (conversions, other_models, markov) = con.execute(
+            """
+            select
+                (select count(distinct conversion_id) from incremental_snapshot.conversion_attribution),
+                (select count(distinct conversion_id) from incremental_snapshot.conversion_attribution_touched_keys
+                 where attribution_model = 'linear'),
+                (select count(distinct conversion_id) from incremental_snapshot.conversion_attribution_touched_keys
+                 where attribution_model = 'markov')
+            """
+        ).fetchone()
+    assert 0 < other_models < markov < conversions
+
+
+def test_unchanged_removal_effects_recompute_nothing(
+    incremental_then_full_with_markov: Path, tmp_path: Path
+) -> None:
+    """A build with nothing new leaves the effects as they were: conversion_attribution recomputes no
+    markov row beyond the conversions it recomputes in every model, and every table stays as the full
+    refresh left it."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(incremental_then_full_with_markov, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema before_build")
+        for relation in (*MARTS, "intermediate.int_attribution_markov_effects"):
+            con.execute(f"create table before_build.{relation.split('.')[1]} as select * from {relation}")
+    dbt_build(warehouse, tmp_path / "target", markov=True)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (conversions,) = con.execute(
+            "select count(distinct conversion_id) from marts.conversion_attribution"
+        ).fetchone()
+        (markov_only, linear) = con.execute(
+            """
+            select
+                (select count(*) from audit.conversion_attribution_touched_keys as touched
+                 where attribution_model = 'markov' and conversion_id not in (
+                     select conversion_id from audit.conversion_attribution_touched_keys
+                     where attribution_model = 'linear')),
+                (select count(*) from audit.conversion_attribution_touched_keys where attribution_model = 'linear')
+            """
+        ).fetchone()
+        for relation in (*MARTS, "intermediate.int_attribution_markov_effects"):
+            assert differences(con, f"before_build.{relation.split('.')[1]}", relation) == (0, 0), relation
+    assert markov_only == 0  # only the conversions of the latest load, read again (`>=`), in every model
+    assert linear < conversions
+
+
+def test_markov_switched_off_then_on_equals_full_refresh(
+    incremental_then_full_with_markov: Path, tmp_path: Path
+) -> None:
+    """With attribution_markov false an incremental build drops the markov rows and keeps the others (they
+    do not depend on the effects); switched on again with nothing new, every markov row is recomputed from
+    the stored linear paths and equals the full refresh."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(incremental_then_full_with_markov, warehouse)
+    relations = ("intermediate.int_attribution_credits", "marts.conversion_attribution")
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema full_refresh")
+        for relation in (*relations, "marts.conversion_metrics"):
+            con.execute(f"create table full_refresh.{relation.split('.')[1]} as select * from {relation}")
+    dbt_build(warehouse, tmp_path / "target")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for relation in relations:
+            (markov_rows,) = con.execute(
+                f"select count(*) from {relation} where attribution_model = 'markov'"
+            ).fetchone()
+            assert markov_rows == 0, relation
+            full = (
+                f"(select * from full_refresh.{relation.split('.')[1]} where attribution_model <> 'markov')"
+            )
+            assert differences(con, full, relation) == (0, 0), relation
+    dbt_build(warehouse, tmp_path / "target", markov=True)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for relation in (*relations, "marts.conversion_metrics"):
+            (markov_rows,) = con.execute(
+                f"select count(*) from {relation} where attribution_model = 'markov'"
+            ).fetchone()
+            assert markov_rows > 0, relation
+            assert differences(con, f"full_refresh.{relation.split('.')[1]}", relation) == (0, 0), relation
