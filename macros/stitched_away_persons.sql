@@ -4,13 +4,18 @@
     never delete their old rows:
       * the pseudo-person `anon:<anonymous_id>` of every linked anonymous id (once linked, no event or
         conversion resolves to it any more);
-      * a person named by an identity observation who has no event and no conversion left (the person
-        an anonymous id was linked to before an observation observed earlier, but landed later, linked
-        it to another person);
-      * with `since` (the model's watermark: the load its rows reflect), every person an anonymous id was
-        relinked away from at or after it (int_identity_previous_persons). Such a person may keep events
-        or conversions of their own: they carry the relink's load as last_loaded_at, so the model
-        recomputes the person in the same run; a person left with no record the model reads has no row.
+      * the person an anonymous id was linked to before an observation observed earlier, but landed
+        later, linked it to another person (a relink).
+    With `since` (the model's watermark: the load its rows reflect), only what changed at or after it:
+    the pseudo-persons of the anonymous ids linked or relinked since (int_identity_map.mapped_loaded_at;
+    the pseudo-persons of earlier links lost their rows in the run after the link), and every person an
+    anonymous id was relinked away from since (int_identity_previous_persons). Such a person may keep
+    events or conversions of their own: they carry the relink's load as last_loaded_at, so the model
+    recomputes the person in the same run; a person left with no record the model reads has no row. A
+    run with nothing new reads only the latest links. A `since` of null (no state recorded) counts every
+    link.
+    Without `since`, every pseudo-person of a linked anonymous id and every person named by an identity
+    observation who has no event and no conversion left (every relink's previous person without records).
     The rows of the persons they moved to are recomputed by the models' own change detection (the moved
     events and conversions carry the identity observation's load as their last load).
 -#}
@@ -18,6 +23,21 @@
     person_id in (
         select identity_map.pseudo_person_id
         from {{ ref('int_identity_map') }} as identity_map
+        {%- if since is not none %}
+        where
+            identity_map.mapped_loaded_at >= coalesce(
+                {{ since }}, cast('1970-01-01 00:00:00+00' as {{ dbt.type_timestamp() }})
+            )
+
+        union
+
+        select relinks.previous_person_id
+        from {{ ref('int_identity_previous_persons') }} as relinks
+        where
+            relinks.relinked_loaded_at >= coalesce(
+                {{ since }}, cast('1970-01-01 00:00:00+00' as {{ dbt.type_timestamp() }})
+            )
+        {%- else %}
 
         union
 
@@ -34,13 +54,6 @@
                 from {{ ref('int_conversions_deduplicated') }} as conversions
                 where conversions.person_id = observed.person_id
             )
-        {%- if since is not none %}
-
-        union
-
-        select relinks.previous_person_id
-        from {{ ref('int_identity_previous_persons') }} as relinks
-        where relinks.relinked_loaded_at >= {{ since }}
         {%- endif %}
     )
 {%- endmacro %}

@@ -28,9 +28,13 @@
       change, only the one of the earliest such conversion can flip, and only when a changed copy of
       the same person and type is earlier than it: then that earliest unchanged conversion.
     `copies` and `conversions` name those two models' relations for a caller that may not ref() them
-    (a data test's scope, test_scope_conversion_periods).
+    (a data test's scope, test_scope_conversion_periods). With `strictly_after`, conversions loaded at
+    `loaded_since` itself do not count (a state spec's watermark: conversion_metrics_incremental_state).
 -#}
-{% macro changed_conversion_instants(loaded_since, first_of_types=none, copies=none, conversions=none) -%}
+{% macro changed_conversion_instants(
+    loaded_since, first_of_types=none, copies=none, conversions=none, strictly_after=false
+) -%}
+    {%- set since = ('> ' if strictly_after else '>= ') ~ loaded_since -%}
     {%- set copies = copies or ref('int_conversion_identities') -%}
     {%- set conversions = conversions or ref('conversion_event') -%}
     {%- set changed_copies -%}
@@ -44,7 +48,7 @@
             from {{ conversions }} as changed
             where
                 changed.conversion_key = copies.conversion_key
-                and changed.last_loaded_at >= {{ loaded_since }}
+                and changed.last_loaded_at {{ since }}
         )
     {%- endset -%}
     select
@@ -80,7 +84,7 @@
             from {{ conversions }} as changed
             where
                 changed.conversion_key = unchanged.conversion_key
-                and changed.last_loaded_at >= {{ loaded_since }}
+                and changed.last_loaded_at {{ since }}
         )
     group by
         unchanged.person_id,
@@ -217,7 +221,13 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- conversion_metrics: delete+insert by (period_type, period_date). -#}
+{#- conversion_metrics: delete+insert by (period_type, period_date).
+    Its inputs count as changed when their time is after the previous run's watermark (`>`, not the
+    `>=` of the other incremental models): a watermark here is the largest time of a parent as the
+    previous run read it, recorded after that run from the same, finished parent tables, and whatever
+    changes a parent's row later gives it a later time. Rows at the watermark itself are the latest load
+    that run already counted; reading them again (`>=`) recomputed that load's periods on every run,
+    whole months among them, also when nothing new had landed. -#}
 {% macro conversion_metrics_incremental_state() -%}
     {%- set conversions = ref('conversion_event') -%}
     {%- set credits = ref('int_attribution_credits') -%}
@@ -231,7 +241,7 @@
         ),
 
         changed_conversions as (
-            {{ changed_conversion_instants(previous_watermark('conversions_loaded_at'), ['purchase']) }}
+            {{ changed_conversion_instants(previous_watermark('conversions_loaded_at'), ['purchase'], strictly_after=true) }}
         ),
 
         -- Instants whose periods (of every type) are recomputed.
@@ -244,14 +254,14 @@
             -- Conversions whose credits were recomputed with a newer input (a touch entered the window).
             select credits.conversion_time as touched_at
             from {{ credits }} as credits
-            where credits.inputs_loaded_at >= {{ previous_watermark('credits_loaded_at') }}
+            where credits.inputs_loaded_at > {{ previous_watermark('credits_loaded_at') }}
 
             union all
 
             -- Conversions Meta accepted since the last run (is_optimized, updated_at).
             select conversions.conversion_time as touched_at
             from {{ conversions }} as conversions
-            where conversions.optimized_at >= {{ previous_watermark('conversions_optimized_at') }}
+            where conversions.optimized_at > {{ previous_watermark('conversions_optimized_at') }}
 
             union all
 
@@ -260,7 +270,7 @@
             from {{ touchpoints }} as touchpoints
             where
                 touchpoints.campaign_id is not null
-                and touchpoints._loaded_at >= {{ previous_watermark('touchpoints_loaded_at') }}
+                and touchpoints._loaded_at > {{ previous_watermark('touchpoints_loaded_at') }}
 
             union all
 
@@ -269,7 +279,7 @@
             select funnels.started_at as touched_at
             from {{ funnels }} as funnels
             where
-                funnels.updated_at >= {{ previous_watermark('funnels_updated_at') }}
+                funnels.updated_at > {{ previous_watermark('funnels_updated_at') }}
                 or exists (
                     select 1
                     from changed_conversions
@@ -359,7 +369,7 @@
                 {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }} as period_date
             from {{ ad_spend }} as ad_spend
             cross join period_types
-            where ad_spend.last_loaded_at >= {{ previous_watermark('ad_spend_loaded_at') }}
+            where ad_spend.last_loaded_at > {{ previous_watermark('ad_spend_loaded_at') }}
 
             union
 
@@ -449,7 +459,7 @@
 {% macro conversion_rollup_incremental_state(grain) -%}
     {%- set touched_keys -%}
         with changed_conversions as (
-            {{ changed_conversion_instants(previous_watermark('conversions_loaded_at')) }}
+            {{ changed_conversion_instants(previous_watermark('conversions_loaded_at'), strictly_after=true) }}
         )
 
         select distinct {{ reporting_period_start('changed_conversions.touched_at', grain) }} as period_date

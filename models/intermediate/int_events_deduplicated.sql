@@ -9,8 +9,11 @@
 
 -- One row per event_id: the earliest-loaded copy wins (ordered by _loaded_at, then _load_id, then
 -- _source_row); later copies are dropped whole, attributes are not merged. Incremental runs read only
--- loads at or after the latest load already kept and re-rank their event_ids together with the copy
--- already kept, so a full refresh gives the same rows.
+-- loads at or after the latest load already kept; a copy whose event has a kept copy ranked at or
+-- before it changes nothing and is left out, the others are re-ranked together with the kept copy of
+-- their event, so a full refresh gives the same rows. A run with nothing new writes only the events
+-- it re-resolves (below) and reads the table's other rows by a few columns only (their ids, persons and
+-- anonymous ids), never whole.
 -- person_id is the stitched person: the landed person_id when the copy has one, else the person
 -- int_identity_map gives its anonymous_id, else the pseudo-person `anon:<anonymous_id>` (person_source
 -- says which). An incremental run also re-resolves the kept events of every anonymous id whose mapping
@@ -31,7 +34,11 @@
 ] %}
 
 with identity_map as (
-    select * from {{ ref('int_identity_map') }}
+    select
+        anonymous_id,
+        person_id,
+        mapped_loaded_at
+    from {{ ref('int_identity_map') }}
 ),
 
 previous_persons as (
@@ -39,73 +46,115 @@ previous_persons as (
     {{ latest_relink_away_by_person() }}
 ),
 
-new_events as (
+landed_copies as (
     select
         {{ event_columns | join(',\n        ') }}
     from {{ ref('stg_events') }}
     {% if is_incremental() -%}
-        -- `>=`: a load committed at the same instant as the latest kept one is read again; its copies
-        -- are ranked against the kept ones below, so nothing is lost or doubled.
+        -- `>=`: a load committed at the same instant as the latest kept one is read again.
         where _loaded_at >= {{ last_run_watermark('_loaded_at') }}
     {%- endif %}
 ),
 
 {% if is_incremental() -%}
-    -- The kept copies as landed: person_id back to the copy's own (null when it had only an anonymous id).
-    kept_as_landed as (
-        select
-            {%- for column_name in event_columns %}
-                {% if column_name == 'person_id' -%}
-                    case when person_source = 'landed' then person_id end as person_id
-                {%- else -%}
-                    {{ column_name }}
-                {%- endif %}{{ ',' if not loop.last }}
-            {%- endfor %}
-        from {{ this }}
+    -- Landed copies not kept already: a copy of a load at the watermark instant is read again by every
+    -- run; when it is the kept copy itself it changes nothing. (Only the latest kept loads are read
+    -- here, so a run with nothing new reads no more of the table.)
+    unseen_copies as (
+        select landed_copies.*
+        from landed_copies
+        where not exists (
+            select 1
+            from {{ this }} as stored
+            where
+                stored._loaded_at >= {{ last_run_watermark('_loaded_at') }}
+                and stored.event_id = landed_copies.event_id
+                and stored._load_id = landed_copies._load_id
+                and stored._source_row = landed_copies._source_row
+        )
     ),
 
-    already_kept as (
-        select kept_as_landed.*
-        from kept_as_landed
-        where kept_as_landed.event_id in (select new_events.event_id from new_events)
+    -- The copies that can change an event: a copy whose event has a kept copy ranked before it loses
+    -- to it (ranking: _loaded_at, _load_id, _source_row) and is left out. A copy that can still win was
+    -- loaded at the same instant as the latest kept one or later, so the kept copies it is ranked
+    -- against below were loaded at or after the watermark too.
+    new_events as (
+        select unseen_copies.*
+        from unseen_copies
+        where not exists (
+            select 1
+            from {{ this }} as stored
+            where
+                stored.event_id = unseen_copies.event_id
+                and (
+                    stored._loaded_at < unseen_copies._loaded_at
+                    or (
+                        stored._loaded_at = unseen_copies._loaded_at
+                        and (
+                            stored._load_id < unseen_copies._load_id
+                            or (
+                                stored._load_id = unseen_copies._load_id
+                                and stored._source_row < unseen_copies._source_row
+                            )
+                        )
+                    )
+                )
+        )
     ),
 
-    restitched as (
-        -- Kept events of anonymous ids whose person may have changed since the last run.
-        select kept_as_landed.*
-        from kept_as_landed
+    -- The kept events to re-rank, found by their ids first (a few columns of the table), so that only
+    -- their own rows are read whole: those of the new copies (loaded at or after the watermark), the
+    -- kept anonymous events of the anonymous ids whose person may have changed since the last run, and
+    -- the kept events of the persons of an anonymous id relinked since.
+    reread_rows as (
+        select stored.{{ row_locator('event_id') }} as row_locator
+        from {{ this }} as stored
         where
-            kept_as_landed.person_id is null
-            and kept_as_landed.anonymous_id in (
+            stored._loaded_at >= {{ last_run_watermark('_loaded_at') }}
+            and stored.event_id in (select new_events.event_id from new_events)
+
+        union
+
+        select stored.{{ row_locator('event_id') }} as row_locator
+        from {{ this }} as stored
+        where
+            stored.person_source <> 'landed'
+            and stored.anonymous_id in (
                 select identity_map.anonymous_id
                 from identity_map
                 where identity_map.mapped_loaded_at >= {{ last_run_watermark('last_loaded_at') }}
             )
+
+        union
+
+        select stored.{{ row_locator('event_id') }} as row_locator
+        from {{ this }} as stored
+        where stored.person_id in ({{ relinked_persons(last_run_watermark('last_loaded_at')) }})
     ),
 
-    repersoned as (
-        -- Kept events of the persons of an anonymous id relinked since the last run.
-        select kept_as_landed.*
-        from kept_as_landed
-        where kept_as_landed.event_id in (
-            select stored.event_id
-            from {{ this }} as stored
-            where stored.person_id in ({{ relinked_persons(last_run_watermark('last_loaded_at')) }})
-        )
+    -- Those kept copies as landed: person_id back to the copy's own (null when it had only an
+    -- anonymous id).
+    kept_copies as (
+        select
+            {%- for column_name in event_columns %}
+                {% if column_name == 'person_id' -%}
+                    case when stored.person_source = 'landed' then stored.person_id end as person_id
+                {%- else -%}
+                    stored.{{ column_name }}
+                {%- endif %}{{ ',' if not loop.last }}
+            {%- endfor %}
+        from {{ this }} as stored
+        where stored.{{ row_locator('event_id') }} in (select reread_rows.row_locator from reread_rows)
     ),
 
     candidate_copies as (
         select * from new_events
         union all
-        select * from already_kept
-        union all
-        select * from restitched
-        union all
-        select * from repersoned
+        select * from kept_copies
     ),
 {%- else -%}
     candidate_copies as (
-        select * from new_events
+        select * from landed_copies
     ),
 {%- endif %}
 

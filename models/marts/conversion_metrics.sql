@@ -32,8 +32,10 @@
 -- conversion with credits recomputed from a newer input or accepted by Meta since, a campaign touchpoint
 -- or ad spend loaded since, the start of a funnel row updated since or whose window holds a changed
 -- conversion of the person; or when its stored funnel counts or spend per campaign differ from
--- conversion_funnel and the daily spend (a funnel start moved away; new exchange rates). Nothing depends
--- on the current time. Every row is recomputed when the credits' attribution settings, the reporting
+-- conversion_funnel and the daily spend (a funnel start moved away; new exchange rates). "Since" is
+-- strictly after the watermark the previous run recorded: rows at the watermark itself are the latest
+-- load that run already counted, so a run with nothing new touches no period (macros/touched_keys.sql).
+-- Nothing depends on the current time. Every row is recomputed when the credits' attribution settings, the reporting
 -- time zone or currency, the optimization rules or the funnel definitions changed, or no state was saved
 -- (audit.incremental_state, macros/incremental_state.sql).
 with period_types as (

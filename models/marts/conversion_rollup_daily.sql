@@ -28,6 +28,8 @@
 --   old and new conversion_time are both copy times), or
 -- * the earliest unchanged conversion of a person and type that has an earlier changed copy: the only
 --   unchanged day whose new/repeat status can flip.
+-- "Since" is strictly after the recorded watermark (conversions loaded at it are the latest load the
+-- previous run already counted), so a run with nothing new touches no day.
 -- The pre-hook empties the touched days first, so a day left without conversions disappears. Nothing
 -- depends on the current time. Every day is recomputed when the channel mapping or var
 -- `reporting_timezone` or `reporting_currency` changed (the fingerprint in
