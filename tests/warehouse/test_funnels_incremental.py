@@ -642,7 +642,10 @@ def test_replacing_the_funnel_seed_needs_no_full_refresh(batches: dict, tmp_path
         "cart_without_browsing,2,Purchase,purchase,48\n",
         "funnel_name,event_name,from_step,to_step\ncart_without_browsing,page_view,1,2\n",
     )
-    incremental = batches["incremental"]
+    # A copy: the module's other tests read the shared incremental warehouse with the repository's funnels.
+    (tmp_path / "incremental").mkdir()
+    incremental = tmp_path / "incremental" / "incremental.duckdb"
+    shutil.copy2(batches["incremental"], incremental)
     project.build(incremental)
 
     (tmp_path / "fresh").mkdir()
