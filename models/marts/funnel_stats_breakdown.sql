@@ -245,58 +245,31 @@ all_days as (
 ),
 
 summed_periods as (
-    select
-        all_days.funnel_name,
-        'weekly' as period_type,
-        cast({{ dbt.date_trunc('week', 'all_days.period_date') }} as date) as period_date,
-        all_days.breakdown_type,
-        all_days.breakdown_value,
-        all_days.step_number,
-        sum(all_days.persons_entered) as persons_entered,
-        sum(all_days.persons_reached) as persons_reached,
-        sum(all_days.persons_reached_previous_step) as persons_reached_previous_step
-    from all_days
-    group by
-        all_days.funnel_name,
-        cast({{ dbt.date_trunc('week', 'all_days.period_date') }} as date),
-        all_days.breakdown_type,
-        all_days.breakdown_value,
-        all_days.step_number
-    union all
-    select
-        all_days.funnel_name,
-        'monthly' as period_type,
-        cast({{ dbt.date_trunc('month', 'all_days.period_date') }} as date) as period_date,
-        all_days.breakdown_type,
-        all_days.breakdown_value,
-        all_days.step_number,
-        sum(all_days.persons_entered) as persons_entered,
-        sum(all_days.persons_reached) as persons_reached,
-        sum(all_days.persons_reached_previous_step) as persons_reached_previous_step
-    from all_days
-    group by
-        all_days.funnel_name,
-        cast({{ dbt.date_trunc('month', 'all_days.period_date') }} as date),
-        all_days.breakdown_type,
-        all_days.breakdown_value,
-        all_days.step_number
-    union all
-    select
-        all_days.funnel_name,
-        'all_time' as period_type,
-        cast(null as date) as period_date,
-        all_days.breakdown_type,
-        all_days.breakdown_value,
-        all_days.step_number,
-        sum(all_days.persons_entered) as persons_entered,
-        sum(all_days.persons_reached) as persons_reached,
-        sum(all_days.persons_reached_previous_step) as persons_reached_previous_step
-    from all_days
-    group by
-        all_days.funnel_name,
-        all_days.breakdown_type,
-        all_days.breakdown_value,
-        all_days.step_number
+    -- Weeks, months and all_time: sums of the days (each person starts on one day).
+    {%- for period_type, grain in [('weekly', 'week'), ('monthly', 'month'), ('all_time', none)] %}
+        {%- set period_date = none if grain is none
+            else 'cast(' ~ dbt.date_trunc(grain, 'all_days.period_date') ~ ' as date)' %}
+        select
+            all_days.funnel_name,
+            '{{ period_type }}' as period_type,
+            {{ period_date or 'cast(null as date)' }} as period_date,
+            all_days.breakdown_type,
+            all_days.breakdown_value,
+            all_days.step_number,
+            sum(all_days.persons_entered) as persons_entered,
+            sum(all_days.persons_reached) as persons_reached,
+            sum(all_days.persons_reached_previous_step) as persons_reached_previous_step
+        from all_days
+        group by
+            all_days.funnel_name,
+            {% if period_date -%} {{ period_date }}, {%- endif %}
+            all_days.breakdown_type,
+            all_days.breakdown_value,
+            all_days.step_number
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 ),
 
 -- The weeks, months and all_time rows the pre-hook left are kept; every other one is summed.
