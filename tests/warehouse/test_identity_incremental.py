@@ -130,16 +130,21 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("identities")
-    warehouse, target = root / "warehouse.duckdb", root / "target"
+def land_first_loads(warehouse: Path) -> None:
+    """The first batches, before any identity: two loads of events (touches) and one of conversions."""
     con = connect(warehouse)
     ensure_raw_schema(con)
     load(con, "events", "load-0", "2025-03-06 00:00:00+00", EVENTS_0)
     load(con, "events", "load-1", "2025-03-07 00:00:00+00", EVENTS_1)
     load(con, "conversions", "load-2", "2025-03-07 00:00:00+00", CONVERSIONS_1)
     con.close()
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("identities")
+    warehouse, target = root / "warehouse.duckdb", root / "target"
+    land_first_loads(warehouse)
     run_dbt(["build", *SELECTION], warehouse, target)
 
     con = connect(warehouse)

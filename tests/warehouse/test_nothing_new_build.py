@@ -19,17 +19,15 @@ import pytest
 from test_adjustments_incremental import keep_then_full_refresh, load
 from test_conversion_event_incremental import run_dbt
 from test_identity_incremental import (
-    CONVERSIONS_1,
-    EVENTS_0,
-    EVENTS_1,
     EVENTS_2,
     IDENTITIES_2,
     IDENTITIES_3,
     PAID,
     event,
+    land_first_loads,
 )
 
-from pipelines.warehouse import connect, ensure_raw_schema
+from pipelines.warehouse import connect
 
 pytestmark = pytest.mark.dbt
 
@@ -92,12 +90,7 @@ def _differences(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("nothing_new")
     warehouse, target = root / "warehouse.duckdb", root / "target"
-    con = connect(warehouse)
-    ensure_raw_schema(con)
-    load(con, "events", "load-0", "2025-03-06 00:00:00+00", EVENTS_0)
-    load(con, "events", "load-1", "2025-03-07 00:00:00+00", EVENTS_1)
-    load(con, "conversions", "load-2", "2025-03-07 00:00:00+00", CONVERSIONS_1)
-    con.close()
+    land_first_loads(warehouse)
     run_dbt(["build", *SELECTION], warehouse, target)
     for loads in (
         [("identities", "load-3", "2025-03-08 00:00:00+00", IDENTITIES_2), ("events", "load-4", "2025-03-08 00:00:00+00", EVENTS_2)],
