@@ -41,6 +41,8 @@ funnel_steps as (
         funnel_definitions.conversion_window_hours,
         cast(round(funnel_definitions.window_seconds * 1000000) as {{ dbt.type_bigint() }}) as window_microseconds,
         funnel_definitions.total_steps,
+        -- A number for the funnel, so the recursion's lookup holds no text.
+        dense_rank() over (order by funnel_definitions.funnel_name) as funnel_number,
         -- An earlier step of the same funnel has the same event_name.
         row_number() over (
             partition by funnel_definitions.funnel_name, funnel_definitions.event_name
@@ -104,14 +106,24 @@ steps as (
     ),
 {%- endif %}
 
--- A person's events in one total order: time, then source ('conversion' before 'event'), then id.
+-- A person's events in one total order: time, then source ('conversion' before 'event'), then id. The
+-- numbers run across persons (person by person), so an event_sequence alone names an event.
+-- Only the columns the matching needs: this CTE is read many times, so the engine keeps it (DuckDB
+-- materializes it), and a wide copy of every funnel event did not fit DuckDB's memory budget at 30M
+-- events. Filter values and the calling model's attributes come from int_funnel_events itself, joined
+-- on (event_source, source_record_id) where needed.
 sequenced_events as (
     select
-        *,
+        person_id,
+        event_source,
+        source_record_id,
+        event_name,
+        event_time,
+        first_loaded_at,
+        last_loaded_at,
         {{ epoch_microseconds('event_time') }} as event_microseconds,
         row_number() over (
-            partition by person_id
-            order by event_time, event_source, source_record_id
+            order by person_id, event_time, event_source, source_record_id
         ) as event_sequence
     from funnel_events
 ),
@@ -127,6 +139,7 @@ filter_clauses as (
 step_name_events as (
     select
         steps.funnel_name,
+        steps.funnel_number,
         steps.step_number,
         steps.step_filter,
         steps.order_type,
@@ -146,10 +159,14 @@ step_filter_values as (
         filter_clauses.filter_operator,
         filter_clauses.filter_value,
         filter_clauses.filter_number,
-        {{ funnel_filter_event_value('filter_clauses', 'step_name_events') }} as event_value
+        {{ funnel_filter_event_value('filter_clauses', 'filtered_event') }} as event_value
     from step_name_events
     inner join filter_clauses
         on step_name_events.step_filter = filter_clauses.filter_text
+    inner join {{ ref('int_funnel_events') }} as filtered_event
+        on
+            step_name_events.event_source = filtered_event.event_source
+            and step_name_events.source_record_id = filtered_event.source_record_id
 ),
 
 step_filter_failures as (
@@ -166,6 +183,7 @@ step_filter_failures as (
 step_events as {{ materialized_cte_hint() }} (
     select
         step_name_events.funnel_name,
+        step_name_events.funnel_number,
         step_name_events.step_number,
         step_name_events.order_type,
         step_name_events.person_id,
@@ -252,11 +270,12 @@ candidate_choices as (
 
 -- Which event an attempt's step k takes, keyed by the event it follows (`after_event_sequence`: the
 -- step k-1 event, or for a repeated event name the latest counted event), with what the recursion
--- needs to follow on: the window, and whether step k+1 repeats an event name.
+-- needs to follow on: the window, and whether step k+1 repeats an event name. Numbers only: DuckDB
+-- holds the recursion's join table in memory on every iteration (it does not spill there), so its
+-- width decides how many events fit the memory budget (text keys did not fit it at 30M events).
 step_lookup as {{ materialized_cte_hint() }} (
     select
-        next_candidates.person_id,
-        next_candidates.funnel_name,
+        steps.funnel_number,
         next_candidates.step_number,
         next_candidates.after_event_sequence,
         candidate.event_sequence as next_event_sequence,
@@ -269,9 +288,7 @@ step_lookup as {{ materialized_cte_hint() }} (
             next_candidates.funnel_name = steps.funnel_name
             and next_candidates.step_number = steps.step_number
     inner join sequenced_events as candidate
-        on
-            next_candidates.person_id = candidate.person_id
-            and next_candidates.next_event_sequence = candidate.event_sequence
+        on next_candidates.next_event_sequence = candidate.event_sequence
 ),
 
 -- Every attempt (one per step-1 event) followed step by step as far as it goes. `lookup_sequence` is
@@ -281,6 +298,7 @@ attempt_steps as (
     select
         step_events.person_id,
         step_events.funnel_name,
+        step_events.funnel_number,
         step_events.event_sequence as start_event_sequence,
         step_events.event_microseconds as start_microseconds,
         step_events.step_number,
@@ -298,6 +316,7 @@ attempt_steps as (
     select
         attempt_steps.person_id,
         attempt_steps.funnel_name,
+        attempt_steps.funnel_number,
         attempt_steps.start_event_sequence,
         attempt_steps.start_microseconds,
         step_lookup.step_number,
@@ -312,8 +331,7 @@ attempt_steps as (
     from attempt_steps
     inner join step_lookup
         on
-            attempt_steps.person_id = step_lookup.person_id
-            and attempt_steps.funnel_name = step_lookup.funnel_name
+            attempt_steps.funnel_number = step_lookup.funnel_number
             and attempt_steps.step_number + 1 = step_lookup.step_number
             and attempt_steps.lookup_sequence = step_lookup.after_event_sequence
     where step_lookup.next_event_microseconds - attempt_steps.start_microseconds <= step_lookup.window_microseconds
@@ -522,10 +540,14 @@ exclusion_filter_values as (
         filter_clauses.filter_operator,
         filter_clauses.filter_value,
         filter_clauses.filter_number,
-        {{ funnel_filter_event_value('filter_clauses', 'exclusion_name_events') }} as event_value
+        {{ funnel_filter_event_value('filter_clauses', 'filtered_event') }} as event_value
     from exclusion_name_events
     inner join filter_clauses
         on exclusion_name_events.exclusion_filter = filter_clauses.filter_text
+    inner join {{ ref('int_funnel_events') }} as filtered_event
+        on
+            exclusion_name_events.event_source = filtered_event.event_source
+            and exclusion_name_events.source_record_id = filtered_event.source_record_id
 ),
 
 exclusion_filter_failures as (

@@ -62,22 +62,22 @@ final as (
         matched_event.event_name,
         matched_event.event_source,
         matched_event.source_record_id,
-        matched_event.event_id,
-        matched_event.conversion_id,
-        matched_event.campaign_id,
-        matched_event.ad_set_id,
-        matched_event.ad_id,
-        matched_event.utm_source,
-        matched_event.utm_medium,
-        matched_event.utm_campaign,
-        matched_event.utm_content,
-        matched_event.utm_term,
-        start_event.campaign_id as start_campaign_id,
-        start_event.ad_set_id as start_ad_set_id,
-        start_event.ad_id as start_ad_id,
-        start_event.utm_source as start_utm_source,
-        start_event.utm_medium as start_utm_medium,
-        start_event.utm_campaign as start_utm_campaign,
+        matched_attributes.event_id,
+        matched_attributes.conversion_id,
+        matched_attributes.campaign_id,
+        matched_attributes.ad_set_id,
+        matched_attributes.ad_id,
+        matched_attributes.utm_source,
+        matched_attributes.utm_medium,
+        matched_attributes.utm_campaign,
+        matched_attributes.utm_content,
+        matched_attributes.utm_term,
+        start_attributes.campaign_id as start_campaign_id,
+        start_attributes.ad_set_id as start_ad_set_id,
+        start_attributes.ad_id as start_ad_id,
+        start_attributes.utm_source as start_utm_source,
+        start_attributes.utm_medium as start_utm_medium,
+        start_attributes.utm_campaign as start_utm_campaign,
         steps.funnel_definition_hash,
         cast(attempt_rows.step_number as {{ dbt.type_int() }}) as step_number,
         cast(steps.total_steps as {{ dbt.type_int() }}) as total_steps,
@@ -110,6 +110,15 @@ final as (
         on
             attempt_rows.person_id = start_event.person_id
             and attempt_rows.start_event_sequence = start_event.event_sequence
+    -- The attributes of the two events, from the funnel events themselves (sequenced_events is narrow).
+    inner join {{ ref('int_funnel_events') }} as matched_attributes
+        on
+            matched_event.event_source = matched_attributes.event_source
+            and matched_event.source_record_id = matched_attributes.source_record_id
+    inner join {{ ref('int_funnel_events') }} as start_attributes
+        on
+            start_event.event_source = start_attributes.event_source
+            and start_event.source_record_id = start_attributes.source_record_id
     inner join start_loads
         on
             attempt_rows.person_id = start_loads.person_id
