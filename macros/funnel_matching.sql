@@ -111,7 +111,7 @@ steps as (
 -- Only the columns the matching needs: this CTE is read many times, so the engine keeps it (DuckDB
 -- materializes it), and a wide copy of every funnel event did not fit DuckDB's memory budget at 30M
 -- events. Filter values and the calling model's attributes come from int_funnel_events itself, joined
--- on (event_source, source_record_id) where needed.
+-- on (person_id, event_source, source_record_id) where needed.
 sequenced_events as (
     select
         person_id,
@@ -165,7 +165,8 @@ step_filter_values as (
         on step_name_events.step_filter = filter_clauses.filter_text
     inner join {{ ref('int_funnel_events') }} as filtered_event
         on
-            step_name_events.event_source = filtered_event.event_source
+            step_name_events.person_id = filtered_event.person_id
+            and step_name_events.event_source = filtered_event.event_source
             and step_name_events.source_record_id = filtered_event.source_record_id
 ),
 
@@ -546,7 +547,8 @@ exclusion_filter_values as (
         on exclusion_name_events.exclusion_filter = filter_clauses.filter_text
     inner join {{ ref('int_funnel_events') }} as filtered_event
         on
-            exclusion_name_events.event_source = filtered_event.event_source
+            exclusion_name_events.person_id = filtered_event.person_id
+            and exclusion_name_events.event_source = filtered_event.event_source
             and exclusion_name_events.source_record_id = filtered_event.source_record_id
 ),
 

@@ -113,11 +113,13 @@ final as (
     -- The attributes of the two events, from the funnel events themselves (sequenced_events is narrow).
     inner join {{ ref('int_funnel_events') }} as matched_attributes
         on
-            matched_event.event_source = matched_attributes.event_source
+            matched_event.person_id = matched_attributes.person_id
+            and matched_event.event_source = matched_attributes.event_source
             and matched_event.source_record_id = matched_attributes.source_record_id
     inner join {{ ref('int_funnel_events') }} as start_attributes
         on
-            start_event.event_source = start_attributes.event_source
+            start_event.person_id = start_attributes.person_id
+            and start_event.event_source = start_attributes.event_source
             and start_event.source_record_id = start_attributes.source_record_id
     inner join start_loads
         on
