@@ -86,3 +86,13 @@
 {% macro attribution_credit_from_units(units_expression) -%}
     cast(({{ units_expression }}) / 1000000000.0 as decimal(18, 9))
 {%- endmacro %}
+
+{#-
+    A touch's credit units with the path's rounding remainder: `units` (an expression of units rounded
+    down) plus, on the latest touch of the path (touch_position = touches_in_path), what the rounding
+    lost over the conversion's touches, so one conversion's units add up to exactly 1 000 000 000.
+    `touches` is the relation with conversion_id, touch_position and touches_in_path; a window expression.
+-#}
+{% macro units_with_rounding_remainder(units, touches) -%}
+    {{ units }} + case when {{ touches }}.touch_position = {{ touches }}.touches_in_path then 1000000000 - sum({{ units }}) over (partition by {{ touches }}.conversion_id) else 0 end
+{%- endmacro %}

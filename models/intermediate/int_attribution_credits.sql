@@ -257,78 +257,85 @@ weighted_paths as (
         on {{ markov_state_of('paths') }} = markov_effects.markov_state
 ),
 
-touch_credits as (
-    {%- set touch_models = {
-        'first_touch': "case when touch_position = 1 then 1000000000 else 0 end",
-        'last_touch': "case when touch_position = touches_in_path then 1000000000 else 0 end",
-        'linear': "floor(1000000000.0 / touches_in_path)",
-        'position_based': "case
-                when touches_in_path = 1 then 1000000000
-                when touches_in_path = 2 then 500000000
-                when touch_position = 1 or touch_position = touches_in_path then 400000000
-                else floor(200000000.0 / (touches_in_path - 2))
-            end",
-        'time_decay': "floor(
-                1000000000.0 * decay_weight
-                / sum(decay_weight) over (
-                    partition by conversion_id
-                    order by touch_position
-                    rows between unbounded preceding and unbounded following
-                )
-            )",
-    } %}
-    {%- if is_markov %}
-        {%- do touch_models.update({'markov': markov_units}) %}
-    {%- endif %}
-    {%- for model_name, units in touch_models.items() %}
+{%- set touch_models = {
+    'first_touch': "case when touch_position = 1 then 1000000000 else 0 end",
+    'last_touch': "case when touch_position = touches_in_path then 1000000000 else 0 end",
+    'linear': "floor(1000000000.0 / touches_in_path)",
+    'position_based': "case
+            when touches_in_path = 1 then 1000000000
+            when touches_in_path = 2 then 500000000
+            when touch_position = 1 or touch_position = touches_in_path then 400000000
+            else floor(200000000.0 / (touches_in_path - 2))
+        end",
+    'time_decay': "floor(
+            1000000000.0 * decay_weight
+            / sum(decay_weight) over (
+                partition by conversion_id
+                order by touch_position
+                rows between unbounded preceding and unbounded following
+            )
+        )",
+} %}
+{%- if is_markov %}
+    {%- do touch_models.update({'markov': markov_units}) %}
+{%- endif %}
+
+-- Each touch's units in every attribution model, rounded down: one row per touch with a column per model
+-- (the window sums then run once over the touches, not once per model over six copies of them).
+touch_units as (
+    select
+        {%- for model_name, units in touch_models.items() %}
+            cast({{ units }} as {{ dbt.type_bigint() }}) as {{ model_name }}_units,
+        {%- endfor %}
+        weighted_paths.*
+    from weighted_paths
+),
+
+-- The rounding remainder (units lost by rounding down) goes to the latest touch of the path, so the
+-- units of one conversion and model add up to exactly 1 000 000 000; with the conversion's path summary.
+touch_units_balanced as (
+    select
+        touch_units.*,
+        {%- for model_name in touch_models %}
+            {%- set model_units = 'touch_units.' ~ model_name ~ '_units' %}
+            {{ units_with_rounding_remainder(model_units, 'touch_units') }} as {{ model_name }}_credit_units,
+        {%- endfor %}
+        path_summaries.last_click_to_conversion_hours,
+        path_summaries.inputs_loaded_at
+    from touch_units
+    inner join path_summaries
+        on touch_units.conversion_id = path_summaries.conversion_id
+),
+
+-- One row per conversion × model × touch with credit.
+credited_touches as (
+    {%- for model_name in touch_models %}
         select
-            weighted_paths.*,
+            conversion_id,
+            person_id,
             '{{ model_name }}' as attribution_model,
-            cast({{ units }} as {{ dbt.type_bigint() }}) as rounded_units
-        from weighted_paths
+            touchpoint_event_id,
+            coalesce(campaign_id, '(unattributed)') as campaign_id,
+            ad_set_id,
+            ad_id,
+            utm_source,
+            utm_medium,
+            utm_campaign,
+            utm_content,
+            channel,
+            touch_position,
+            touches_in_path,
+            {{ model_name }}_credit_units as credit_units,
+            last_click_to_conversion_hours,
+            touchpoint_time,
+            conversion_time,
+            inputs_loaded_at
+        from touch_units_balanced
+        where {{ model_name }}_credit_units > 0
         {%- if not loop.last %}
             union all
         {%- endif %}
     {%- endfor %}
-),
-
--- The rounding remainder (units lost by rounding down) goes to the latest touch of the path, so the
--- units of one conversion and model add up to exactly 1 000 000 000.
-touch_credits_balanced as (
-    select
-        touch_credits.*,
-        touch_credits.rounded_units + case
-            when touch_credits.touch_position = touch_credits.touches_in_path
-                then
-                    1000000000 - sum(touch_credits.rounded_units) over (
-                        partition by touch_credits.conversion_id, touch_credits.attribution_model
-                    )
-            else 0
-        end as credit_units
-    from touch_credits
-),
-
-credited_touches as (
-    select
-        conversion_id,
-        person_id,
-        attribution_model,
-        touchpoint_event_id,
-        coalesce(campaign_id, '(unattributed)') as campaign_id,
-        ad_set_id,
-        ad_id,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        utm_content,
-        channel,
-        touch_position,
-        touches_in_path,
-        credit_units,
-        touchpoint_time,
-        conversion_time
-    from touch_credits_balanced
-    where credit_units > 0
 ),
 
 -- Conversions without any touchpoint in the window, found once for all attribution models.
@@ -406,38 +413,39 @@ reported_credits as (
         on conversions_to_compute.id = reported_channels.id
 ),
 
-all_credits as (
+-- Conversions credited whole (reported, and no touch in the window), with their path summary.
+whole_credits as (
     select * from reported_credits
-    union all
-    select * from credited_touches
     union all
     select * from unattributed_conversions
 ),
 
 computed_rows as (
+    select * from credited_touches
+    union all
     select
-        all_credits.conversion_id,
-        all_credits.person_id,
-        all_credits.attribution_model,
-        all_credits.touchpoint_event_id,
-        all_credits.campaign_id,
-        all_credits.ad_set_id,
-        all_credits.ad_id,
-        all_credits.utm_source,
-        all_credits.utm_medium,
-        all_credits.utm_campaign,
-        all_credits.utm_content,
-        all_credits.channel,
-        all_credits.touch_position,
-        all_credits.touches_in_path,
-        all_credits.credit_units,
+        whole_credits.conversion_id,
+        whole_credits.person_id,
+        whole_credits.attribution_model,
+        whole_credits.touchpoint_event_id,
+        whole_credits.campaign_id,
+        whole_credits.ad_set_id,
+        whole_credits.ad_id,
+        whole_credits.utm_source,
+        whole_credits.utm_medium,
+        whole_credits.utm_campaign,
+        whole_credits.utm_content,
+        whole_credits.channel,
+        whole_credits.touch_position,
+        whole_credits.touches_in_path,
+        whole_credits.credit_units,
         path_summaries.last_click_to_conversion_hours,
-        all_credits.touchpoint_time,
-        all_credits.conversion_time,
+        whole_credits.touchpoint_time,
+        whole_credits.conversion_time,
         path_summaries.inputs_loaded_at
-    from all_credits
+    from whole_credits
     inner join path_summaries
-        on all_credits.conversion_id = path_summaries.conversion_id
+        on whole_credits.conversion_id = path_summaries.conversion_id
 ),
 
 {% if is_incremental() and is_markov -%}
@@ -477,18 +485,12 @@ computed_rows as (
         from stored_weighted_paths
     ),
 
-    -- As touch_credits_balanced: the rounding remainder goes to the latest touch.
+    -- As touch_units_balanced: the rounding remainder goes to the latest touch.
     stored_markov_balanced as (
         select
             stored_markov_units.*,
-            stored_markov_units.rounded_units + case
-                when stored_markov_units.touch_position = stored_markov_units.touches_in_path
-                    then
-                        1000000000 - sum(stored_markov_units.rounded_units) over (
-                            partition by stored_markov_units.conversion_id
-                        )
-                else 0
-            end as markov_credit_units
+            {{ units_with_rounding_remainder('stored_markov_units.rounded_units', 'stored_markov_units') }}
+            as markov_credit_units
         from stored_markov_units
     ),
 
