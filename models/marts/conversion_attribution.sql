@@ -70,11 +70,7 @@ valued_credits as (
         cast(floor(conversions.value_cents_reporting * credits.credit) as {{ dbt.type_bigint() }})
             as rounded_value_cents,
         cast(floor(conversions.net_value_cents_reporting * credits.credit) as {{ dbt.type_bigint() }})
-            as rounded_net_value_cents,
-        row_number() over (
-            partition by credits.conversion_id, credits.attribution_model
-            order by credits.touch_position desc, credits.touchpoint_event_id desc
-        ) = 1 as is_latest_credited_touch
+            as rounded_net_value_cents
     from credits
     inner join conversions
         on credits.conversion_id = conversions.id
