@@ -1,6 +1,7 @@
 {#-
-    The rows of `attempt_steps` (a CTE over int_funnel_attempt_steps) that a model derived from it
-    (int_funnel_steps_matched, conversion_funnel_attempt; both incremental by person_id) must rebuild. On
+    The rows of `attempt_steps` (a CTE over int_funnel_attempt_matches or int_funnel_attempt_steps) that a
+    model derived from it (int_funnel_attempt_steps from the former; int_funnel_steps_matched and
+    conversion_funnel_attempt from the latter; all incremental by person_id) must rebuild. On
     an incremental run: every row of the persons recomputed there since this model last ran
     (person_loaded_at at or after the latest one here) and of the persons with rows of a funnel definition
     hash this model has no rows of (a new or edited funnel: the models' pre-hook deletes the rows of a

@@ -1,6 +1,7 @@
 {#-
-    The funnel matching, used by one model, int_funnel_attempt_steps (every attempt's steps; int_funnel_steps_matched
-    and conversion_funnel_attempt are derived from it, so a build matches once): the CTEs from the funnel
+    The funnel matching, used by one model, int_funnel_attempt_matches (every attempt's steps;
+    int_funnel_attempt_steps, int_funnel_steps_matched and conversion_funnel_attempt are derived from it, so a
+    build matches once): the CTEs from the funnel
     definitions and events up to `attempt_rows` (every attempt's steps, with is_chosen_attempt), `start_loads`
     and `person_loads`, ending with a comma; the calling model adds its `final` CTE. The semantics are
     documented in the docs block funnel_semantics and in int_funnel_steps_matched's YAML.

@@ -14,7 +14,7 @@
     * planner_settings: `set local <name> = <value>` for each item of the model's config
       `postgres_settings` (a dict), for the model's transaction only (`set local` ends with it, so
       nothing leaks to other statements on the connection). int_attribution_credits and
-      int_funnel_attempt_steps (the funnel matching, which int_funnel_steps_matched ran before) set
+      int_funnel_attempt_matches (the funnel matching, which int_funnel_steps_matched ran before) set
       `enable_nestloop: "off"`: they group and join CTEs that PostgreSQL
       materializes without statistics, estimates 200 groups and about one row for them, and picked
       nested loops that were quadratic in practice (at 10M events both still ran after 30 minutes).

@@ -1,11 +1,10 @@
-{#- postgres_settings: no nested loops on PostgreSQL (macros/planner_settings.sql says why). -#}
+{#- on_schema_change fail: the columns are an interface of the models derived from this one. -#}
 {{
     config(
         materialized='incremental',
         unique_key='person_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        postgres_settings={'enable_nestloop': 'off'},
         pre_hook=[
             "{% if is_incremental() %}{{ delete_outdated_funnel_rows(this) }}{% endif %}",
             "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons(since=last_run_watermark('person_loaded_at'))) }}{% endif %}",
@@ -13,120 +12,112 @@
     )
 }}
 
--- The second pre-hook reads the identity map with the events and conversions (the persons stitched away:
--- macros/stitched_away_persons.sql).
+-- The pre-hooks read the funnel definitions and exclusions (their hashes), and the identity map with the
+-- events and conversions (the persons stitched away: macros/stitched_away_persons.sql).
+-- depends_on: {{ ref('int_funnel_definitions') }}
+-- depends_on: {{ ref('int_funnel_exclusions') }}
 -- depends_on: {{ ref('int_identity_map') }}
 -- depends_on: {{ ref('int_identity_previous_persons') }}
 -- depends_on: {{ ref('int_identity_observations') }}
 -- depends_on: {{ ref('int_events_deduplicated') }}
 -- depends_on: {{ ref('int_conversions_deduplicated') }}
 
--- Where the funnel matching runs (once per build): one row per person × funnel × attempt × step the attempt
--- reached, with the event or conversion counted for the step, the attempt's start event, how far the attempt
--- got, whether an exclusion tainted it, and whether it is the person's chosen attempt (is_chosen_attempt:
--- exactly one attempt per person and funnel). int_funnel_steps_matched keeps the chosen attempts' rows,
--- conversion_funnel_attempt sums up every attempt; neither matches again. The rules (PostHog semantics) are
--- in the docs block funnel_semantics; what an attempt is for each order type in the docs block
--- funnel_attempts; the SQL is the macro funnel_matching_ctes (macros/funnel_matching.sql).
+-- Every attempt's steps as int_funnel_attempt_matches found them, with the campaign and UTM columns of the
+-- event or conversion counted for the step and of the attempt's start event, read from int_funnel_events by
+-- (person_id, event_source, source_record_id). One row per row of int_funnel_attempt_matches.
 --
--- Incremental (delete+insert by person_id: a person's rows are replaced together). A run recomputes whole
--- persons: those with a funnel event or conversion loaded at or after the latest person_loaded_at here,
--- and those with a start event of a funnel that has no rows here (new, or edited: the pre-hook deletes the
--- rows of a definition no longer current). The matching depends only on the person's own events and the
--- definitions, never on the clock, so nothing else changes a row. A visitor stitched to a person moves
--- with its events (their load time is the identity's); the second pre-hook deletes the rows of the
--- pseudo-persons and persons left with no event or conversion.
+-- Incremental (delete+insert by person_id), following int_funnel_attempt_matches as the other derived
+-- funnel models follow this one: a run copies the persons that model recomputed since this one last ran
+-- (person_loaded_at at or after the latest one here) and the persons with rows there of a funnel definition
+-- that has no rows here (a new or edited funnel: the pre-hook deletes the rows of a definition no longer
+-- current). An event's campaign and UTM columns never change once kept (the earliest-loaded copy wins), so
+-- the rows of the persons not recomputed stay right.
+-- attempt_matches is read three times on an incremental run (macros/funnel_attempt_rows_to_rebuild.sql):
+-- not copied first, each reader scans the table for its own columns.
+with attempt_matches as {{ not_materialized_cte_hint() }} (
+    select * from {{ ref('int_funnel_attempt_matches') }}
+),
 
-{{ funnel_matching_ctes() }}
+matches_to_copy as (
+    {{ funnel_attempt_rows_to_rebuild('attempt_matches') }}
+),
 
--- Every attempt of a person and funnel is a candidate start (ordered and strict: a step-1 event;
--- unordered: a step event anchoring a window).
-attempt_counts as (
+funnel_events as (
     select
         person_id,
-        funnel_name,
-        count(distinct start_event_sequence) as candidate_starts
-    from attempt_rows
-    group by
-        person_id,
-        funnel_name
+        event_source,
+        source_record_id,
+        event_id,
+        conversion_id,
+        campaign_id,
+        ad_set_id,
+        ad_id,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_content,
+        utm_term
+    from {{ ref('int_funnel_events') }}
+    {%- if is_incremental() %}
+        -- Only the persons copied: on an incremental run they are few, and the engine can drop the others'
+        -- rows before reading their wider columns.
+        where person_id in (select matches_to_copy.person_id from matches_to_copy)
+    {%- endif %}
 ),
 
 final as (
     select
-        attempt_rows.person_id,
-        attempt_rows.funnel_name,
-        start_event.event_source as start_event_source,
-        start_event.source_record_id as start_source_record_id,
-        steps.step_name,
-        matched_event.event_name,
-        matched_event.event_source,
-        matched_event.source_record_id,
-        matched_attributes.event_id,
-        matched_attributes.conversion_id,
-        matched_attributes.campaign_id,
-        matched_attributes.ad_set_id,
-        matched_attributes.ad_id,
-        matched_attributes.utm_source,
-        matched_attributes.utm_medium,
-        matched_attributes.utm_campaign,
-        matched_attributes.utm_content,
-        matched_attributes.utm_term,
-        start_attributes.campaign_id as start_campaign_id,
-        start_attributes.ad_set_id as start_ad_set_id,
-        start_attributes.ad_id as start_ad_id,
-        start_attributes.utm_source as start_utm_source,
-        start_attributes.utm_medium as start_utm_medium,
-        start_attributes.utm_campaign as start_utm_campaign,
-        steps.funnel_definition_hash,
-        cast(attempt_rows.step_number as {{ dbt.type_int() }}) as step_number,
-        cast(steps.total_steps as {{ dbt.type_int() }}) as total_steps,
-        cast(attempt_rows.completed_steps as {{ dbt.type_int() }}) as completed_steps,
-        cast(attempt_counts.candidate_starts as {{ dbt.type_bigint() }}) as candidate_starts,
-        attempt_rows.is_excluded,
-        attempt_rows.is_chosen_attempt,
-        steps.conversion_window_hours,
-        matched_event.event_time,
-        start_event.event_time as started_at,
-        {{ seconds_between('start_event.event_time', 'matched_event.event_time') }} as seconds_from_start,
-        matched_event.last_loaded_at as event_loaded_at,
-        start_loads.first_start_loaded_at,
-        start_loads.last_start_loaded_at,
-        person_loads.person_loaded_at
-    from attempt_rows
-    inner join steps
+        matches_to_copy.person_id,
+        matches_to_copy.funnel_name,
+        matches_to_copy.start_event_source,
+        matches_to_copy.start_source_record_id,
+        matches_to_copy.step_name,
+        matches_to_copy.event_name,
+        matches_to_copy.event_source,
+        matches_to_copy.source_record_id,
+        matched_event.event_id,
+        matched_event.conversion_id,
+        matched_event.campaign_id,
+        matched_event.ad_set_id,
+        matched_event.ad_id,
+        matched_event.utm_source,
+        matched_event.utm_medium,
+        matched_event.utm_campaign,
+        matched_event.utm_content,
+        matched_event.utm_term,
+        start_event.campaign_id as start_campaign_id,
+        start_event.ad_set_id as start_ad_set_id,
+        start_event.ad_id as start_ad_id,
+        start_event.utm_source as start_utm_source,
+        start_event.utm_medium as start_utm_medium,
+        start_event.utm_campaign as start_utm_campaign,
+        matches_to_copy.funnel_definition_hash,
+        matches_to_copy.step_number,
+        matches_to_copy.total_steps,
+        matches_to_copy.completed_steps,
+        matches_to_copy.candidate_starts,
+        matches_to_copy.is_excluded,
+        matches_to_copy.is_chosen_attempt,
+        matches_to_copy.conversion_window_hours,
+        matches_to_copy.event_time,
+        matches_to_copy.started_at,
+        matches_to_copy.seconds_from_start,
+        matches_to_copy.event_loaded_at,
+        matches_to_copy.first_start_loaded_at,
+        matches_to_copy.last_start_loaded_at,
+        matches_to_copy.person_loaded_at
+    from matches_to_copy
+    -- Left joins: every matched event is a funnel event; they keep the attempts as the side looked up from.
+    left join funnel_events as matched_event
         on
-            attempt_rows.funnel_name = steps.funnel_name
-            and attempt_rows.step_number = steps.step_number
-    inner join attempt_counts
+            matches_to_copy.person_id = matched_event.person_id
+            and matches_to_copy.event_source = matched_event.event_source
+            and matches_to_copy.source_record_id = matched_event.source_record_id
+    left join funnel_events as start_event
         on
-            attempt_rows.person_id = attempt_counts.person_id
-            and attempt_rows.funnel_name = attempt_counts.funnel_name
-    inner join sequenced_events as matched_event
-        on
-            attempt_rows.person_id = matched_event.person_id
-            and attempt_rows.event_sequence = matched_event.event_sequence
-    inner join sequenced_events as start_event
-        on
-            attempt_rows.person_id = start_event.person_id
-            and attempt_rows.start_event_sequence = start_event.event_sequence
-    -- The attributes of the two events, from the funnel events themselves (sequenced_events is narrow).
-    inner join {{ ref('int_funnel_events') }} as matched_attributes
-        on
-            matched_event.person_id = matched_attributes.person_id
-            and matched_event.event_source = matched_attributes.event_source
-            and matched_event.source_record_id = matched_attributes.source_record_id
-    inner join {{ ref('int_funnel_events') }} as start_attributes
-        on
-            start_event.person_id = start_attributes.person_id
-            and start_event.event_source = start_attributes.event_source
-            and start_event.source_record_id = start_attributes.source_record_id
-    inner join start_loads
-        on
-            attempt_rows.person_id = start_loads.person_id
-            and attempt_rows.funnel_name = start_loads.funnel_name
-    inner join person_loads
-        on attempt_rows.person_id = person_loads.person_id
+            matches_to_copy.person_id = start_event.person_id
+            and matches_to_copy.start_event_source = start_event.event_source
+            and matches_to_copy.start_source_record_id = start_event.source_record_id
 )
 
 select * from final

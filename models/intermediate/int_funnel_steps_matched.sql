@@ -24,8 +24,8 @@
 -- depends_on: {{ ref('int_conversions_deduplicated') }}
 
 -- One row per person × funnel × step reached by the person's winning attempt (PostHog semantics, see the
--- model YAML): the rows of int_funnel_attempt_steps' chosen attempts, where the matching runs. Ordered
--- funnels: every step-1 event is a candidate start; each later step is the earliest matching event at or
+-- model YAML): the rows of int_funnel_attempt_steps' chosen attempts (matched in int_funnel_attempt_matches).
+-- Ordered funnels: every step-1 event is a candidate start; each later step is the earliest matching event at or
 -- after the previous counted step and within the window from the start; the winning attempt reaches the
 -- furthest step, then reached it first, then started latest. Strict funnels: the same, but each step must
 -- be the person's next event (repeats of the current step and events at the same instant do not break an

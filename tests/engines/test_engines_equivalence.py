@@ -229,7 +229,7 @@ def test_the_incremental_run_relinked_persons_on_both_engines(engines: dict) -> 
 def test_postgres_models_run_with_statistics_and_their_own_settings(engines: dict) -> None:
     """macros/planner_settings.sql: every table the project builds on PostgreSQL was analyzed by its
     post-hook (`last_analyze` is set by ANALYZE, not by autovacuum), and `set local` ran only for the
-    models whose config names `postgres_settings`: int_attribution_credits and int_funnel_attempt_steps (where
+    models whose config names `postgres_settings`: int_attribution_credits and int_funnel_attempt_matches (where
     the funnel matching runs), in the full build and in the incremental run."""
     import psycopg
 
@@ -251,8 +251,8 @@ def test_postgres_models_run_with_statistics_and_their_own_settings(engines: dic
     assert nodes == [
         "model.convopt.int_attribution_credits",
         "model.convopt.int_attribution_credits",
-        "model.convopt.int_funnel_attempt_steps",
-        "model.convopt.int_funnel_attempt_steps",
+        "model.convopt.int_funnel_attempt_matches",
+        "model.convopt.int_funnel_attempt_matches",
     ]
     assert all("set local enable_nestloop = 'off'" in block for block in statements)
 

@@ -33,6 +33,7 @@ DBT = Path(sys.executable).parent / "dbt"
 # Every model the funnel work owns that must not depend on how the data arrived.
 FUNNEL_RELATIONS = (
     "intermediate.int_events_deduplicated",
+    "intermediate.int_funnel_attempt_matches",
     "intermediate.int_funnel_attempt_steps",
     "intermediate.int_funnel_steps_matched",
     "marts.conversion_funnel",
@@ -53,6 +54,7 @@ FUNNEL_MARTS = (
 # test wrote there before. (funnel_time_to_convert's step_name is null on its time_to_convert rows: marked
 # as '~' alone.)
 MARKED_COLUMNS = {
+    "intermediate.int_funnel_attempt_matches": "step_name",
     "intermediate.int_funnel_attempt_steps": "step_name",
     "intermediate.int_funnel_steps_matched": "step_name",
     "marts.conversion_funnel": "last_step_name",
