@@ -3,7 +3,7 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key=['period_type', 'period_date'],
+        unique_key=['period_type', 'period_date', 'attribution_model'],
         on_schema_change='fail',
         pre_hook=[
             "{{ write_touched_keys(conversion_metrics_incremental_state()) }}",
@@ -24,9 +24,10 @@
 -- when the campaign has credited conversions, reached persons, funnel starts or spend in the period,
 -- for every attribution model; spend, reach and funnels do not depend on the model.
 --
--- Incremental by period (delete+insert on period_type, period_date): a run recomputes every row of the
--- periods in audit.conversion_metrics_touched_keys (macros/touched_keys.sql), emptied first by the
--- pre-hook. A period is touched, in every period type, when it holds a copy of a conversion key loaded
+-- Incremental by period and attribution model (delete+insert on period_type, period_date,
+-- attribution_model): a run recomputes the rows of the keys in audit.conversion_metrics_touched_keys
+-- (macros/touched_keys.sql), emptied first by the pre-hook. A period is touched, in every period type and
+-- every model, when it holds a copy of a conversion key loaded
 -- since the last run (every copy: a conversion that moved or vanished touches its old period), the
 -- earliest unchanged purchase of a person with an earlier changed copy (repeat purchasers flip there), a
 -- conversion with credits recomputed from a newer input or accepted by Meta since, a campaign touchpoint
@@ -35,24 +36,53 @@
 -- conversion_funnel and the daily spend (a funnel start moved away; new exchange rates). "Since" is
 -- strictly after the watermark the previous run recorded: rows at the watermark itself are the latest
 -- load that run already counted, so a run with nothing new touches no period (macros/touched_keys.sql).
+-- New Markov removal effects (those of conversion_attribution's markov rows, recorded with the state)
+-- touch the markov rows of every period and no other model's: the other models' rows of the untouched
+-- periods are kept. Every CTE below keeps the touched keys only, so the work of a run is that of its keys.
 -- Nothing depends on the current time. Every row is recomputed when the credits' attribution settings, the reporting
 -- time zone or currency, the optimization rules or the funnel definitions changed, or no state was saved
 -- (audit.incremental_state, macros/incremental_state.sql).
+--
+-- Each conversion is credited, joined to its facts and counted once per model and campaign before it is
+-- placed in its three periods (it lies in one period of each type), and reach is counted per period and
+-- campaign before it is spread over the models: the per-period work is on the smallest rows.
 with period_types as (
     {{ period_types_query() }}
 ),
 
+attribution_models as (
+    {%- for model_name in attribution_models() %}
+        select '{{ model_name }}' as attribution_model
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+),
+
 {% if is_incremental_run -%}
-    touched_periods as (
-        select * from {{ touched_keys_relation() }}
+    -- The periods and attribution models to recompute (of the models attribution_models() lists: a
+    -- touched markov key with var attribution_markov false only empties its rows).
+    touched_keys as (
+        select touched.*
+        from {{ touched_keys_relation() }} as touched
+        where touched.attribution_model in (select attribution_models.attribution_model from attribution_models)
     ),
 
-    -- The local days of the touched periods: facts are read for these days only, and only the touched
-    -- periods are kept at the end (a week that reaches beyond a touched month is only partly read).
-    covered_days as (
-        select distinct cast({{ dbt.dateadd('day', 'day_offsets.day_offset', 'touched_periods.period_date') }} as date)
-            as period_date
-        from touched_periods
+    touched_periods as (
+        select distinct
+            period_type,
+            period_date
+        from touched_keys
+    ),
+
+    -- The local days of the touched periods, per attribution model: facts are read for these days only,
+    -- and only the touched keys are kept (a week that reaches beyond a touched month is only partly read).
+    covered_model_days as (
+        select distinct
+            touched_keys.attribution_model,
+            cast({{ dbt.dateadd('day', 'day_offsets.day_offset', 'touched_keys.period_date') }} as date)
+                as period_date
+        from touched_keys
         cross join (
             {%- for day_offset in range(31) %}
                 select {{ day_offset }} as day_offset{{ ' union all' if not loop.last }}
@@ -60,15 +90,41 @@ with period_types as (
         ) as day_offsets
         where
             {{ period_start_of_date(
-                'touched_periods.period_type',
-                dbt.dateadd('day', 'day_offsets.day_offset', 'touched_periods.period_date'),
-            ) }} = touched_periods.period_date
+                'touched_keys.period_type',
+                dbt.dateadd('day', 'day_offsets.day_offset', 'touched_keys.period_date'),
+            ) }} = touched_keys.period_date
+    ),
+
+    -- The same days, whatever the model: what reach, funnels and spend (the same in every model) read.
+    covered_days as (
+        select distinct covered_model_days.period_date
+        from covered_model_days
     ),
 {%- endif %}
 
+-- The credited rows with what the metrics read, and the local day of their conversion.
 attribution as (
-    select * from {{ ref('conversion_attribution') }}
-    {{ covered_days_filter(is_incremental_run, reporting_period_start('conversion_time', 'day')) }}
+    select
+        attribution_rows.attribution_model,
+        attribution_rows.campaign_id,
+        attribution_rows.conversion_id,
+        attribution_rows.credit,
+        attribution_rows.credited_value_cents,
+        attribution_rows.credited_net_value_cents,
+        attribution_rows.is_refunded,
+        attribution_rows.last_click_to_conversion_hours,
+        attribution_rows.conversion_time,
+        {{ reporting_period_start('attribution_rows.conversion_time', 'day') }} as conversion_day
+    from {{ ref('conversion_attribution') }} as attribution_rows
+    {%- if is_incremental_run %}
+        where exists (
+            select 1 from covered_model_days
+            where
+                covered_model_days.attribution_model = attribution_rows.attribution_model
+                and covered_model_days.period_date
+                = {{ reporting_period_start('attribution_rows.conversion_time', 'day') }}
+        )
+    {%- endif %}
 ),
 
 conversions as (
@@ -98,20 +154,12 @@ ad_spend as (
     {{ covered_days_filter(is_incremental_run, 'spend_date') }}
 ),
 
-attribution_models as (
-    {%- for model_name in attribution_models() %}
-        select '{{ model_name }}' as attribution_model
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
-),
-
--- Every credited row once per period type, in the period of its conversion.
+-- Every credited row once per period type, in the period of its conversion (of the touched keys only on
+-- an incremental run).
 credited as (
     select
         period_types.period_type,
-        {{ period_start('period_types.period_type', 'attribution.conversion_time') }} as period_date,
+        {{ period_start_of_date('period_types.period_type', 'attribution.conversion_day') }} as period_date,
         attribution.*
     from attribution
     cross join period_types
@@ -128,24 +176,12 @@ credit_totals as (
         sum(credited_net_value_cents) as total_net_value_cents,
         sum(case when is_refunded then credit else 0 end) as refunded_conversions
     from credited
+    {{ touched_keys_filter(is_incremental_run, 'credited') }}
     group by
         period_type,
         period_date,
         attribution_model,
         campaign_id
-),
-
--- Each conversion credited to the campaign in the period (however many of its touches were), with
--- what the conversion-level metrics need.
-credited_conversions as (
-    select distinct
-        credited.period_type,
-        credited.period_date,
-        credited.attribution_model,
-        credited.campaign_id,
-        credited.conversion_id
-    from credited
-    where credited.credit > 0
 ),
 
 click_hours as (
@@ -155,9 +191,15 @@ click_hours as (
     from attribution
 ),
 
-credited_conversion_facts as (
+-- Each conversion credited to the campaign (however many of its touches were), with what the
+-- conversion-level metrics need: once per model and campaign, before it is placed in its periods (a
+-- conversion lies in one period of each type).
+credited_conversion_rows as (
     select
-        credited_conversions.*,
+        credited_conversions.attribution_model,
+        credited_conversions.campaign_id,
+        credited_conversions.conversion_id,
+        credited_conversions.conversion_day,
         conversions.person_id,
         conversions.conversion_type,
         conversions.is_optimized,
@@ -166,13 +208,36 @@ credited_conversion_facts as (
         click_hours.last_click_to_conversion_hours,
         conversions.created_at,
         greatest(conversions.last_loaded_at, conversions.optimized_at) as changed_at
-    from credited_conversions
+    from (
+        select distinct
+            attribution.attribution_model,
+            attribution.campaign_id,
+            attribution.conversion_id,
+            attribution.conversion_day
+        from attribution
+        where attribution.credit > 0
+    ) as credited_conversions
     inner join conversions
         on credited_conversions.conversion_id = conversions.id
     inner join click_hours
         on credited_conversions.conversion_id = click_hours.conversion_id
     left join meta_events
         on credited_conversions.conversion_id = meta_events.conversion_id
+),
+
+-- The same, in the period of each type of its conversion.
+credited_conversion_facts as (
+    select expanded.*
+    from (
+        select
+            period_types.period_type,
+            {{ period_start_of_date('period_types.period_type', 'credited_conversion_rows.conversion_day') }}
+                as period_date,
+            credited_conversion_rows.*
+        from credited_conversion_rows
+        cross join period_types
+    ) as expanded
+    {{ touched_keys_filter(is_incremental_run, 'expanded') }}
 ),
 
 conversion_counts as (
@@ -198,21 +263,25 @@ conversion_counts as (
 -- Persons reached: a touchpoint of the campaign in the period (touches without a campaign_id reach no
 -- campaign). Converted: such a person also has a conversion credited to the campaign in the period.
 reached_persons as (
-    select
-        period_types.period_type,
-        {{ period_start('period_types.period_type', 'touchpoints.touchpoint_time') }} as period_date,
-        touchpoints.campaign_id,
-        touchpoints.person_id,
-        min(touchpoints._loaded_at) as first_loaded_at,
-        max(touchpoints._loaded_at) as last_loaded_at
-    from touchpoints
-    cross join period_types
-    where touchpoints.campaign_id is not null
-    group by
-        period_types.period_type,
-        {{ period_start('period_types.period_type', 'touchpoints.touchpoint_time') }},
-        touchpoints.campaign_id,
-        touchpoints.person_id
+    select expanded.*
+    from (
+        select
+            period_types.period_type,
+            {{ period_start('period_types.period_type', 'touchpoints.touchpoint_time') }} as period_date,
+            touchpoints.campaign_id,
+            touchpoints.person_id,
+            min(touchpoints._loaded_at) as first_loaded_at,
+            max(touchpoints._loaded_at) as last_loaded_at
+        from touchpoints
+        cross join period_types
+        where touchpoints.campaign_id is not null
+        group by
+            period_types.period_type,
+            {{ period_start('period_types.period_type', 'touchpoints.touchpoint_time') }},
+            touchpoints.campaign_id,
+            touchpoints.person_id
+    ) as expanded
+    {{ touched_keys_filter(is_incremental_run, 'expanded', by_model=false) }}
 ),
 
 converting_persons as (
@@ -225,30 +294,62 @@ converting_persons as (
     from credited_conversion_facts
 ),
 
+-- Reached persons per period and campaign (the same in every model), and per model those of them with a
+-- conversion credited to the campaign in the period.
+reach_totals as (
+    select
+        period_type,
+        period_date,
+        campaign_id,
+        count(*) as reached_persons,
+        min(first_loaded_at) as created_at,
+        max(last_loaded_at) as updated_at
+    from reached_persons
+    group by
+        period_type,
+        period_date,
+        campaign_id
+),
+
+reach_converted as (
+    select
+        converting_persons.period_type,
+        converting_persons.period_date,
+        converting_persons.attribution_model,
+        converting_persons.campaign_id,
+        count(*) as reached_persons_converted
+    from converting_persons
+    inner join reached_persons
+        on
+            converting_persons.period_type = reached_persons.period_type
+            and converting_persons.period_date = reached_persons.period_date
+            and converting_persons.campaign_id = reached_persons.campaign_id
+            and converting_persons.person_id = reached_persons.person_id
+    group by
+        converting_persons.period_type,
+        converting_persons.period_date,
+        converting_persons.attribution_model,
+        converting_persons.campaign_id
+),
+
 reach_counts as (
     select
-        reached_persons.period_type,
-        reached_persons.period_date,
-        attribution_models.attribution_model,
-        reached_persons.campaign_id,
-        count(*) as reached_persons,
-        sum(case when converting_persons.person_id is not null then 1 else 0 end) as reached_persons_converted,
-        min(reached_persons.first_loaded_at) as created_at,
-        max(reached_persons.last_loaded_at) as updated_at
-    from reached_persons
-    cross join attribution_models
-    left join converting_persons
+        reach_totals.period_type,
+        reach_totals.period_date,
+        period_models.attribution_model,
+        reach_totals.campaign_id,
+        reach_totals.reached_persons,
+        coalesce(reach_converted.reached_persons_converted, 0) as reached_persons_converted,
+        reach_totals.created_at,
+        reach_totals.updated_at
+    from reach_totals
+    {{ join_period_models(is_incremental_run, 'reach_totals') }}
+    left join reach_converted
         on
-            reached_persons.period_type = converting_persons.period_type
-            and reached_persons.period_date = converting_persons.period_date
-            and attribution_models.attribution_model = converting_persons.attribution_model
-            and reached_persons.campaign_id = converting_persons.campaign_id
-            and reached_persons.person_id = converting_persons.person_id
-    group by
-        reached_persons.period_type,
-        reached_persons.period_date,
-        attribution_models.attribution_model,
-        reached_persons.campaign_id
+            reach_totals.period_type = reach_converted.period_type
+            and reach_totals.period_date = reach_converted.period_date
+            and period_models.attribution_model = reach_converted.attribution_model
+            and reach_totals.campaign_id = reach_converted.campaign_id
 ),
 
 -- Purchasers with a purchase credited to the campaign in the period; repeat customers had their first
@@ -304,41 +405,49 @@ purchaser_counts as (
 -- Funnel rows (one per person × funnel: the winning attempt) by the campaign of their step-1 event and
 -- the period of started_at.
 funnel_counts as (
-    select
-        period_types.period_type,
-        {{ period_start('period_types.period_type', 'funnels.started_at') }} as period_date,
-        coalesce(funnels.campaign_id, '(unattributed)') as campaign_id,
-        count(*) as funnel_starts,
-        sum(case when funnels.is_converted then 1 else 0 end) as funnel_completions,
-        sum(case when funnels.is_converted then funnels.total_time_seconds end) as completed_funnel_seconds,
-        min(funnels.created_at) as created_at,
-        max(funnels.updated_at) as updated_at
-    from funnels
-    cross join period_types
-    group by
-        period_types.period_type,
-        {{ period_start('period_types.period_type', 'funnels.started_at') }},
-        coalesce(funnels.campaign_id, '(unattributed)')
+    select expanded.*
+    from (
+        select
+            period_types.period_type,
+            {{ period_start('period_types.period_type', 'funnels.started_at') }} as period_date,
+            coalesce(funnels.campaign_id, '(unattributed)') as campaign_id,
+            count(*) as funnel_starts,
+            sum(case when funnels.is_converted then 1 else 0 end) as funnel_completions,
+            sum(case when funnels.is_converted then funnels.total_time_seconds end) as completed_funnel_seconds,
+            min(funnels.created_at) as created_at,
+            max(funnels.updated_at) as updated_at
+        from funnels
+        cross join period_types
+        group by
+            period_types.period_type,
+            {{ period_start('period_types.period_type', 'funnels.started_at') }},
+            coalesce(funnels.campaign_id, '(unattributed)')
+    ) as expanded
+    {{ touched_keys_filter(is_incremental_run, 'expanded', by_model=false) }}
 ),
 
 spend_totals as (
-    select
-        period_types.period_type,
-        {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }} as period_date,
-        ad_spend.campaign_id,
-        case
-            when count(ad_spend.spend_cents) = count(*) then sum(ad_spend.spend_cents)
-        end as spend_cents,
-        sum(ad_spend.impressions) as impressions,
-        sum(ad_spend.clicks) as clicks,
-        min(ad_spend.first_loaded_at) as created_at,
-        max(ad_spend.last_loaded_at) as updated_at
-    from ad_spend
-    cross join period_types
-    group by
-        period_types.period_type,
-        {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }},
-        ad_spend.campaign_id
+    select expanded.*
+    from (
+        select
+            period_types.period_type,
+            {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }} as period_date,
+            ad_spend.campaign_id,
+            case
+                when count(ad_spend.spend_cents) = count(*) then sum(ad_spend.spend_cents)
+            end as spend_cents,
+            sum(ad_spend.impressions) as impressions,
+            sum(ad_spend.clicks) as clicks,
+            min(ad_spend.first_loaded_at) as created_at,
+            max(ad_spend.last_loaded_at) as updated_at
+        from ad_spend
+        cross join period_types
+        group by
+            period_types.period_type,
+            {{ period_start_of_date('period_types.period_type', 'ad_spend.spend_date') }},
+            ad_spend.campaign_id
+    ) as expanded
+    {{ touched_keys_filter(is_incremental_run, 'expanded', by_model=false) }}
 ),
 
 grain as (
@@ -359,18 +468,18 @@ grain as (
     select
         funnel_counts.period_type,
         funnel_counts.period_date,
-        attribution_models.attribution_model,
+        period_models.attribution_model,
         funnel_counts.campaign_id
     from funnel_counts
-    cross join attribution_models
+    {{ join_period_models(is_incremental_run, 'funnel_counts') }}
     union
     select
         spend_totals.period_type,
         spend_totals.period_date,
-        attribution_models.attribution_model,
+        period_models.attribution_model,
         spend_totals.campaign_id
     from spend_totals
-    cross join attribution_models
+    {{ join_period_models(is_incremental_run, 'spend_totals') }}
 ),
 
 joined as (
@@ -494,13 +603,6 @@ final as (
         created_at,
         updated_at
     from joined
-    {%- if is_incremental_run %}
-        -- Only the touched periods: a period reaching beyond the covered days was read in part.
-        where exists (
-            select 1 from touched_periods
-            where joined.period_type = touched_periods.period_type and joined.period_date = touched_periods.period_date
-        )
-    {%- endif %}
 )
 
 select * from final

@@ -165,7 +165,7 @@ def test_raw_tables_are_copied_exactly_once(engines: dict) -> None:
 # Marts that keep their incremental state in schema audit (macros/incremental_state.sql), with their key.
 STATEFUL_MARTS = {
     "conversion_attribution": "conversion_id, attribution_model",
-    "conversion_metrics": "period_type, period_date",
+    "conversion_metrics": "period_type, period_date, attribution_model",
     "conversion_rollup_daily": "period_date",
     "conversion_rollup_weekly": "period_date",
     "conversion_rollup_monthly": "period_date",
@@ -176,22 +176,14 @@ def test_the_incremental_run_recomputed_the_same_keys_on_both_engines(engines: d
     """The second batch reaches the marts kept incremental by key: on both engines their incremental run
     wrote down the same keys to recompute (audit.<mart>_touched_keys; a full recompute writes none), so
     the comparison above covers their incremental path. The second batch changes the Markov removal
-    effects, so conversion_metrics was recomputed whole on both engines (no list); conversion_attribution
-    kept its per-conversion-and-model path (with the markov rows whose credits the new effects changed),
-    and so did the rollups, which do not depend on attribution."""
+    effects: conversion_attribution kept its per-conversion-and-model path (with the markov rows whose
+    credits the new effects changed), conversion_metrics its per-period-and-model path (the markov rows of
+    every period, the other models' of the periods the batch touched), and the rollups, which do not depend
+    on attribution, theirs."""
     import psycopg
 
     def keys(fetch, mart: str, key: str) -> list[tuple]:
         return sorted(fetch(f"select distinct {key} from audit.{mart}_touched_keys"))
-
-    def has_list(fetch, mart: str) -> bool:
-        return (
-            fetch(
-                "select count(*) from information_schema.tables "
-                f"where table_schema = 'audit' and table_name = '{mart}_touched_keys'"
-            )[0][0]
-            == 1
-        )
 
     with (
         duckdb.connect(str(engines["warehouse"]), read_only=True) as duck,
@@ -200,13 +192,13 @@ def test_the_incremental_run_recomputed_the_same_keys_on_both_engines(engines: d
         on_duck = lambda sql: duck.execute(sql).fetchall()  # noqa: E731
         on_pg = lambda sql: pg.execute(sql).fetchall()  # noqa: E731
         for mart, key in STATEFUL_MARTS.items():
-            recomputed_whole = mart == "conversion_metrics"
-            assert has_list(on_duck, mart) is (not recomputed_whole), mart
-            assert has_list(on_pg, mart) is (not recomputed_whole), mart
-            if not recomputed_whole:
-                on_duckdb = keys(on_duck, mart, key)
-                assert on_duckdb, mart
-                assert keys(on_pg, mart, key) == on_duckdb, mart
+            on_duckdb = keys(on_duck, mart, key)
+            assert on_duckdb, mart
+            assert keys(on_pg, mart, key) == on_duckdb, mart
+        metrics_keys = keys(on_duck, "conversion_metrics", "period_type, period_date, attribution_model")
+        markov = [key for key in metrics_keys if key[2] == "markov"]
+        linear = [key for key in metrics_keys if key[2] == "linear"]
+        assert 0 < len(linear) < len(markov)
 
 
 def test_the_incremental_run_relinked_persons_on_both_engines(engines: dict) -> None:

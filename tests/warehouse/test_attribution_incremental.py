@@ -761,7 +761,7 @@ def test_new_exchange_rates_reach_the_spend_of_the_metrics(
     dbt_build(warehouse, tmp_path / "target", selection=selection, command="run")
     with duckdb.connect(str(warehouse)) as con:
         touched = con.execute(
-            "select period_type, period_date from audit.conversion_metrics_touched_keys where period_date < ?",
+            "select distinct period_type, period_date from audit.conversion_metrics_touched_keys where period_date < ?",
             [dt.date(2026, 2, 1)],
         ).fetchall()
         con.execute("create schema new_rates")
@@ -806,6 +806,7 @@ def incremental_then_full_with_markov(tmp_path_factory: pytest.TempPathFactory) 
             "create table first_build.int_attribution_markov_effects as "
             "select * from intermediate.int_attribution_markov_effects"
         )
+        con.execute("create table first_build.conversion_metrics as select * from marts.conversion_metrics")
     record_meta_deliveries(warehouse, conversions=5)
     land(warehouse, raw, 1)
     dbt_build(warehouse, target, markov=True)
@@ -814,10 +815,10 @@ def incremental_then_full_with_markov(tmp_path_factory: pytest.TempPathFactory) 
         for relation in (*MARTS, "intermediate.int_attribution_markov_effects"):
             name = relation.split(".")[1]
             con.execute(f"create table incremental_snapshot.{name} as select * from {relation}")
-        con.execute(
-            "create table incremental_snapshot.conversion_attribution_touched_keys as "
-            "select * from audit.conversion_attribution_touched_keys"
-        )
+        for name in ("conversion_attribution", "conversion_metrics"):
+            con.execute(
+                f"create table incremental_snapshot.{name}_touched_keys as select * from audit.{name}_touched_keys"
+            )
     dbt_build(warehouse, target, "--full-refresh", markov=True)
     return warehouse
 
@@ -884,6 +885,44 @@ def test_changed_removal_effects_recompute_only_the_markov_rows_of_other_convers
             """
         ).fetchone()
     assert 0 < other_models < markov < conversions
+
+
+def test_changed_removal_effects_recompute_only_the_markov_rows_of_other_periods(
+    incremental_then_full_with_markov: Path,
+) -> None:
+    """The second batch changed the effects: conversion_metrics recomputed every model of the periods the
+    batch touched and the markov rows of every period, not the whole table. The other models' rows of the
+    other periods are the first build's, unchanged, and (test above) equal the full refresh."""
+    with duckdb.connect(str(incremental_then_full_with_markov), read_only=True) as con:
+        (without_markov, markov, linear, kept, kept_changed) = con.execute(
+            """
+            with kept as (
+                select * from incremental_snapshot.conversion_metrics as metrics
+                where not exists (
+                    select 1 from incremental_snapshot.conversion_metrics_touched_keys as touched
+                    where
+                        touched.period_type = metrics.period_type
+                        and touched.period_date = metrics.period_date
+                        and touched.attribution_model = metrics.attribution_model
+                )
+            )
+            select
+                (select count(*) from (
+                    select distinct period_type, period_date from incremental_snapshot.conversion_metrics
+                    except
+                    select period_type, period_date from incremental_snapshot.conversion_metrics_touched_keys
+                    where attribution_model = 'markov')),
+                (select count(*) from incremental_snapshot.conversion_metrics_touched_keys
+                 where attribution_model = 'markov'),
+                (select count(*) from incremental_snapshot.conversion_metrics_touched_keys
+                 where attribution_model = 'linear'),
+                (select count(*) from kept),
+                (select count(*) from (select * from kept except all select * from first_build.conversion_metrics))
+            """
+        ).fetchone()
+    assert without_markov == 0  # every period's markov rows were recomputed
+    assert 0 < linear < markov
+    assert kept > 0 and kept_changed == 0
 
 
 def test_unchanged_removal_effects_recompute_nothing(
