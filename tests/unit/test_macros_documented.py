@@ -45,7 +45,14 @@ def test_the_definition_pattern_finds_the_macros() -> None:
     macros = defined_macros()
     assert macros["percentage"] == ("macros/percentage.sql", ["numerator", "denominator"])
     assert macros["first_non_null"][1] == ["expression", "order_expression", "where"]
-    assert macros["test_row_checks"][1] == ["model", "not_null", "accepted_values", "expressions"]
+    assert macros["test_row_checks"][1] == [
+        "model",
+        "not_null",
+        "accepted_values",
+        "expressions",
+        "unique",
+        "unique_where",
+    ]
     assert len(macros) > 150
 
 

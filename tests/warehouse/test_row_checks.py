@@ -7,7 +7,6 @@ runs through `dbt show` on a handful of hand-made rows, so what each rule lets t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -49,6 +48,8 @@ def project_run(tmp_path_factory: pytest.TempPathFactory):
         shown = json.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])
         return 0, shown["show"], result.stdout
 
+    show.warehouse = root / "w.duckdb"
+    show.target = root / "target"
     return show
 
 
@@ -92,3 +93,71 @@ def test_a_row_checks_without_rules_is_an_error_naming_the_model(project_run) ->
     code, _, log = project_run("{{ test_row_checks(model=checked) }}")
     assert code != 0
     assert "row_checks on" in log and "give at least one of not_null, accepted_values, expressions" in log
+
+
+# Uniqueness rules (`unique`): a column is dbt's `unique` (a null is not compared), a list of columns is
+# unique_combination_of_columns (nulls compare equal, as in `group by`).
+REPEATED = """{% set repeated %}(
+    select * from (values
+        (1, 'a'),
+        (1, 'a'),
+        (2, null),
+        (3, null),
+        (null, 'b'),
+        (null, 'b'),
+        (4, 'c')
+    ) as repeated(id, status)
+){% endset %}"""
+
+
+def test_a_repeated_value_fails_once_naming_its_columns_value_and_rows(project_run) -> None:
+    code, rows, log = project_run(
+        REPEATED + "{{ test_row_checks(model=repeated, unique=['id', ['status'], ['id', 'status']]) }}"
+    )
+    assert code == 0, log
+    assert sorted(row["failed_checks"] for row in rows) == [
+        "not unique: (id) = (1) in 2 rows",  # the two null ids are not compared, as in dbt's unique
+        "not unique: (id, status) = (1, a) in 2 rows",
+        "not unique: (id, status) = (null, b) in 2 rows",  # nulls compare equal in a combination
+        "not unique: (status) = (a) in 2 rows",
+        "not unique: (status) = (b) in 2 rows",
+        "not unique: (status) = (null) in 2 rows",
+    ]
+    # a repeated value has no one row: the model's columns come back null
+    assert all(row["id"] is None and row["status"] is None for row in rows)
+
+
+def test_row_rules_and_uniqueness_fail_in_one_query(project_run) -> None:
+    code, rows, log = project_run(
+        REPEATED + "{{ test_row_checks(model=repeated, not_null=['status'], unique=['id']) }}"
+    )
+    assert code == 0, log
+    assert sorted((row["id"], row["failed_checks"]) for row in rows if row["id"] is not None) == [
+        (2, "status is null"),
+        (3, "status is null"),
+    ]
+    assert [row["failed_checks"] for row in rows if row["id"] is None] == ["not unique: (id) = (1) in 2 rows"]
+
+
+def test_unique_where_gives_the_uniqueness_rules_their_own_rows(project_run) -> None:
+    # funnel_definitions has several steps per funnel: funnel_name repeats, but not among first steps. The
+    # rows come from the tested relation itself (here the seed the query reads), narrowed by unique_where,
+    # rendered when it runs.
+    seeded = run_dbt(
+        ["seed", "--select", "funnel_definitions"],
+        warehouse=project_run.warehouse,
+        target_path=project_run.target,
+        capture=True,
+    )
+    assert seeded.returncode == 0, seeded.stdout[-3000:]
+    every_step = "{{ test_row_checks(model=ref('funnel_definitions'), unique=['funnel_name']) }}"
+    first_steps = (
+        "{{ test_row_checks(model=ref('funnel_definitions'), unique=['funnel_name'],"
+        " unique_where=\"{{ 'step_number = ' ~ 1 }}\") }}"
+    )
+    code, rows, log = project_run(every_step)
+    assert code == 0, log
+    assert rows and all(row["failed_checks"].startswith("not unique: (funnel_name) = (") for row in rows)
+    code, rows, log = project_run(first_steps)
+    assert code == 0, log
+    assert rows == []
