@@ -64,6 +64,16 @@
     {{ return(models) }}
 {%- endmacro %}
 
+{#- attribution_models() as a query: one row per model, column `attribution_model`. -#}
+{% macro attribution_models_query() -%}
+    {%- for model_name in attribution_models() %}
+    select '{{ model_name }}' as attribution_model
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+{%- endmacro %}
+
 {#-
     The Markov-chain state of a touch of relation `relation` (a CTE with channel and campaign_id):
     its channel, or with var attribution_markov_states = 'campaign' its campaign ((unattributed) when

@@ -109,11 +109,7 @@
     {%- set credits = ref('int_attribution_credits') -%}
     {%- set conversions = ref('int_conversions_valued') -%}
     {%- set models -%}
-        (
-            {%- for model_name in attribution_models() %}
-                select '{{ model_name }}' as attribution_model{{ ' union all' if not loop.last }}
-            {%- endfor %}
-        )
+        ({{ attribution_models_query() }})
     {%- endset -%}
     {%- set markov_changed -%}
         coalesce({{ attribution_credits_settings_hash(markov=true) }}, '')
@@ -459,9 +455,7 @@
         ),
 
         attribution_models as (
-            {%- for model_name in attribution_models() %}
-                select '{{ model_name }}' as attribution_model{{ ' union all' if not loop.last }}
-            {%- endfor %}
+            {{ attribution_models_query() }}
         ),
 
         -- The markov rows of every period (stored, or holding a markov credit now) when the removal

@@ -51,12 +51,7 @@ with period_types as (
 ),
 
 attribution_models as (
-    {%- for model_name in attribution_models() %}
-        select '{{ model_name }}' as attribution_model
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
+    {{ attribution_models_query() }}
 ),
 
 {% if is_incremental_run -%}
