@@ -42,11 +42,16 @@
     'external_id': 'hashed.external_id is not null',
 } %}
 
-with staged_conversions as (
+{#-
+    Neither the staged copies nor, on a full build, the copies to hash are held as a CTE in memory: each
+    step reads the staging view for the columns it needs (about 2.5 times less memory at 1M copies than
+    holding them, and no more CPU). An incremental run holds its few changed copies.
+#}
+with staged_conversions as {{ not_materialized_cte_hint() }} (
     select * from {{ ref('stg_conversions') }}
 ),
 
-conversions as (
+conversions as {% if not is_incremental() %}{{ not_materialized_cte_hint() }}{% endif %} (
     {{ rows_of_changed_keys('staged_conversions', ['conversion_type', 'event_id'], '_loaded_at') }}
 ),
 
@@ -61,33 +66,52 @@ key_countries as (
     group by conversion_type, event_id
 ),
 
-with_matching_country as (
-    -- The conversion's country for phone and ZIP normalization: this copy's, else the first one
-    -- another copy of the same conversion reported (a pixel copy often has no country).
+country_values as (
+    -- Each distinct country text normalized once, with its country's codes for the phone and ZIP rules.
     select
-        conversions.*,
-        coalesce(conversions.country, key_countries.key_country) as matching_country
-    from conversions
+        normalized_values.country_value,
+        normalized_values.country_code,
+        {{ meta_calling_code_of_alpha2('normalized_values.country_code') }} as calling_code,
+        {{ meta_trunk_prefix_of_alpha2('normalized_values.country_code') }} as trunk_prefix
+    from (
+        select
+            distinct_values.country_value,
+            {{ meta_normalize_country('distinct_values.country_value') }} as country_code
+        from (
+            select distinct country as country_value
+            from conversions
+            where country is not null
+        ) as distinct_values
+    ) as normalized_values
+),
+
+{#-
+    The conversion's country for phone and ZIP normalization is this copy's, else the first one another
+    copy of the same conversion reported (a pixel copy often has no country). Joined twice: to the narrow
+    copy_countries below and to the copies themselves in `hashed`, so the wide copies are held in memory
+    once, not once per step.
+-#}
+{%- set matching_country_joins -%}
     left join key_countries
         on
-            conversions.conversion_type = key_countries.conversion_type
-            and conversions.event_id = key_countries.event_id
-),
+            __copies__.conversion_type = key_countries.conversion_type
+            and __copies__.event_id = key_countries.event_id
+    left join country_values as matching_countries
+        on coalesce(__copies__.country, key_countries.key_country) = matching_countries.country_value
+{%- endset %}
 
-normalized_country as (
+copy_countries as (
+    -- Per copy, only what the phone, ZIP and country hashes depend on.
     select
-        *,
-        {{ meta_normalize_country('matching_country') }} as matching_country_code
-    from with_matching_country
-),
-
-country_rules as (
-    -- The conversion country's codes, looked up once per copy for the phone and ZIP rules.
-    select
-        *,
-        {{ meta_calling_code_of_alpha2('matching_country_code') }} as matching_calling_code,
-        {{ meta_trunk_prefix_of_alpha2('matching_country_code') }} as matching_trunk_prefix
-    from normalized_country
+        conversions.phone,
+        conversions.zip,
+        conversions.country,
+        matching_countries.country_code as matching_country_code,
+        matching_countries.calling_code as matching_calling_code,
+        matching_countries.trunk_prefix as matching_trunk_prefix
+    from conversions
+    {{ matching_country_joins | replace('__copies__', 'conversions') }}
+    where conversions.phone is not null or conversions.zip is not null or conversions.country is not null
 ),
 
 -- noqa: disable=LT02
@@ -99,7 +123,7 @@ country_rules as (
         {{ meta_hashed_user_data(field, 'distinct_values.' ~ field ~ '_value') }} as {{ field }}_sha256
     from (
         select distinct {{ column_name }} as {{ field }}_value
-        from country_rules
+        from conversions
         where {{ column_name }} is not null
     ) as distinct_values
 ),
@@ -123,7 +147,7 @@ ph_hashes as (
             phone as ph_value,
             matching_calling_code as ph_calling_code,
             matching_trunk_prefix as ph_trunk_prefix
-        from country_rules
+        from copy_countries
         where phone is not null
     ) as distinct_values
 ),
@@ -141,13 +165,13 @@ zp_hashes as (
         select distinct
             zip as zp_value,
             matching_country_code as zp_country_code
-        from country_rules
+        from copy_countries
         where zip is not null
     ) as distinct_values
 ),
 
 country_hashes as (
-    -- This copy's own country, normalized above as the matching country (not again).
+    -- This copy's own country, normalized once per distinct value above (not again).
     select
         distinct_values.country_value,
         distinct_values.country_code,
@@ -157,7 +181,7 @@ country_hashes as (
         select distinct
             country as country_value,
             matching_country_code as country_code
-        from country_rules
+        from copy_countries
         where country is not null
     ) as distinct_values
 ),
@@ -170,7 +194,7 @@ state_ldu_codes as (
         us_states.meta_ldu_state_code
     from (
         select distinct state as state_value
-        from country_rules
+        from conversions
         where state is not null
     ) as distinct_values
     inner join {{ ref('us_states') }} as us_states
@@ -180,42 +204,42 @@ state_ldu_codes as (
 
 hashed as (
     select
-        {{ uuid_from_columns(['conversion_type', 'event_id']) }} as conversion_key,
-        country_rules.event_id,
-        country_rules.person_id,
-        country_rules.campaign_id,
-        country_rules.ad_set_id,
-        country_rules.ad_id,
-        country_rules.order_id,
-        country_rules.meta_pixel_id,
-        country_rules.conversion_type,
-        country_rules.conversion_source,
-        country_rules.currency,
-        country_rules.utm_source,
-        country_rules.utm_medium,
-        country_rules.utm_campaign,
-        country_rules.utm_content,
-        country_rules.utm_term,
-        country_rules.fbclid,
-        country_rules.fbc,
-        country_rules.fbp,
-        country_rules.client_ip_address,
-        country_rules.client_user_agent,
-        country_rules.event_source_url,
-        country_rules.device_type,
-        country_rules.browser,
-        country_rules.os,
-        country_rules.country,
-        country_rules.city,
-        country_rules.properties,
-        country_rules.consent_ads,
+        {{ uuid_from_columns(['copies.conversion_type', 'copies.event_id']) }} as conversion_key,
+        copies.event_id,
+        copies.person_id,
+        copies.campaign_id,
+        copies.ad_set_id,
+        copies.ad_id,
+        copies.order_id,
+        copies.meta_pixel_id,
+        copies.conversion_type,
+        copies.conversion_source,
+        copies.currency,
+        copies.utm_source,
+        copies.utm_medium,
+        copies.utm_campaign,
+        copies.utm_content,
+        copies.utm_term,
+        copies.fbclid,
+        copies.fbc,
+        copies.fbp,
+        copies.client_ip_address,
+        copies.client_user_agent,
+        copies.event_source_url,
+        copies.device_type,
+        copies.browser,
+        copies.os,
+        copies.country,
+        copies.city,
+        copies.properties,
+        copies.consent_ads,
         -- Only a state of the United States (or of a conversion whose country is unknown) has a number.
         case
-            when coalesce(country_rules.matching_country_code, 'us') = 'us'
+            when coalesce(matching_countries.country_code, 'us') = 'us'
                 then state_ldu_codes.meta_ldu_state_code
         end as ldu_state_code,
-        country_rules.opt_out,
-        country_rules.limited_data_use,
+        copies.opt_out,
+        copies.limited_data_use,
         em_hashes.em_sha256,
         ph_hashes.ph_sha256,
         fn_hashes.fn_sha256,
@@ -227,56 +251,57 @@ hashed as (
         zp_hashes.zp_sha256,
         country_hashes.country_sha256,
         external_id_hashes.external_id_sha256,
-        country_rules.value_cents,
-        country_rules.conversion_time,
-        country_rules._load_id,
-        country_rules._source_file,
-        country_rules._source_row,
-        country_rules._loaded_at,
-        country_rules.anonymous_id,
+        copies.value_cents,
+        copies.conversion_time,
+        copies._load_id,
+        copies._source_file,
+        copies._source_row,
+        copies._loaded_at,
+        copies.anonymous_id,
         -- The clear values, only to tell which could not be normalized (not selected below).
-        country_rules.email,
-        country_rules.phone,
-        country_rules.first_name,
-        country_rules.last_name,
-        country_rules.date_of_birth,
-        country_rules.gender,
-        country_rules.state,
-        country_rules.zip,
-        country_rules.external_id
-    from country_rules
+        copies.email,
+        copies.phone,
+        copies.first_name,
+        copies.last_name,
+        copies.date_of_birth,
+        copies.gender,
+        copies.state,
+        copies.zip,
+        copies.external_id
+    from conversions as copies
+    {{ matching_country_joins | replace('__copies__', 'copies') }}
     left join state_ldu_codes
-        on country_rules.state = state_ldu_codes.state_value
+        on copies.state = state_ldu_codes.state_value
     left join em_hashes
-        on country_rules.email = em_hashes.em_value
+        on copies.email = em_hashes.em_value
     left join fn_hashes
-        on country_rules.first_name = fn_hashes.fn_value
+        on copies.first_name = fn_hashes.fn_value
     left join ln_hashes
-        on country_rules.last_name = ln_hashes.ln_value
+        on copies.last_name = ln_hashes.ln_value
     left join db_hashes
-        on country_rules.date_of_birth = db_hashes.db_value
+        on copies.date_of_birth = db_hashes.db_value
     left join ge_hashes
-        on country_rules.gender = ge_hashes.ge_value
+        on copies.gender = ge_hashes.ge_value
     left join ct_hashes
-        on country_rules.city = ct_hashes.ct_value
+        on copies.city = ct_hashes.ct_value
     left join st_hashes
-        on country_rules.state = st_hashes.st_value
+        on copies.state = st_hashes.st_value
     left join external_id_hashes
-        on country_rules.external_id = external_id_hashes.external_id_value
+        on copies.external_id = external_id_hashes.external_id_value
     -- Codes are never empty ('' is a trunk prefix: '-' stands for null there).
     left join ph_hashes
         on
-            country_rules.phone = ph_hashes.ph_value
-            and coalesce(country_rules.matching_calling_code, '') = coalesce(ph_hashes.ph_calling_code, '')
-            and coalesce(country_rules.matching_trunk_prefix, '-') = coalesce(ph_hashes.ph_trunk_prefix, '-')
+            copies.phone = ph_hashes.ph_value
+            and coalesce(matching_countries.calling_code, '') = coalesce(ph_hashes.ph_calling_code, '')
+            and coalesce(matching_countries.trunk_prefix, '-') = coalesce(ph_hashes.ph_trunk_prefix, '-')
     left join zp_hashes
         on
-            country_rules.zip = zp_hashes.zp_value
-            and coalesce(country_rules.matching_country_code, '') = coalesce(zp_hashes.zp_country_code, '')
+            copies.zip = zp_hashes.zp_value
+            and coalesce(matching_countries.country_code, '') = coalesce(zp_hashes.zp_country_code, '')
     left join country_hashes
         on
-            country_rules.country = country_hashes.country_value
-            and coalesce(country_rules.matching_country_code, '') = coalesce(country_hashes.country_code, '')
+            copies.country = country_hashes.country_value
+            and coalesce(matching_countries.country_code, '') = coalesce(country_hashes.country_code, '')
 ),
 
 final as (
