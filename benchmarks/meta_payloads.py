@@ -24,6 +24,13 @@ int_conversions_valued build the conversions every fact reads and are reported a
    that its payloads equal the chain's byte for byte, and the chain's rate is printed as a share of the
    floor's (both measured in this run, so a busy machine slows both).
 
+6. the state writes (unless --no-floor): what writing the chain's four tables costs by itself. Each table is
+   copied twice in one process, into a persistent table (compressed and checkpointed, as dbt writes it;
+   meta_capi_events zstd-compressed, as its pre-hook sets) and into an in-memory temporary table; the
+   difference is the write. With dbt's own time (the dbt run's wall time outside its nodes) this gives a
+   lower bound for any chain that keeps these four tables and runs under dbt: the floor + the writes +
+   dbt's time, and so the best share of the floor's rate such a chain can reach.
+
 Usage: .venv/bin/python benchmarks/meta_payloads.py [--conversions 1000000] [--keep DIR] [--no-floor]
 Prints Markdown tables; scratch data goes to a temp dir removed at the end (unless --keep).
 """
@@ -31,6 +38,7 @@ Prints Markdown tables; scratch data goes to a temp dir removed at the end (unle
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import platform
@@ -161,6 +169,44 @@ print(json.dumps({"rows": rows, "seconds": time.perf_counter() - t0}))
 """
 
 
+# Stage 6: the cost of writing each of the chain's tables, apart from computing it (see the docstring).
+STATE_CHILD = r"""
+import json, resource, sys, time, duckdb
+con = duckdb.connect(sys.argv[1], config={"preserve_insertion_order": False, "threads": 2, "memory_limit": "4GB"})
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+out = {}
+for table in sys.argv[2:]:
+    zstd = table.endswith("meta_capi_events")
+    figures = {}
+    for kind in ("persistent", "temporary"):
+        if zstd and kind == "persistent":
+            con.execute("set force_compression = 'zstd'")
+        t0, c0 = time.perf_counter(), cpu()
+        if kind == "persistent":
+            con.execute(f"create table main.state_write as select * from {table}")
+            con.execute("checkpoint")
+        else:
+            con.execute(f"create temp table state_write as select * from {table}")
+        figures[kind] = (time.perf_counter() - t0, cpu() - c0)
+        con.execute("reset force_compression")
+        con.execute("drop table " + ("main.state_write" if kind == "persistent" else "temp.state_write"))
+        con.execute("checkpoint")
+    out[table] = {
+        "seconds": figures["persistent"][0] - figures["temporary"][0],
+        "cpu": figures["persistent"][1] - figures["temporary"][1],
+    }
+print(json.dumps(out))
+"""
+STATE_TABLES = (
+    "intermediate.int_conversion_identities",
+    "intermediate.int_conversions_deduplicated",
+    "intermediate.int_conversions_valued",
+    "marts.meta_capi_events",
+)
+
+
 @dataclass
 class Stage:
     name: str
@@ -189,6 +235,19 @@ def run_stage(name: str, command: list[str], env: dict[str, str], ok: tuple[int,
 def model_times(target: Path) -> dict[str, float]:
     results = json.loads((target / "run_results.json").read_text())["results"]
     return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results}
+
+
+def nodes_span(target: Path) -> float:
+    """Seconds from the first node's start to the last node's end (the dbt run's wall time minus this is
+    dbt's own: start-up, parsing, hooks, and the end)."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    times = [
+        dt.datetime.fromisoformat(step[key].replace("Z", "+00:00"))
+        for result in results
+        for step in result["timing"]
+        for key in ("started_at", "completed_at")
+    ]
+    return (max(times) - min(times)).total_seconds() if times else 0.0
 
 
 def main() -> None:
@@ -261,6 +320,11 @@ def main() -> None:
             )
             floor = json.loads(floor_stage.output.strip().splitlines()[-1])
             floor["peak_mib"] = floor_stage.peak_mib
+            state_stage = run_stage(
+                "state writes", [sys.executable, "-c", STATE_CHILD, str(warehouse), *STATE_TABLES], env
+            )
+            writes = json.loads(state_stage.output.strip().splitlines()[-1])
+        dbt_own_seconds = build.seconds - nodes_span(target)
         load_after = os.getloadavg()
         import duckdb
 
@@ -350,6 +414,25 @@ def main() -> None:
         f"\n**chain / floor rate: {floor_seconds / chain_seconds:.0%}** (wall; CPU seconds: "
         f"{floor_cpu / chain_cpu:.0%}); without dbt's start-up and parsing (SQL of the models + export): "
         f"{floor_seconds / (sql_seconds + export.seconds):.0%}"
+    )
+    write_seconds = sum(w["seconds"] for w in writes.values())
+    write_cpu = sum(w["cpu"] for w in writes.values())
+    bound_seconds = floor_seconds + write_seconds + dbt_own_seconds
+    print(
+        "\nWriting the chain's tables (a persistent copy minus an in-memory one, same process, right after):\n"
+    )
+    print("| table | write seconds | write CPU seconds |")
+    print("|---|---:|---:|")
+    for table, figures in writes.items():
+        print(f"| {table} | {figures['seconds']:.2f} | {figures['cpu']:.1f} |")
+    print(f"| **all four** | {write_seconds:.2f} | {write_cpu:.1f} |")
+    print(
+        f"\ndbt's own time in the dbt run (wall minus its nodes' span): {dbt_own_seconds:.2f} s.\n"
+        f"Lower bound for a chain that keeps these four tables under dbt: floor {floor_seconds:.2f} + writes "
+        f"{write_seconds:.2f} + dbt {dbt_own_seconds:.2f} = {bound_seconds:.2f} s (CPU: floor + writes = "
+        f"{floor_cpu + write_cpu:.1f}), so at best **{floor_seconds / bound_seconds:.0%}** of the floor's rate "
+        f"(CPU: {floor_cpu / (floor_cpu + write_cpu):.0%}); the chain is at "
+        f"{bound_seconds / chain_seconds:.0%} of that bound's rate (CPU: {(floor_cpu + write_cpu) / chain_cpu:.0%})."
     )
 
 
