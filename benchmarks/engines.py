@@ -1,6 +1,7 @@
 """The same dbt project on DuckDB, PostgreSQL and Spark: load, full build, incremental build, peak memory.
 
     .venv/bin/python benchmarks/engines.py --events 1000000 [--engines duckdb,postgres,spark] [--write]
+        [--selector scheduled]
 
 One generated data set (Parquet, 100 files per stream) is landed in two parts: 99 files per stream,
 then the last one (1 % more events). Steps, each a child process (as a user runs them):
@@ -8,7 +9,8 @@ then the last one (1 % more events). Steps, each a child process (as a user runs
 * ingest: `convopt ingest` of the 99 % into DuckDB (the landing zone of every engine);
 * load: `convopt load-target --target postgres` (COPY of the raw tables) or `--target spark`
   (Parquet files registered as tables of database `raw`);
-* full build: `dbt build` (models, seeds and every data test) on an empty target;
+* full build: `dbt build` (models, seeds and every data test) on an empty target; with `--selector`,
+  `dbt build --selector <name>` (`scheduled`: what `convopt run` builds, without the unit tests);
 * incremental: ingest (+ load) of the 1 %, then `dbt build` again;
 * peak memory: the largest sum of proportional set sizes (PSS, so shared pages count once) of
   the step's process tree plus the server's processes, sampled every 0.2 s: for PostgreSQL the
@@ -291,6 +293,11 @@ def main() -> None:
         "--results", type=Path, default=None, help="default: benchmarks/results/engines-<events>.jsonl"
     )
     parser.add_argument(
+        "--selector",
+        default=None,
+        help="build only this dbt selector (e.g. scheduled, what `convopt run` builds); default: everything",
+    )
+    parser.add_argument(
         "--write-only",
         action="store_true",
         help="render the recorded results into BENCHMARKS.md, run nothing",
@@ -380,6 +387,8 @@ def main() -> None:
             "DBT_LOG_PATH": str(work / "logs-p"),
         }
 
+        selection = ["--selector", args.selector] if args.selector else []
+
         def measure(engine: str, step: str, command: list[str], env: dict[str, str], pids: list[int]) -> Step:
             return results.step(run_step(engine, step, command, env, pids))
 
@@ -394,17 +403,23 @@ def main() -> None:
             steps.append(ingest)
             if "duckdb" in engines:
                 steps.append(
-                    measure("duckdb", f"dbt build ({part})", [dbt, "build", "--vars", VARS], duck_env, [])
+                    measure(
+                        "duckdb",
+                        f"dbt build ({part})",
+                        [dbt, "build", *selection, "--vars", VARS],
+                        duck_env,
+                        [],
+                    )
                 )
             if "postgres" in engines:
                 load = [convopt, "load-target", "--target", "postgres"]
                 steps.append(measure("postgres", f"load ({part})", load, pg_env, server_pids))
-                build = [dbt, "build", "--target", "postgres", "--vars", VARS]
+                build = [dbt, "build", *selection, "--target", "postgres", "--vars", VARS]
                 steps.append(measure("postgres", f"dbt build ({part})", build, pg_dbt_env, server_pids))
             if "spark" in engines:
                 load = [convopt, "load-target", "--target", "spark"]
                 steps.append(measure("spark", f"load ({part})", load, spark_env, cluster_pids))
-                build = [dbt, "build", "--target", "spark", "--vars", VARS]
+                build = [dbt, "build", *selection, "--target", "spark", "--vars", VARS]
                 steps.append(measure("spark", f"dbt build ({part})", build, spark_env, cluster_pids))
             if part == "full" and "duckdb" in engines:
                 seconds, rows, only_floor, only_mart = floor(warehouse)
