@@ -4,25 +4,18 @@ so engines measured in separate runs end up in one table, and a stopped run keep
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_modules import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def engines():
-    spec = importlib.util.spec_from_file_location(
-        "bench_engines_results", ROOT / "benchmarks" / "engines_results.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through it
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("engines_results")
 
 
 COUNTS = {"first": 990, "last": 10}

@@ -3,25 +3,18 @@ benchmark takes dbt's own time (start-up, parsing, hooks) as the run's wall time
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_modules import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_meta_payloads", ROOT / "benchmarks" / "meta_payloads.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through it
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("meta_payloads")
 
 
 def node(unique_id: str, *steps: tuple[str, str]) -> dict:
