@@ -3,12 +3,8 @@ table into BENCHMARKS.md without touching anything else in the file."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from benchmark_modules import load_benchmark
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from benchmark_modules import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def engines():
