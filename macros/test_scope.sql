@@ -100,9 +100,10 @@
 {%- endmacro %}
 
 {#- test_scope_keys for a `period_date` key with the periods fetched when the test runs and written into its
-    `where` as date literals: a filter of constants on a view's grouping column reaches below its aggregation,
-    where a subquery would not (rpt_attribution_by_campaign: the view sums every attribution row before an
-    `in (select …)` could drop a period). `query` returns `period_date`. -#}
+    `where` as date literals: a filter of constants on a view's grouping column can be applied below its
+    aggregation, where a subquery cannot (rpt_attribution_by_campaign sums its attribution rows by day first:
+    the dates drop the periods after that sum, before the weeks and months are added up and before the
+    test reads them). `query` returns `period_date`. -#}
 {% macro test_scope_period_dates(query) -%}
     {%- if not test_scope_is_scoped() -%}
         {{- return('1 = 1') -}}

@@ -333,22 +333,36 @@
         ),
 
         -- A funnel row whose winning attempt changed can leave its period: the stored funnel counts of
-        -- that period and campaign no longer match conversion_funnel's.
-        current_funnel_counts as (
+        -- that period and campaign no longer match conversion_funnel's. Counted by day first (the local
+        -- day of each funnel row once, not once per period type), then the days summed into their weeks
+        -- and months.
+        funnel_day_counts as (
             select
-                period_types.period_type,
-                {{ period_start('period_types.period_type', 'funnels.started_at') }} as period_date,
+                {{ reporting_period_start('funnels.started_at', 'day') }} as period_date,
                 coalesce(funnels.campaign_id, '(unattributed)') as campaign_id,
                 count(*) as funnel_starts,
                 sum(case when funnels.is_converted then 1 else 0 end) as funnel_completions
             from {{ funnels }} as funnels
-            cross join period_types
             -- As conversion_metrics counts them: an excluded person has left the funnel.
             where not funnels.is_excluded
             group by
-                period_types.period_type,
-                {{ period_start('period_types.period_type', 'funnels.started_at') }},
+                {{ reporting_period_start('funnels.started_at', 'day') }},
                 coalesce(funnels.campaign_id, '(unattributed)')
+        ),
+
+        current_funnel_counts as (
+            select
+                period_types.period_type,
+                {{ period_start_of_date('period_types.period_type', 'funnel_day_counts.period_date') }} as period_date,
+                funnel_day_counts.campaign_id,
+                cast(sum(funnel_day_counts.funnel_starts) as {{ dbt.type_bigint() }}) as funnel_starts,
+                cast(sum(funnel_day_counts.funnel_completions) as {{ dbt.type_bigint() }}) as funnel_completions
+            from funnel_day_counts
+            cross join period_types
+            group by
+                period_types.period_type,
+                {{ period_start_of_date('period_types.period_type', 'funnel_day_counts.period_date') }},
+                funnel_day_counts.campaign_id
         ),
 
         stored_funnel_counts as (

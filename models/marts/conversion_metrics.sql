@@ -97,27 +97,31 @@ attribution_models as (
     ),
 {%- endif %}
 
--- The credited rows with what the metrics read, and the local day of their conversion.
+-- The credited rows with what the metrics read, and the local day of their conversion. The day is computed
+-- before the rows are matched with the covered days: a correlated condition on an expression of the row
+-- made DuckDB group every attribution row by (conversion_time, attribution_model) first.
 attribution as (
-    select
-        attribution_rows.attribution_model,
-        attribution_rows.campaign_id,
-        attribution_rows.conversion_id,
-        attribution_rows.credit,
-        attribution_rows.credited_value_cents,
-        attribution_rows.credited_net_value_cents,
-        attribution_rows.is_refunded,
-        attribution_rows.last_click_to_conversion_hours,
-        attribution_rows.conversion_time,
-        {{ reporting_period_start('attribution_rows.conversion_time', 'day') }} as conversion_day
-    from {{ ref('conversion_attribution') }} as attribution_rows
+    select attribution_days.*
+    from (
+        select
+            attribution_rows.attribution_model,
+            attribution_rows.campaign_id,
+            attribution_rows.conversion_id,
+            attribution_rows.credit,
+            attribution_rows.credited_value_cents,
+            attribution_rows.credited_net_value_cents,
+            attribution_rows.is_refunded,
+            attribution_rows.last_click_to_conversion_hours,
+            attribution_rows.conversion_time,
+            {{ reporting_period_start('attribution_rows.conversion_time', 'day') }} as conversion_day
+        from {{ ref('conversion_attribution') }} as attribution_rows
+    ) as attribution_days
     {%- if is_incremental_run %}
         where exists (
             select 1 from covered_model_days
             where
-                covered_model_days.attribution_model = attribution_rows.attribution_model
-                and covered_model_days.period_date
-                = {{ reporting_period_start('attribution_rows.conversion_time', 'day') }}
+                covered_model_days.attribution_model = attribution_days.attribution_model
+                and covered_model_days.period_date = attribution_days.conversion_day
         )
     {%- endif %}
 ),
