@@ -22,7 +22,7 @@ facts as (
         created_at,
         last_loaded_at
     from {{ ref('conversion_event') }}
-    where conversion_key is null or conversion_key in (select touched_keys.conversion_key from touched_keys)
+    where {{ test_scope_keys('conversion_key', 'select touched_keys.conversion_key from touched_keys') }}
 ),
 
 valued as (
@@ -34,7 +34,7 @@ valued as (
         created_at,
         last_loaded_at
     from {{ ref('int_conversions_valued') }}
-    where conversion_key is null or conversion_key in (select touched_keys.conversion_key from touched_keys)
+    where {{ test_scope_keys('conversion_key', 'select touched_keys.conversion_key from touched_keys') }}
 ),
 
 only_in_facts as (

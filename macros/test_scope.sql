@@ -32,10 +32,18 @@
     SQL (a scalar subquery on the build log), the same on every engine but for the time-zone spelling.
 -#}
 {% macro test_scope(columns, key=none, relation=none, relation_key=none, relation_group=none) -%}
-    {%- set columns = [columns] if columns is string else columns -%}
     {%- if not test_scope_is_scoped() -%}
         {{- return('1 = 1') -}}
     {%- endif -%}
+    {%- if key is none -%}
+        {{- return(test_scope_touched(columns)) -}}
+    {%- endif -%}
+    {{- return(test_scope_keys(key, test_scope_query(columns, key, relation, relation_key, relation_group))) -}}
+{%- endmacro %}
+
+{#- The rows whose first of `columns` is null or any of them at or after the start of the last tested build. -#}
+{% macro test_scope_touched(columns) -%}
+    {%- set columns = [columns] if columns is string else columns -%}
     {%- set start = test_scope_start() -%}
     {#- A null first column (the load watermark, never null in a sound row) is always checked, so a
         not_null test of that column keeps its meaning; later columns (e.g. optimized_at) are null on
@@ -44,13 +52,17 @@
         ({{ columns[0] }} is null
         {%- for column in columns %} or {{ column }} >= {{ start }}{% endfor -%})
     {%- endset -%}
-    {%- if key is none -%}
-        {{- return(touched) -}}
-    {%- endif -%}
+    {{- return(touched) -}}
+{%- endmacro %}
+
+{#- The query of the keys test_scope keeps (its arguments are test_scope's), for test_scope_keys: a test
+    scoped by several watermarks passes it a list of such queries, so the keys are one `in` (see there). -#}
+{% macro test_scope_query(columns, key, relation=none, relation_key=none, relation_group=none) -%}
+    {%- set touched = test_scope_touched(columns) -%}
     {#- The table holding the watermark: the tested model, another model named by its name (no ref(),
         which a test may only call for the models it depends on), or a relation. -#}
     {%- if relation is none -%}
-        {%- set relation = graph.nodes[model.attached_node].relation_name -%}
+        {%- set relation = test_scope_tested_relation() -%}
     {%- elif relation is string and '.' not in relation -%}
         {%- set relation = test_scope_relation(relation) -%}
     {%- endif -%}
@@ -65,7 +77,12 @@
             )
         {%- endset -%}
     {%- endif -%}
-    {{- return(test_scope_keys(key, touched_keys)) -}}
+    {{- return(touched_keys) -}}
+{%- endmacro %}
+
+{#- The relation of the model the running data test tests. -#}
+{% macro test_scope_tested_relation() -%}
+    {{- return(graph.nodes[model.attached_node].relation_name) -}}
 {%- endmacro %}
 
 {#- The relation of a model or seed named `name`, looked up in dbt's graph: a test may call ref() only for
@@ -91,7 +108,8 @@
 
 {#- The rows whose `key` is among the keys `query` returns (or null), on a scoped build; every row
     otherwise. The general form of test_scope's `key`, for keys a query computes (the periods of a
-    mart, from the instants of the inputs loaded since `test_scope_start()`).
+    mart, from the instants of the inputs loaded since `test_scope_start()`). `query` can be a list of
+    queries: the rows whose key any of them returns (a test scoped by several watermarks or conditions).
     Written as one `in` on the key as text, a null key as '' (so a null key is always among them), and
     not as `key is null or key in (…)`: PostgreSQL cannot turn an `in` under an `or` into a join and
     then compares every row with the keys one by one (hours for a first build of 10M events). A text
@@ -100,11 +118,15 @@
     {%- if not test_scope_is_scoped() -%}
         {{- return('1 = 1') -}}
     {%- endif -%}
+    {%- set queries = [query] if query is string else query -%}
     {%- set as_text = 'coalesce(cast({} as ' ~ dbt.type_string() ~ "), '')" -%}
-    {{- return(
-        as_text.format(key) ~ ' in (select ' ~ as_text.format('scoped_keys.scoped_key')
-        ~ ' from (' ~ query ~ ") as scoped_keys (scoped_key) union all select '')"
-    ) -}}
+    {%- set parts = [] -%}
+    {%- for one_query in queries -%}
+        {%- do parts.append(
+            'select ' ~ as_text.format('scoped_keys.scoped_key') ~ ' from (' ~ one_query ~ ') as scoped_keys (scoped_key)'
+        ) -%}
+    {%- endfor -%}
+    {{- return(as_text.format(key) ~ ' in (' ~ parts | join(' union all ') ~ " union all select '')") -}}
 {%- endmacro %}
 
 {#- test_scope_keys for a `period_date` key with the periods fetched when the test runs and written into its
@@ -131,8 +153,13 @@
 {%- endmacro %}
 
 {#- `condition` on a scoped build, every row otherwise: rows a mart rewrites for a reason no watermark
-    shows (conversion_funnel's open attempts, meta_capi_events' status at a new reference time). -#}
-{% macro test_scope_rows(condition) -%}
+    shows (conversion_funnel's open attempts, meta_capi_events' status at a new reference time). With a
+    `key`, the query of the keys of the tested model's rows that meet it, for test_scope_keys (a test also
+    scoped by a watermark: one `in` over both, not an `or`). -#}
+{% macro test_scope_rows(condition, key=none) -%}
+    {%- if key is not none -%}
+        {{- return('select ' ~ key ~ ' from ' ~ test_scope_tested_relation() ~ ' where ' ~ condition) -}}
+    {%- endif -%}
     {%- if not test_scope_is_scoped() -%}
         {{- return('1 = 1') -}}
     {%- endif -%}
@@ -239,7 +266,7 @@
     build: not converted, closing after the latest event loaded before that start. The data end of
     every build since was at least that event, and a run recomputes the unconverted rows that were
     open or close after its data end. -#}
-{% macro test_scope_open_funnels() -%}
+{% macro test_scope_open_funnels(key=none) -%}
     {%- set condition -%}
         not is_converted
         and window_closes_at > (
@@ -248,18 +275,18 @@
             where events._loaded_at < {{ test_scope_start() }}
         )
     {%- endset -%}
-    {{- return(test_scope_rows(condition)) -}}
+    {{- return(test_scope_rows(condition, key)) -}}
 {%- endmacro %}
 
 {#- meta_capi_events rows whose status the reference time can have changed since the start of the last
     tested build: event_time (unix seconds) no more than Meta's longest window (62 days, physical_store)
     before that start, or later. The reference time of a build without var meta_export_as_of is its
     own time, so every row that expired, or came into the window, since then is among them. -#}
-{% macro test_scope_meta_window() -%}
+{% macro test_scope_meta_window(key=none) -%}
     {%- set condition -%}
         event_time >= {{ epoch_microseconds(test_scope_start()) }} / 1000000 - 62 * 24 * 3600
     {%- endset -%}
-    {{- return(test_scope_rows(condition)) -}}
+    {{- return(test_scope_rows(condition, key)) -}}
 {%- endmacro %}
 
 {#- The periods (`grains`) of `instant` in the rows of model `relation` (a name) whose `watermark` is at or
