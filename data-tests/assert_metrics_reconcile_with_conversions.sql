@@ -90,12 +90,7 @@ metric_totals as (
 ),
 
 attribution_models as (
-    {%- for model_name in attribution_models() %}
-        select '{{ model_name }}' as attribution_model
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
+    {{ attribution_models_query() }}
 ),
 
 expected as (
