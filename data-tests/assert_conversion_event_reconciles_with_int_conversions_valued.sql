@@ -3,8 +3,8 @@
 -- Fails with the rows found on one side only. On an incremental build it compares the (conversion_type,
 -- event_id) keys either model rewrote this run (both replace every row of a key at once; test_scope,
 -- macros/test_scope.sql): a key left stale on one side is a key the other side rewrote.
--- touched_keys is read through test_scope_keys, which leaves it out when the tests are not scoped (as when
--- sqlfluff renders this file).
+-- touched_keys is read through test_scope_keys, which leaves it out when the tests are not scoped (as in
+-- the linter's rendering of this file).
 with touched_keys as ( -- noqa: ST03
     select conversion_key
     from {{ ref('conversion_event') }}
