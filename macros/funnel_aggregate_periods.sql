@@ -39,7 +39,7 @@
     Pre-hook condition over a funnel aggregate's rows: true for every row of a period whose persons may have
     changed since the last run, and for every row when the state (`fingerprint`) is not current. A day of a
     funnel may have changed when
-      * a person whose matching changed since (int_funnel_steps_matched.person_loaded_at at or after
+      * a person whose matching changed since (int_funnel_steps_matched.person_loaded_at after
         `loaded_through`) now starts in it, not excluded: a row entered or changed;
       * one of its counts differs from the stored one: a person left it (its start moved, or it became
         excluded), which the new rows cannot show. `current_day_counts` and `stored_day_counts` are queries
@@ -53,7 +53,7 @@
         with changed_persons as (
             select matched_rows.person_id
             from {{ ref('int_funnel_steps_matched') }} as matched_rows
-            where matched_rows.person_loaded_at >= {{ incremental_state_value('loaded_through') }}
+            where matched_rows.person_loaded_at > {{ incremental_state_value('loaded_through') }}
         ),
 
         changed_days as (

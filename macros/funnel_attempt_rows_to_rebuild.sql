@@ -3,7 +3,7 @@
     model derived from it (int_funnel_attempt_steps from the former; int_funnel_steps_matched and
     conversion_funnel_attempt from the latter; all incremental by person_id) must rebuild. On
     an incremental run: every row of the persons recomputed there since this model last ran
-    (person_loaded_at at or after the latest one here) and of the persons with rows of a funnel definition
+    (person_loaded_at after the latest one here) and of the persons with rows of a funnel definition
     hash this model has no rows of (a new or edited funnel: the models' pre-hook deletes the rows of a
     definition no longer current). On a full build: every row.
 -#}
@@ -14,7 +14,7 @@
         where rows_to_rebuild.person_id in (
             select recomputed.person_id
             from {{ attempt_steps }} as recomputed
-            where recomputed.person_loaded_at >= (
+            where recomputed.person_loaded_at > (
                 select coalesce(max(previous_rows.person_loaded_at), cast('1970-01-01' as {{ dbt.type_timestamp() }}))
                 from {{ this }} as previous_rows
             )

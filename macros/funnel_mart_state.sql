@@ -5,7 +5,7 @@
     computed with, and recomputes a person whenever one of them changes, so:
 
     * its largest `person_loaded_at` is how far a model reading it is up to date: the persons whose
-      matching changed since carry a `person_loaded_at` at or after it;
+      matching changed since carry a `person_loaded_at` after it;
     * the set of its definition hashes changes exactly when it recomputed persons because funnels were
       added, edited or removed in the funnel definitions, which `person_loaded_at` does not show.
 -#}

@@ -8,7 +8,7 @@
 
     Incremental: in an incremental run of the calling model (`this`, which has person_loaded_at and
     funnel_definition_hash columns and a pre-hook delete_outdated_funnel_rows), only the persons with a funnel
-    event loaded at or after the latest person_loaded_at of `this`, and the persons with a start event of a
+    event loaded after the latest person_loaded_at of `this`, and the persons with a start event of a
     funnel that has no rows in `this`, are matched.
 -#}
 {% macro funnel_matching_ctes() -%}
@@ -65,8 +65,8 @@ steps as (
 ),
 
 {% if is_incremental() -%}
-    -- Everything loaded up to this instant is already reflected in the existing rows (compared with
-    -- `>=`: a load committed at that same instant after the last run is not missed).
+    -- Everything loaded up to this instant is already reflected in the existing rows; every later load
+    -- has a later time (the ingest gives each load a time after every earlier one).
     processed_through as (
         select coalesce(max(person_loaded_at), cast('1970-01-01' as {{ dbt.type_timestamp() }})) as loaded_at
         from {{ this }}
@@ -85,7 +85,7 @@ steps as (
     persons_to_recompute as (
         select all_funnel_events.person_id
         from all_funnel_events
-        where all_funnel_events.last_loaded_at >= (select processed_through.loaded_at from processed_through)
+        where all_funnel_events.last_loaded_at > (select processed_through.loaded_at from processed_through)
         union
         select all_funnel_events.person_id
         from all_funnel_events

@@ -36,7 +36,7 @@
     Pre-hook condition over funnel_stats' rows: true for every row of a period (funnel × period_type ×
     period_date) whose persons may have changed since the last run, and for every row when the state
     is not current. A day of a funnel may have changed when
-      * a person whose matching changed since (int_funnel_steps_matched.person_loaded_at at or after
+      * a person whose matching changed since (int_funnel_steps_matched.person_loaded_at after
         `loaded_through`) now starts in it: a row entered or changed;
       * its count of persons (conversion_funnel rows starting that day) differs from the stored
         persons_entered: a row left it (its start moved to another day, or the row is gone), which
@@ -55,7 +55,7 @@
         changed_persons as (
             select matched_rows.person_id
             from {{ ref('int_funnel_steps_matched') }} as matched_rows
-            where matched_rows.person_loaded_at >= {{ incremental_state_value('loaded_through') }}
+            where matched_rows.person_loaded_at > {{ incremental_state_value('loaded_through') }}
         ),
 
         changed_days as (

@@ -7,9 +7,8 @@
     * `model_name`, `watermark`: the model and the name of the watermark (`loaded_through` for a model
       that keeps one; the parent and column it was taken from for a model that keeps several);
     * `loaded_through`: the largest load (or update) time of that input the model's rows reflect.
-      Whatever the input changes later carries a later time, so the next run recomputes the rows whose
-      inputs carry a time at or after it (`>=`: a load committed at that same instant is read again,
-      harmlessly);
+      Whatever the input changes later carries a later time (the ingest gives every load a time after
+      every earlier load's), so the next run recomputes the rows whose inputs carry a time after it (`>`);
     * `fingerprint`: a hash of what shaped every row (funnel definitions, rules, vars, attribution
       settings). When it differs from the current one, or when nothing was recorded (a table built before
       the model was incremental, a state row lost), the next run recomputes every row: losing the state

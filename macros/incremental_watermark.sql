@@ -4,8 +4,9 @@
 
 {% macro last_run_watermark(column) -%}
     {#- The largest `column` of the model's own table (this run's previous output), or 1970 when
-        the table is empty: rows loaded at or after it are new to this run. `>=`, not `>`, in the
-        callers: a load committed at the same instant is read again, which their keys make harmless. -#}
+        the table is empty: rows loaded after it (`>`) are new to this run. The ingest gives every load
+        a time after every earlier load's, so nothing the previous run read is read again and nothing
+        it did not read is missed. -#}
     (
         select coalesce(max(previous_run.{{ column }}), cast('1970-01-01 00:00:00+00' as {{ dbt.type_timestamp() }}))
         from {{ this }} as previous_run
@@ -13,7 +14,7 @@
 {%- endmacro %}
 
 {% macro rows_of_changed_keys(rows, key_columns, watermark_column) -%}
-    {#- Every row of the CTE `rows` whose key has a row loaded (`_loaded_at`) since the last run, so
+    {#- Every row of the CTE `rows` whose key has a row loaded (`_loaded_at`) after the last run, so
         the model recomputes those keys from all their rows; every row on a full build. The
         previous run's watermark is `watermark_column` of the model's own table. -#}
     {%- if is_incremental() %}
@@ -22,7 +23,7 @@
         inner join (
             select distinct {{ key_columns | join(', ') }}
             from {{ rows }}
-            where _loaded_at >= {{ last_run_watermark(watermark_column) }}
+            where _loaded_at > {{ last_run_watermark(watermark_column) }}
         ) as changed_keys
             on
             {%- for key in key_columns %}

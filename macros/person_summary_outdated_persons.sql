@@ -38,7 +38,7 @@
 {#-
     Pre-hook condition over the summary's rows: true for the persons whose row may have changed since
     the last run, and for every row when the state is not current. A person may have changed when
-      * a conversion changed since (conversion_event.last_loaded_at at or after `loaded_through`) and
+      * a conversion changed since (conversion_event.last_loaded_at after `loaded_through`) and
         any copy of it (int_conversion_identities) names the person: the conversion is theirs now, or
         was before a copy of another person became the one kept;
       * their funnel matching changed since (int_funnel_steps_matched.person_loaded_at).
@@ -51,13 +51,13 @@
         where copies.conversion_key in (
             select conversions.conversion_key
             from {{ ref('conversion_event') }} as conversions
-            where conversions.last_loaded_at >= {{ incremental_state_value('loaded_through') }}
+            where conversions.last_loaded_at > {{ incremental_state_value('loaded_through') }}
         )
 
         union
 
         select matched_rows.person_id
         from {{ ref('int_funnel_steps_matched') }} as matched_rows
-        where matched_rows.person_loaded_at >= {{ incremental_state_value('loaded_through') }}
+        where matched_rows.person_loaded_at > {{ incremental_state_value('loaded_through') }}
     )
 {%- endmacro %}

@@ -6,14 +6,14 @@
         conversion resolves to it any more);
       * the person an anonymous id was linked to before an observation observed earlier, but landed
         later, linked it to another person (a relink).
-    With `since` (the model's watermark: the load its rows reflect), only what changed at or after it:
+    With `since` (the model's watermark: the load its rows reflect), only what changed after it:
     the pseudo-persons of the anonymous ids linked or relinked since (int_identity_map.mapped_loaded_at;
     the pseudo-persons of earlier links lost their rows in the run after the link), and every person an
     anonymous id was relinked away from since (int_identity_previous_persons). Such a person may keep
     events or conversions of their own: they carry the relink's load as last_loaded_at, so the model
     recomputes the person in the same run; a person left with no record the model reads has no row. A
     run with nothing new reads only the latest links. A `since` of null (no state recorded) counts every
-    link.
+    link (every load is after 1970).
     Without `since`, every pseudo-person of a linked anonymous id and every person named by an identity
     observation who has no event and no conversion left (every relink's previous person without records).
     The rows of the persons they moved to are recomputed by the models' own change detection (the moved
@@ -25,7 +25,7 @@
         from {{ ref('int_identity_map') }} as identity_map
         {%- if since is not none %}
         where
-            identity_map.mapped_loaded_at >= coalesce(
+            identity_map.mapped_loaded_at > coalesce(
                 {{ since }}, cast('1970-01-01 00:00:00+00' as {{ dbt.type_timestamp() }})
             )
 
@@ -34,7 +34,7 @@
         select relinks.previous_person_id
         from {{ ref('int_identity_previous_persons') }} as relinks
         where
-            relinks.relinked_loaded_at >= coalesce(
+            relinks.relinked_loaded_at > coalesce(
                 {{ since }}, cast('1970-01-01 00:00:00+00' as {{ dbt.type_timestamp() }})
             )
         {%- else %}

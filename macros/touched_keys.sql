@@ -127,7 +127,7 @@
         where conversions.conversion_key in (
             select loaded.conversion_key
             from {{ conversions }} as loaded
-            where loaded.last_loaded_at >= {{ previous_watermark('conversions_loaded_at') }}
+            where loaded.last_loaded_at > {{ previous_watermark('conversions_loaded_at') }}
         )
 
         union
@@ -140,7 +140,7 @@
         from (
             select distinct credits.conversion_id
             from {{ credits }} as credits
-            where credits.inputs_loaded_at >= {{ previous_watermark('credits_loaded_at') }}
+            where credits.inputs_loaded_at > {{ previous_watermark('credits_loaded_at') }}
         ) as recomputed
         cross join {{ models }} as models
 
@@ -249,12 +249,11 @@
 {%- endmacro %}
 
 {#- conversion_metrics: delete+insert by (period_type, period_date, attribution_model).
-    Its inputs count as changed when their time is after the previous run's watermark (`>`, not the
-    `>=` of the other incremental models): a watermark here is the largest time of a parent as the
-    previous run read it, recorded after that run from the same, finished parent tables, and whatever
-    changes a parent's row later gives it a later time. Rows at the watermark itself are the latest load
-    that run already counted; reading them again (`>=`) recomputed that load's periods on every run,
-    whole months among them, also when nothing new had landed.
+    Its inputs count as changed when their time is after the previous run's watermark (`>`, as in every
+    incremental model): a watermark here is the largest time of a parent as the previous run read it,
+    recorded after that run from the same, finished parent tables, and whatever changes a parent's row
+    later gives it a later time. Rows at the watermark itself are the latest load that run already
+    counted.
     The rules below touch a period in every attribution model. The Markov removal effects shape only the
     markov rows: they are a fingerprint of their own (`markov_settings`, the one conversion_attribution's
     markov rows were computed with, as it recorded it), and when it differs from the last run's the markov

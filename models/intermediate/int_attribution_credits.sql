@@ -164,7 +164,7 @@ conversions_with_loads as (
     persons_with_new_touchpoints as (
         select distinct touchpoints.person_id
         from touchpoints
-        where touchpoints._loaded_at >= (select previous_run.loaded_at from previous_run)
+        where touchpoints._loaded_at > (select previous_run.loaded_at from previous_run)
     ),
 
     conversions_to_compute as (
@@ -174,7 +174,7 @@ conversions_with_loads as (
             conversions_with_loads.conversion_key in (
                 select loaded.conversion_key
                 from conversions_with_loads as loaded
-                where loaded.conversion_loaded_at >= (select previous_run.loaded_at from previous_run)
+                where loaded.conversion_loaded_at > (select previous_run.loaded_at from previous_run)
             )
             or conversions_with_loads.person_id in (
                 select persons_with_new_touchpoints.person_id from persons_with_new_touchpoints

@@ -60,7 +60,7 @@ previous_persons as (
                 copies.conversion_type,
                 copies.event_id
             from copies
-            where copies._loaded_at >= {{ last_run_watermark('last_loaded_at') }}
+            where copies._loaded_at > {{ last_run_watermark('last_loaded_at') }}
             union
             select
                 copies.conversion_type,
@@ -71,7 +71,7 @@ previous_persons as (
                 and copies.anonymous_id in (
                     select identity_map.anonymous_id
                     from identity_map
-                    where identity_map.mapped_loaded_at >= {{ last_run_watermark('last_loaded_at') }}
+                    where identity_map.mapped_loaded_at > {{ last_run_watermark('last_loaded_at') }}
                 )
             union
             select

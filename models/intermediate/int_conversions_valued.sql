@@ -35,13 +35,13 @@ adjustments as (
     changed_keys as (
         select conversion_key
         from deduplicated
-        where last_loaded_at >= {{ last_run_watermark('last_loaded_at') }}
+        where last_loaded_at > {{ last_run_watermark('last_loaded_at') }}
 
         union
 
         select conversion_key
         from adjustments
-        where _loaded_at >= {{ last_run_watermark('last_loaded_at') }}
+        where _loaded_at > {{ last_run_watermark('last_loaded_at') }}
     ),
 
     changed_conversions as (

@@ -9,11 +9,11 @@
 
 -- One row per event_id: the earliest-loaded copy wins (ordered by _loaded_at, then _load_id, then
 -- _source_row); later copies are dropped whole, attributes are not merged. Incremental runs read only
--- loads at or after the latest load already kept; a copy whose event has a kept copy ranked at or
--- before it changes nothing and is left out, the others are re-ranked together with the kept copy of
--- their event, so a full refresh gives the same rows. A run with nothing new writes only the events
--- it re-resolves (below) and reads the table's other rows by a few columns only (their ids, persons and
--- anonymous ids), never whole.
+-- the loads after the latest load already kept. The ingest gives every load a time after every earlier
+-- one, so each copy they read ranks after every kept copy: a copy of an event already kept changes
+-- nothing and is left out, and the copies of new events are ranked among themselves, so a full refresh
+-- gives the same rows. A run with nothing new writes only the events it re-resolves (below) and reads
+-- the table's other rows by a few columns only (their ids, persons and anonymous ids), never whole.
 -- person_id is the stitched person: the landed person_id when the copy has one, else the person
 -- int_identity_map gives its anonymous_id, else the pseudo-person `anon:<anonymous_id>` (person_source
 -- says which). An incremental run also re-resolves the kept events of every anonymous id whose mapping
@@ -51,70 +51,27 @@ landed_copies as (
         {{ event_columns | join(',\n        ') }}
     from {{ ref('stg_events') }}
     {% if is_incremental() -%}
-        -- `>=`: a load committed at the same instant as the latest kept one is read again.
-        where _loaded_at >= {{ last_run_watermark('_loaded_at') }}
+        where _loaded_at > {{ last_run_watermark('_loaded_at') }}
     {%- endif %}
 ),
 
 {% if is_incremental() -%}
-    -- Landed copies not kept already: a copy of a load at the watermark instant is read again by every
-    -- run; when it is the kept copy itself it changes nothing. (Only the latest kept loads are read
-    -- here, so a run with nothing new reads no more of the table.)
-    unseen_copies as (
+    -- The copies of events not kept yet. A copy of a kept event was loaded after that event's kept copy
+    -- (it is from a later load), so it loses to it.
+    new_events as (
         select landed_copies.*
         from landed_copies
         where not exists (
             select 1
             from {{ this }} as stored
-            where
-                stored._loaded_at >= {{ last_run_watermark('_loaded_at') }}
-                and stored.event_id = landed_copies.event_id
-                and stored._load_id = landed_copies._load_id
-                and stored._source_row = landed_copies._source_row
+            where stored.event_id = landed_copies.event_id
         )
     ),
 
-    -- The copies that can change an event: a copy whose event has a kept copy ranked before it loses
-    -- to it (ranking: _loaded_at, _load_id, _source_row) and is left out. A copy that can still win was
-    -- loaded at the same instant as the latest kept one or later, so the kept copies it is ranked
-    -- against below were loaded at or after the watermark too.
-    new_events as (
-        select unseen_copies.*
-        from unseen_copies
-        where not exists (
-            select 1
-            from {{ this }} as stored
-            where
-                stored.event_id = unseen_copies.event_id
-                and (
-                    stored._loaded_at < unseen_copies._loaded_at
-                    or (
-                        stored._loaded_at = unseen_copies._loaded_at
-                        and (
-                            stored._load_id < unseen_copies._load_id
-                            or (
-                                stored._load_id = unseen_copies._load_id
-                                and stored._source_row < unseen_copies._source_row
-                            )
-                        )
-                    )
-                )
-        )
-    ),
-
-    -- The kept events to re-rank, found by their ids first (a few columns of the table), so that only
-    -- their own rows are read whole: those of the new copies (loaded at or after the watermark), the
-    -- kept anonymous events of the anonymous ids whose person may have changed since the last run, and
-    -- the kept events of the persons of an anonymous id relinked since.
+    -- The kept events to re-resolve, found by their ids first (a few columns of the table), so that only
+    -- their own rows are read whole: the kept anonymous events of the anonymous ids whose person may have
+    -- changed since the last run, and the kept events of the persons of an anonymous id relinked since.
     reread_rows as (
-        select stored.{{ row_locator('event_id') }} as row_locator
-        from {{ this }} as stored
-        where
-            stored._loaded_at >= {{ last_run_watermark('_loaded_at') }}
-            and stored.event_id in (select new_events.event_id from new_events)
-
-        union
-
         select stored.{{ row_locator('event_id') }} as row_locator
         from {{ this }} as stored
         where
@@ -122,7 +79,7 @@ landed_copies as (
             and stored.anonymous_id in (
                 select identity_map.anonymous_id
                 from identity_map
-                where identity_map.mapped_loaded_at >= {{ last_run_watermark('last_loaded_at') }}
+                where identity_map.mapped_loaded_at > {{ last_run_watermark('last_loaded_at') }}
             )
 
         union

@@ -33,7 +33,7 @@
 -- docs block funnel_attempts; the SQL is the macro funnel_matching_ctes (macros/funnel_matching.sql).
 --
 -- Incremental (delete+insert by person_id: a person's rows are replaced together). A run recomputes whole
--- persons: those with a funnel event or conversion loaded at or after the latest person_loaded_at here,
+-- persons: those with a funnel event or conversion loaded after the latest person_loaded_at here,
 -- and those with a start event of a funnel that has no rows here (new, or edited: the pre-hook deletes the
 -- rows of a definition no longer current). The matching depends only on the person's own events and the
 -- definitions, never on the clock, so nothing else changes a row. A visitor stitched to a person moves

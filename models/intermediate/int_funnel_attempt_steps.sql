@@ -28,7 +28,7 @@
 --
 -- Incremental (delete+insert by person_id), following int_funnel_attempt_matches as the other derived
 -- funnel models follow this one: a run copies the persons that model recomputed since this one last ran
--- (person_loaded_at at or after the latest one here) and the persons with rows there of a funnel definition
+-- (person_loaded_at after the latest one here) and the persons with rows there of a funnel definition
 -- that has no rows here (a new or edited funnel: the pre-hook deletes the rows of a definition no longer
 -- current). An event's campaign and UTM columns never change once kept (the earliest-loaded copy wins), so
 -- the rows of the persons not recomputed stay right.

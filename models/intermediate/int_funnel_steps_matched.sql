@@ -34,7 +34,7 @@
 -- time order. A step with a property filter only matches the events that pass it.
 --
 -- Incremental (delete+insert by person_id), following int_funnel_attempt_steps: a run copies the persons
--- that model recomputed since this one last ran (person_loaded_at at or after the latest one here) and the
+-- that model recomputed since this one last ran (person_loaded_at after the latest one here) and the
 -- persons with rows there of a funnel definition that has no rows here (a new or edited funnel: the
 -- pre-hook deletes the rows of a definition no longer current).
 with attempt_steps as (

@@ -10,7 +10,7 @@
 -- One row per touchpoint: a deduplicated behavioural event that carries campaign information (an
 -- ad_click, or any event with a campaign_id, an fbclid or a UTM parameter), with its channel from
 -- seeds/channel_mapping.csv. Incremental (delete+insert on the event id): a run reads the events loaded
--- at or after the latest load already kept (an event re-stitched to another person counts as loaded
+-- after the latest load already kept (an event re-stitched to another person counts as loaded
 -- when its identity observation landed: int_events_deduplicated.last_loaded_at); when the channel
 -- mapping or an attribution var changed (attribution_settings_hash), it recomputes every row. A full
 -- refresh gives the same rows.
@@ -61,7 +61,7 @@ campaign_events as (
         select campaign_events.*
         from campaign_events
         where
-            campaign_events.last_loaded_at >= (select previous_run.loaded_at from previous_run)
+            campaign_events.last_loaded_at > (select previous_run.loaded_at from previous_run)
             or (select previous_run.is_settings_changed from previous_run)
     ),
 {%- else -%}

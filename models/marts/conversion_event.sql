@@ -28,7 +28,7 @@ delivery_state as (
         select conversion_key
         from conversions
         where
-            last_loaded_at >= {{ last_run_watermark('last_loaded_at') }}
+            last_loaded_at > {{ last_run_watermark('last_loaded_at') }}
 
         union
 

@@ -24,7 +24,7 @@
 -- int_funnel_steps_matched (see the docs block funnel_semantics).
 --
 -- Incremental (delete+insert by person_id: a person's rows are replaced together). A run recomputes
---   * the persons whose matching changed since the last run: person_loaded_at at or after the
+--   * the persons whose matching changed since the last run: person_loaded_at after the
 --     `loaded_through` this model recorded (audit.incremental_state, macros/funnel_mart_state.sql);
 --   * the persons with a row whose is_open can change with the end of the data (the latest event or
 --     conversion, which moves with every load): rows not converted that were open, or whose window
@@ -67,7 +67,7 @@ data_end as (
         select steps_matched.person_id
         from steps_matched
         where
-            steps_matched.person_loaded_at >= (select incremental_state.loaded_through from incremental_state)
+            steps_matched.person_loaded_at > (select incremental_state.loaded_through from incremental_state)
             or not (select incremental_state.is_current from incremental_state)
 
         union

@@ -29,7 +29,7 @@
 --
 -- The attempts' steps come from int_funnel_attempt_steps (matched once per build). Incremental
 -- (delete+insert by person_id), following that model: a run sums up again the persons it recomputed since
--- this one last ran (person_loaded_at at or after the latest one here) and the persons with rows there of a
+-- this one last ran (person_loaded_at after the latest one here) and the persons with rows there of a
 -- funnel definition that has no rows here (new or edited: the pre-hook deletes the rows of a changed
 -- definition).
 with attempt_steps as (

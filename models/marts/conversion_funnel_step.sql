@@ -22,7 +22,7 @@
 -- getFunnelSteps / completeFunnelStep), with the event or conversion counted and the time between steps.
 --
 -- Incremental (delete+insert by person_id: a person's rows are replaced together). A run recomputes the
--- persons whose matching changed since the last run (person_loaded_at at or after the `loaded_through`
+-- persons whose matching changed since the last run (person_loaded_at after the `loaded_through`
 -- this model recorded in audit.incremental_state, macros/funnel_mart_state.sql), and every person when
 -- the funnel definitions the matching used changed or nothing was recorded (the pre-hook then empties
 -- the table). A row depends only on the person's matched steps: nothing else, not the clock, changes it.
@@ -42,7 +42,7 @@ with steps_matched as (
         select steps_matched.*
         from steps_matched
         where
-            steps_matched.person_loaded_at >= (select incremental_state.loaded_through from incremental_state)
+            steps_matched.person_loaded_at > (select incremental_state.loaded_through from incremental_state)
             or not (select incremental_state.is_current from incremental_state)
     ),
 {%- else -%}

@@ -27,7 +27,7 @@
     Incremental, by conversion. A run recomputes
       * the (conversion_type, event_id) keys with a conversion loaded since the previous build (a new
         conversion, or a late copy that fills identities or the value, or re-anchors the key's
-        clusters and so changes its ids): `last_loaded_at` at or after the `loaded_through` of its recorded state
+        clusters and so changes its ids): `last_loaded_at` after the `loaded_through` of its recorded state
         (audit.incremental_state, macros/incremental_state.sql; this table has no column to keep it in);
       * the keys of stored rows whose status this run's reference time changes: the window reason of
         the row's own event_time and action_source (meta_event_window_reason) differs from its stored
@@ -102,7 +102,7 @@ rules as (
             conversions.conversion_type,
             conversions.event_id
         from conversions
-        where conversions.last_loaded_at >= (select previous_build.loaded_at from previous_build)
+        where conversions.last_loaded_at > (select previous_build.loaded_at from previous_build)
 
         union
 

@@ -199,6 +199,24 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# One microsecond: the resolution of DuckDB's timestamps, so the smallest step between two load times.
+_TICK = dt.timedelta(microseconds=1)
+
+
+def _next_load_time(con: duckdb.DuckDBPyConnection) -> dt.datetime:
+    """The time of a new load: now, or one microsecond after the latest load logged when the clock has
+    not moved past it (two loads in one microsecond, or the clock set back). Every load is therefore
+    later than every load before it, which is what the incremental models rely on: a build reads the
+    rows loaded strictly after the newest load its tables already reflect (`_loaded_at > watermark`),
+    so it never reads the same load twice and never misses one. Called inside the load's transaction;
+    loads into one warehouse file are serialized by DuckDB's write lock."""
+    latest = query_row(con, "select max(loaded_at) from raw.load_log")
+    now = _now()
+    if latest is None or latest[0] is None:
+        return now
+    return max(now, latest[0].astimezone(dt.UTC) + _TICK)
+
+
 # --------------------------------------------------------------------------------------------
 # One file, many files
 # --------------------------------------------------------------------------------------------
@@ -278,10 +296,10 @@ def ingest_file(
 
     # Reading happens on its own cursor, so a failed read query never aborts the write transaction.
     reader = con.cursor()
-    loaded_at = _now()
     read = loaded = rejected_total = 0
     con.begin()
     try:
+        loaded_at = _next_load_time(con)
         phase("reading")
         for chunk in READERS[file_format](reader, path, stream_name):
             phase(f"validating and writing ({read + chunk.values.height:,} rows)")

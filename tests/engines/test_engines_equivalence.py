@@ -1,8 +1,8 @@
 """The same dbt project on DuckDB and on PostgreSQL gives the same rows in every model.
 
 One small generated data set (four files per stream) is landed in two batches: three files per stream,
-then the fourth, with identity rows that relink the anonymous ids of the first batch to other persons. Each file is a load of its own, so the incremental run re-reads the newest load of the
-first batch (its watermarks compare with `>=`) and the second batch, not everything. After each batch it
+then the fourth, with identity rows that relink the anonymous ids of the first batch to other persons. Each file is a load of its own, so the incremental run reads the second batch (its
+watermarks compare with `>`), not everything. After each batch it
 is ingested into DuckDB, copied to PostgreSQL (`convopt load-target`, i.e. `postgres.load_raw`), and
 the project is built on both engines: a full `dbt build` (tests included) after the first batch, an
 incremental `dbt build` after the second (its data tests read only the rows loaded since the first build:

@@ -79,6 +79,33 @@ def test_epoch_ms_and_offsets_give_the_same_instant(con: duckdb.DuckDBPyConnecti
     assert rows(con, "select distinct event_time from raw.events") == [(NOON,)]
 
 
+@pytest.mark.parametrize(
+    "clock_step", [dt.timedelta(0), dt.timedelta(hours=-1)], ids=["same instant", "set back"]
+)
+def test_every_load_is_later_than_every_earlier_load(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock_step: dt.timedelta
+) -> None:
+    # The incremental models read the loads after the newest one they reflect (`_loaded_at > watermark`):
+    # a second load at the same instant as the first, or before it, would be skipped. Whatever the clock
+    # says, each load is one microsecond after the latest logged one at least, and its rows carry that time.
+    first_time = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    clock = iter([first_time, first_time, first_time + clock_step, first_time + clock_step])
+    monkeypatch.setattr("pipelines.ingest.loading._now", lambda: next(clock))
+    for name in ("events-1.jsonl", "events-2.jsonl"):
+        path = write_jsonl(tmp_path / name, [record("events", 1, event_id=name)])
+        assert ingest_file(con, path).status == "loaded"
+    logged = rows(con, "select file_name, loaded_at from raw.load_log order by loaded_at")
+    assert [(Path(name).name, time.astimezone(dt.UTC)) for name, time in logged] == [
+        ("events-1.jsonl", first_time),
+        ("events-2.jsonl", first_time + dt.timedelta(microseconds=1)),
+    ]
+    landed = rows(con, "select event_id, _loaded_at from raw.events order by _loaded_at")
+    assert [(event_id, time.astimezone(dt.UTC)) for event_id, time in landed] == [
+        ("events-1.jsonl", first_time),
+        ("events-2.jsonl", first_time + dt.timedelta(microseconds=1)),
+    ]
+
+
 def test_parquet_typed_columns_are_accepted(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     path = tmp_path / "ad_spend.parquet"
     pl.DataFrame(

@@ -1,15 +1,16 @@
-"""A build with nothing new costs what the new data costs: it rewrites no row, and the builds before it
-(a relink, a late copy of an old event, a copy landed at the same instant as the latest load) still
+"""A build with nothing new costs what the new data costs: it reads no load again and rewrites no row,
+and the builds before it (a relink, a late copy of an old event, two loads at one instant) still
 recompute what they must, equal to a full refresh.
 
 The identity batches of test_identity_incremental (a link that lands after the touches, then a relink),
 then a batch of events: a late copy of an old event (it loses to the kept copy), two copies of a new event
-in one load (the earlier row wins) and a plain page view. Then a copy of that new event in another load at
-the same instant as the latest one, with a smaller load id: it is ranked before the kept copy and replaces
-it. Then `dbt build` with nothing new landed: every table of the intermediate and mart layers keeps its
-rows (load-time columns included), int_events_deduplicated's incremental query selects no row, and the
-period marts touch no period. Last, `dbt build --full-refresh` must give the same rows as the incremental
-builds (EXCEPT ALL both ways).
+in one load (the earlier row wins) and a plain page view; with it, in the same batch, a copy of that new
+event in another load at the same instant, with a smaller load id: it is ranked before the other load's
+copies and wins. (The ingest never gives two loads one instant; rows written by other means may share
+one, and the ranking still orders them.) Then `dbt build` with nothing new landed: every table of the
+intermediate and mart layers keeps its rows (load-time columns included), int_events_deduplicated's
+incremental query selects no row, and the period marts touch no period. Last, `dbt build --full-refresh`
+must give the same rows as the incremental builds (EXCEPT ALL both ways).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ EVENTS_3 = [
     event("h-land", "landing_page_view", "2025-03-09 09:00:00+00", "p-h", None, campaign_id="c2", **PAID),
     event("h-view", "page_view", "2025-03-09 09:05:00+00", "p-h", None),
 ]
-# Landed at the same instant as EVENTS_3 by a load whose id sorts first: ranked before the kept copy.
+# Landed at the same instant as EVENTS_3, in the same batch, by a load whose id sorts first: ranked first.
 EVENTS_TIED = [
     event(
         "h-land",
@@ -94,8 +95,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     run_dbt(["build", *SELECTION], warehouse, target)
     for loads in (
         [("identities", "load-3", "2025-03-08 00:00:00+00", IDENTITIES_2), ("events", "load-4", "2025-03-08 00:00:00+00", EVENTS_2)],
-        [("identities", "load-5", "2025-03-09 00:00:00+00", IDENTITIES_3), ("events", "load-7", LATEST, EVENTS_3)],
-        [("events", "load-6", LATEST, EVENTS_TIED)],
+        [
+            ("identities", "load-5", "2025-03-09 00:00:00+00", IDENTITIES_3),
+            ("events", "load-7", LATEST, EVENTS_3),
+            ("events", "load-6", LATEST, EVENTS_TIED),
+        ],
     ):  # fmt: skip
         con = connect(warehouse)
         for stream, load_id, loaded_at, rows in loads:
@@ -145,7 +149,7 @@ def test_a_build_with_nothing_new_leaves_every_row_as_it_was(runs: dict) -> None
 
 
 def test_a_build_with_nothing_new_selects_no_event_to_rewrite(runs: dict) -> None:
-    # The latest load is read again (its instant is the watermark), but its copies are the kept ones.
+    # Only loads after the latest one kept are read: none.
     assert runs["events_selected"] == 0
 
 
