@@ -29,7 +29,8 @@
     available. A `where` that calls this macro is therefore written escaped,
     `where: "{% raw %}{{ test_scope('_loaded_at') }}{% endraw %}"`, and get_where_subquery below
     renders it when the test runs, with flags and vars of this invocation. What it returns is plain
-    SQL (a scalar subquery on the build log), the same on every engine but for the time-zone spelling.
+    SQL comparing with a literal instant read from the build log as the test runs
+    (`test_scope_start`), the same on every engine but for the time-zone spelling.
 -#}
 {% macro test_scope(columns, key=none, relation=none, relation_key=none, relation_group=none) -%}
     {%- if not test_scope_is_scoped() -%}
@@ -166,35 +167,39 @@
     {{- return('(' ~ condition ~ ')') -}}
 {%- endmacro %}
 
-{#- The start of the latest build that tested every row, as an instant; 1970 when there is none. -#}
+{#- The start of the latest build that tested every row, as an instant; 1970 when there is none. When the
+    test runs, a literal read from the build log then (one query): a constant lets DuckDB skip the row
+    groups loaded before it by their min/max, where a scalar subquery made it read and compare every row
+    (at 10M events, `row_checks_stg_events` with nothing new: 0.8 s against 0.01 s). While dbt parses, the
+    same query as a scalar subquery. -#}
 {% macro test_scope_start() -%}
-    {{ return(adapter.dispatch('test_scope_start')()) }}
+    {%- set query = adapter.dispatch('test_scope_start_query')() -%}
+    {%- if not execute -%}
+        {{ return('(' ~ query ~ ')') }}
+    {%- endif -%}
+    {%- set found = run_query(query).columns[0].values()[0] -%}
+    {%- set text = found if found is string else found.strftime('%Y-%m-%d %H:%M:%S.%f') -%}
+    {{ return(adapter.dispatch('test_scope_instant')(text)) }}
 {%- endmacro %}
 
-{#- The log holds UTC wall-clock times (timestamp without zone): `at time zone 'UTC'` makes the
-    instant on DuckDB and PostgreSQL whatever the session's time zone. -#}
-{% macro default__test_scope_start() -%}
-    (
-        select (
-            coalesce(max(tested_builds.tested_loads_before), cast('1970-01-01 00:00:00' as {{ dbt.type_timestamp() }}))
-            at time zone 'UTC'
-        )
-        from audit.dbt_build_log as tested_builds
-        where
-            tested_builds.reporting_timezone = '{{ var("reporting_timezone", "UTC") }}'
-            and tested_builds.reporting_currency = '{{ var("reporting_currency", "USD") }}'
-    )
+{#- The query of that start: the log holds UTC wall-clock times (timestamp without zone). -#}
+{% macro default__test_scope_start_query() -%}
+    select coalesce(max(tested_builds.tested_loads_before), cast('1970-01-01 00:00:00' as {{ dbt.type_timestamp() }}))
+    from audit.dbt_build_log as tested_builds
+    where
+        tested_builds.reporting_timezone = '{{ var("reporting_timezone", "UTC") }}'
+        and tested_builds.reporting_currency = '{{ var("reporting_currency", "USD") }}'
+{%- endmacro %}
+
+{#- A UTC wall-clock time (text) as an instant: `at time zone 'UTC'` makes it one on DuckDB and PostgreSQL
+    whatever the session's time zone. -#}
+{% macro default__test_scope_instant(text) -%}
+    (cast('{{ text }}' as {{ dbt.type_timestamp() }}) at time zone 'UTC')
 {%- endmacro %}
 
 {#- Spark's timestamp is an instant, read in the session time zone, which both Spark targets pin to UTC. -#}
-{% macro spark__test_scope_start() -%}
-    (
-        select coalesce(max(tested_builds.tested_loads_before), cast('1970-01-01 00:00:00' as timestamp))
-        from audit.dbt_build_log as tested_builds
-        where
-            tested_builds.reporting_timezone = '{{ var("reporting_timezone", "UTC") }}'
-            and tested_builds.reporting_currency = '{{ var("reporting_currency", "USD") }}'
-    )
+{% macro spark__test_scope_instant(text) -%}
+    cast('{{ text }}' as timestamp)
 {%- endmacro %}
 
 {#-
