@@ -48,8 +48,10 @@
     A week, a month and the funnel's all_time total may have changed exactly when one of their days did.
 -#}
 {% macro funnel_aggregate_outdated_periods(fingerprint, current_day_counts, stored_day_counts) -%}
-    not {{ incremental_state_is_current(fingerprint) }}
-    or {{ funnel_stats_period_key('funnel_name', 'period_type', 'period_date') }} in (
+    {%- if not incremental_state_is_current_now(fingerprint) -%}
+        {{ return('1 = 1') }}
+    {%- endif -%}
+    {{ funnel_stats_period_key('funnel_name', 'period_type', 'period_date') }} in (
         with changed_persons as (
             select matched_rows.person_id
             from {{ ref('int_funnel_steps_matched') }} as matched_rows

@@ -44,8 +44,10 @@
     A week, a month and the funnel's all_time total may have changed exactly when one of their days did.
 -#}
 {% macro funnel_stats_outdated_periods() -%}
-    not {{ incremental_state_is_current(funnel_stats_fingerprint()) }}
-    or {{ funnel_stats_period_key('funnel_name', 'period_type', 'period_date') }} in (
+    {%- if not incremental_state_is_current_now(funnel_stats_fingerprint()) -%}
+        {{ return('1 = 1') }}
+    {%- endif -%}
+    {{ funnel_stats_period_key('funnel_name', 'period_type', 'period_date') }} in (
         -- Excluded persons are not counted in funnel_stats.
         with funnels as (
             select * from {{ ref('conversion_funnel') }}

@@ -147,12 +147,23 @@
     Runs one query at execution time; false while dbt only parses.
 -#}
 {% macro incremental_spec_is_current(state) -%}
+    {%- set watermark = (state['watermarks'].keys() | list)[0] -%}
+    {{ return(incremental_state_is_current_now(state['fingerprint'], watermark)) }}
+{%- endmacro %}
+
+{#-
+    incremental_state_is_current as a value, read now (one query): true when the model is built
+    incrementally (its table exists, no --full-refresh) and its latest state is current. False while dbt
+    only parses. A pre-hook that deletes "every row when the state is not current, else the rows of the
+    changed keys" can then write one of the two, not an `or` of both: PostgreSQL cannot turn an `in` under
+    an `or` into a join, and compares every row with every key once the keys outgrow its hash memory.
+-#}
+{% macro incremental_state_is_current_now(fingerprint, watermark='loaded_through') -%}
     {%- if not execute or this is none or not is_incremental() -%}
         {{ return(false) }}
     {%- endif -%}
-    {%- set watermark = (state['watermarks'].keys() | list)[0] -%}
     {%- set query -%}
-        select case when {{ incremental_state_is_current(state['fingerprint'], watermark) }} then 1 else 0 end
+        select case when {{ incremental_state_is_current(fingerprint, watermark) }} then 1 else 0 end
     {%- endset -%}
     {{ return(run_query(query).columns[0].values()[0] | int == 1) }}
 {%- endmacro %}

@@ -37,15 +37,18 @@
 
 {#-
     Pre-hook condition over the summary's rows: true for the persons whose row may have changed since
-    the last run, and for every row when the state is not current. A person may have changed when
+    the last run, and for every row (`1 = 1`) when the state is not current, read when the hook runs
+    (incremental_state_is_current_now). A person may have changed when
       * a conversion changed since (conversion_event.last_loaded_at after `loaded_through`) and
         any copy of it (int_conversion_identities) names the person: the conversion is theirs now, or
         was before a copy of another person became the one kept;
       * their funnel matching changed since (int_funnel_steps_matched.person_loaded_at).
 -#}
 {% macro person_summary_outdated_persons() -%}
-    not {{ incremental_state_is_current(person_summary_fingerprint()) }}
-    or person_id in (
+    {%- if not incremental_state_is_current_now(person_summary_fingerprint()) -%}
+        {{ return('1 = 1') }}
+    {%- endif -%}
+    person_id in (
         select copies.person_id
         from {{ ref('int_conversion_identities') }} as copies
         where copies.conversion_key in (

@@ -167,19 +167,27 @@ conversions_with_loads as (
         where touchpoints._loaded_at > (select previous_run.loaded_at from previous_run)
     ),
 
+    -- The keys first, then one `in`: PostgreSQL cannot turn an `in` under an `or` into a join, and with
+    -- more keys than fit its hash memory it compared every conversion with every key.
+    keys_to_compute as (
+        select loaded.conversion_key
+        from conversions_with_loads as loaded
+        where
+            loaded.conversion_loaded_at > (select previous_run.loaded_at from previous_run)
+            or (select previous_run.is_settings_changed from previous_run)
+
+        union
+
+        select person_conversions.conversion_key
+        from conversions_with_loads as person_conversions
+        inner join persons_with_new_touchpoints
+            on person_conversions.person_id = persons_with_new_touchpoints.person_id
+    ),
+
     conversions_to_compute as (
         select conversions_with_loads.*
         from conversions_with_loads
-        where
-            conversions_with_loads.conversion_key in (
-                select loaded.conversion_key
-                from conversions_with_loads as loaded
-                where loaded.conversion_loaded_at > (select previous_run.loaded_at from previous_run)
-            )
-            or conversions_with_loads.person_id in (
-                select persons_with_new_touchpoints.person_id from persons_with_new_touchpoints
-            )
-            or (select previous_run.is_settings_changed from previous_run)
+        where conversions_with_loads.conversion_key in (select keys_to_compute.conversion_key from keys_to_compute)
     ),
 {%- else -%}
     conversions_to_compute as (
