@@ -116,8 +116,13 @@
 {%- endmacro %}
 
 {#- Post-hook of a model that keeps one watermark: appends its state (`loaded_through` and `fingerprint`
-    are SQL expressions, evaluated now, over the inputs the model has just read). -#}
-{% macro record_incremental_state(loaded_through, fingerprint) -%}
+    are SQL expressions, evaluated now, over the inputs the model has just read). `watermarks` (optional,
+    name -> SQL expression) records further watermarks with the same fingerprint, one row each, read back
+    with `incremental_state_value('loaded_through', watermark=name)`: how far each input was read, when
+    the model's inputs are loaded at different times and one `loaded_through` (the earliest) would make
+    the next run recompute what the later ones already hold. -#}
+{% macro record_incremental_state(loaded_through, fingerprint, watermarks={}) -%}
+    {%- set recorded_at = incremental_state_recorded_at() -%}
     insert into audit.incremental_state (model_name, watermark, loaded_through, fingerprint, invocation_id, recorded_at)
     select
         '{{ this.identifier }}',
@@ -125,7 +130,17 @@
         {{ loaded_through }},
         {{ fingerprint }},
         '{{ invocation_id }}',
-        {{ incremental_state_recorded_at() }}
+        {{ recorded_at }}
+    {%- for name, value in watermarks.items() %}
+    union all
+    select
+        '{{ this.identifier }}',
+        '{{ name }}',
+        {{ value }},
+        {{ fingerprint }},
+        '{{ invocation_id }}',
+        {{ recorded_at }}
+    {%- endfor %}
 {%- endmacro %}
 
 {#- audit.<model>_touched_keys of the model being built (none in a unit test, which has no relation). -#}

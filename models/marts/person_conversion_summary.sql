@@ -8,7 +8,7 @@
             "{% if is_incremental() %}{{ delete_rows_where(this, person_summary_outdated_persons()) }}{% endif %}",
             "{% if is_incremental() %}{{ delete_rows_where(this, stitched_away_persons(since=incremental_state_value('loaded_through'))) }}{% endif %}",
         ],
-        post_hook="{{ record_incremental_state(person_summary_loaded_through(), person_summary_fingerprint()) }}",
+        post_hook="{{ record_incremental_state(person_summary_loaded_through(), person_summary_fingerprint(), person_summary_watermarks()) }}",
     )
 }}
 
