@@ -209,6 +209,56 @@
     }) }}
 {%- endmacro %}
 
+{#- attribution_paths: delete+insert by conversion. A conversion's path is its touches in the lookback
+    window, the touches its credits are computed from, so it changes exactly when conversion_attribution's
+    rows of the conversion do, less the markov rule (a path does not depend on the removal effects). -#}
+{% macro attribution_paths_incremental_state() -%}
+    {%- set credits = ref('int_attribution_credits') -%}
+    {%- set conversions = ref('int_conversions_valued') -%}
+    {%- set touched_keys -%}
+        -- The conversions of a key with a copy loaded since the last run: new, revalued or with new
+        -- attributes, and re-clustered (new ids, also for the key's conversions whose own copies are old).
+        select conversions.id as conversion_id
+        from {{ conversions }} as conversions
+        where conversions.conversion_key in (
+            select loaded.conversion_key
+            from {{ conversions }} as loaded
+            where loaded.last_loaded_at > {{ previous_watermark('conversions_loaded_at') }}
+        )
+
+        union
+
+        -- The conversions whose credits int_attribution_credits recomputed since with a newer input: a
+        -- touchpoint that entered the lookback window, or a new copy of the conversion.
+        select credits.conversion_id
+        from {{ credits }} as credits
+        where credits.inputs_loaded_at > {{ previous_watermark('credits_loaded_at') }}
+
+        union
+
+        -- Conversions that no longer exist (their key was re-clustered): their rows are deleted.
+        select previous_rows.conversion_id
+        from {{ this }} as previous_rows
+        where not exists (
+            select 1
+            from {{ conversions }} as conversions
+            where conversions.id = previous_rows.conversion_id
+        )
+    {%- endset -%}
+    {{ return({
+        'unique_key': ['conversion_id'],
+        'fingerprint': incremental_fingerprint([
+            attribution_credits_settings_hash(),
+            "'" ~ var('reporting_currency', 'USD') ~ "'",
+        ]),
+        'watermarks': {
+            'conversions_loaded_at': [conversions, 'last_loaded_at'],
+            'credits_loaded_at': [credits, 'inputs_loaded_at'],
+        },
+        'touched_keys': touched_keys,
+    }) }}
+{%- endmacro %}
+
 {#- conversion_metrics, on an incremental run: `where` the local day `day_expression` is a day of a touched
     period (CTE covered_days); nothing otherwise. -#}
 {% macro covered_days_filter(is_incremental_run, day_expression) -%}

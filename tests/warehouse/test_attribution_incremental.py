@@ -36,6 +36,7 @@ MARTS = (
     "intermediate.int_touchpoints",
     "intermediate.int_attribution_credits",
     "marts.conversion_attribution",
+    "marts.attribution_paths",
     "marts.conversion_metrics",
     "marts.conversion_rollup_daily",
     "marts.conversion_rollup_weekly",
@@ -44,7 +45,7 @@ MARTS = (
 # The marts and everything upstream; tests only when all their parents are selected.
 SELECTION = (
     "--select",
-    "+conversion_attribution +conversion_metrics +conversion_rollup_daily"
+    "+conversion_attribution +attribution_paths +conversion_metrics +conversion_rollup_daily"
     " +conversion_rollup_weekly +conversion_rollup_monthly",
     "--indirect-selection",
     "cautious",
@@ -487,6 +488,7 @@ def dbt_build(
 # The marts that keep their incremental state in schema audit, with the key of their delete+insert.
 STATEFUL_MARTS = {
     "conversion_attribution": "conversion_id",
+    "attribution_paths": "conversion_id",
     "conversion_metrics": "period_type, period_date",
     "conversion_rollup_daily": "period_date",
     "conversion_rollup_weekly": "period_date",
@@ -707,7 +709,7 @@ def test_a_new_reporting_time_zone_recomputes_every_period(
     (no list of touched keys) and equals a full refresh; no --full-refresh is needed."""
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(incremental_then_full, warehouse)
-    period_marts = [name for name in STATEFUL_MARTS if name != "conversion_attribution"]
+    period_marts = [name for name in STATEFUL_MARTS if name not in ("conversion_attribution", "attribution_paths")]
     selection = (
         "--select",
         " ".join(period_marts),
