@@ -259,6 +259,84 @@
     }) }}
 {%- endmacro %}
 
+{#- attribution_paths_non_converting: delete+insert by person. A person's row depends on their touches and
+    on whether they have a conversion at all; both move only with a load (a touch loaded or stitched to
+    them since, a conversion loaded since) or a relink (touches and conversions moved away). -#}
+{% macro attribution_paths_non_converting_incremental_state() -%}
+    {%- set touchpoints = ref('int_touchpoints') -%}
+    {%- set conversions = ref('int_conversions_valued') -%}
+    {%- set copies = ref('int_conversion_identities') -%}
+    {%- set relinks = ref('int_identity_previous_persons') -%}
+    {%- set touched_keys -%}
+        -- Persons with a touch loaded since the last run: new touches, and touches stitched to them (a
+        -- stitched event counts as loaded when its identity observation landed).
+        select touchpoints.person_id
+        from {{ touchpoints }} as touchpoints
+        where touchpoints._loaded_at > {{ previous_watermark('touchpoints_loaded_at') }}
+
+        union
+
+        -- Persons named by any copy of a conversion key with a copy loaded since: the conversion is theirs
+        -- now (the row goes), or was before a copy of another person became the one kept (a row may come).
+        select copies.person_id
+        from {{ copies }} as copies
+        where copies.conversion_key in (
+            select loaded.conversion_key
+            from {{ conversions }} as loaded
+            where loaded.last_loaded_at > {{ previous_watermark('conversions_loaded_at') }}
+        )
+
+        union
+
+        -- Persons an anonymous id was relinked away from since, and the persons it went to: touches or
+        -- conversions left them.
+        select relinked.previous_person_id
+        from {{ relinks }} as relinked
+        where relinked.relinked_loaded_at > {{ previous_watermark('relinks_loaded_at') }}
+
+        union
+
+        select relinked.person_id
+        from {{ relinks }} as relinked
+        where relinked.relinked_loaded_at > {{ previous_watermark('relinks_loaded_at') }}
+
+        union
+
+        -- Stored persons left with no touch (stitched to another person: a pseudo-person of an anonymous id
+        -- that got linked) or with a conversion: their rows are only deleted. Two parts, not an `or`
+        -- (PostgreSQL would run an `exists` under an `or` once per row).
+        select previous_rows.person_id
+        from {{ this }} as previous_rows
+        where not exists (
+            select 1
+            from {{ touchpoints }} as touchpoints
+            where touchpoints.person_id = previous_rows.person_id
+        )
+
+        union
+
+        select previous_rows.person_id
+        from {{ this }} as previous_rows
+        where exists (
+            select 1
+            from {{ conversions }} as conversions
+            where conversions.person_id = previous_rows.person_id
+        )
+    {%- endset -%}
+    {{ return({
+        'unique_key': ['person_id'],
+        'fingerprint': incremental_fingerprint([
+            '(select max(touchpoints.attribution_settings_hash) from ' ~ touchpoints ~ ' as touchpoints)',
+        ]),
+        'watermarks': {
+            'touchpoints_loaded_at': [touchpoints, '_loaded_at'],
+            'conversions_loaded_at': [conversions, 'last_loaded_at'],
+            'relinks_loaded_at': [relinks, 'relinked_loaded_at'],
+        },
+        'touched_keys': touched_keys,
+    }) }}
+{%- endmacro %}
+
 {#- conversion_metrics, on an incremental run: `where` the local day `day_expression` is a day of a touched
     period (CTE covered_days); nothing otherwise. -#}
 {% macro covered_days_filter(is_incremental_run, day_expression) -%}

@@ -166,6 +166,7 @@ def test_raw_tables_are_copied_exactly_once(engines: dict) -> None:
 STATEFUL_MARTS = {
     "conversion_attribution": "conversion_id, attribution_model",
     "attribution_paths": "conversion_id",
+    "attribution_paths_non_converting": "person_id",
     "conversion_metrics": "period_type, period_date, attribution_model",
     "conversion_rollup_daily": "period_date",
     "conversion_rollup_weekly": "period_date",

@@ -37,6 +37,7 @@ MARTS = (
     "intermediate.int_attribution_credits",
     "marts.conversion_attribution",
     "marts.attribution_paths",
+    "marts.attribution_paths_non_converting",
     "marts.conversion_metrics",
     "marts.conversion_rollup_daily",
     "marts.conversion_rollup_weekly",
@@ -45,7 +46,8 @@ MARTS = (
 # The marts and everything upstream; tests only when all their parents are selected.
 SELECTION = (
     "--select",
-    "+conversion_attribution +attribution_paths +conversion_metrics +conversion_rollup_daily"
+    "+conversion_attribution +attribution_paths +attribution_paths_non_converting +conversion_metrics"
+    " +conversion_rollup_daily"
     " +conversion_rollup_weekly +conversion_rollup_monthly",
     "--indirect-selection",
     "cautious",
@@ -489,6 +491,7 @@ def dbt_build(
 STATEFUL_MARTS = {
     "conversion_attribution": "conversion_id",
     "attribution_paths": "conversion_id",
+    "attribution_paths_non_converting": "person_id",
     "conversion_metrics": "period_type, period_date",
     "conversion_rollup_daily": "period_date",
     "conversion_rollup_weekly": "period_date",
@@ -709,7 +712,8 @@ def test_a_new_reporting_time_zone_recomputes_every_period(
     (no list of touched keys) and equals a full refresh; no --full-refresh is needed."""
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(incremental_then_full, warehouse)
-    period_marts = [name for name in STATEFUL_MARTS if name not in ("conversion_attribution", "attribution_paths")]
+    by_conversion_or_person = ("conversion_attribution", "attribution_paths", "attribution_paths_non_converting")
+    period_marts = [name for name in STATEFUL_MARTS if name not in by_conversion_or_person]
     selection = (
         "--select",
         " ".join(period_marts),
