@@ -283,13 +283,18 @@ reached_persons as (
     {{ touched_keys_filter(is_incremental_run, 'expanded', by_model=false) }}
 ),
 
+-- The columns in the order of reach_converted's join (attribution_model last): PostgreSQL sorts the distinct
+-- rows by them and then merge-joins them with reached_persons on the sorted prefix. With attribution_model
+-- third, that prefix was (period_type, period_date) alone, so it compared every converting person of a
+-- period with every reached person of the same period: at 10M events the incremental build had not
+-- finished this model after 25 minutes; in this order the same query takes 188 s with every key touched.
 converting_persons as (
     select distinct
         period_type,
         period_date,
-        attribution_model,
         campaign_id,
-        person_id
+        person_id,
+        attribution_model
     from credited_conversion_facts
 ),
 
