@@ -6,6 +6,15 @@
     each rule is in the model's header comment.
 -#}
 
+{#- A state spec's query of the conversion keys (conversion_type, event_id) with a copy loaded after the
+    previous run's watermark `conversions_loaded_at` of `conversions` (int_conversions_valued): a late copy
+    can re-cluster its key, so the callers widen a change to every conversion of the key. -#}
+{% macro conversion_keys_loaded_since(conversions) -%}
+    select loaded.conversion_key
+    from {{ conversions }} as loaded
+    where loaded.last_loaded_at > {{ previous_watermark('conversions_loaded_at') }}
+{%- endmacro %}
+
 {#- A fingerprint: the MD5 of SQL string expressions (a null counts as empty), in order. -#}
 {% macro incremental_fingerprint(parts) -%}
     {%- set pieces = [] -%}
@@ -125,9 +134,7 @@
         from {{ conversions }} as conversions
         cross join {{ models }} as models
         where conversions.conversion_key in (
-            select loaded.conversion_key
-            from {{ conversions }} as loaded
-            where loaded.last_loaded_at > {{ previous_watermark('conversions_loaded_at') }}
+            {{ conversion_keys_loaded_since(conversions) }}
         )
 
         union
@@ -221,9 +228,7 @@
         select conversions.id as conversion_id
         from {{ conversions }} as conversions
         where conversions.conversion_key in (
-            select loaded.conversion_key
-            from {{ conversions }} as loaded
-            where loaded.last_loaded_at > {{ previous_watermark('conversions_loaded_at') }}
+            {{ conversion_keys_loaded_since(conversions) }}
         )
 
         union
@@ -266,7 +271,6 @@
     {%- set touchpoints = ref('int_touchpoints') -%}
     {%- set conversions = ref('int_conversions_valued') -%}
     {%- set copies = ref('int_conversion_identities') -%}
-    {%- set relinks = ref('int_identity_previous_persons') -%}
     {%- set touched_keys -%}
         -- Persons with a touch loaded since the last run: new touches, and touches stitched to them (a
         -- stitched event counts as loaded when its identity observation landed).
@@ -281,24 +285,14 @@
         select copies.person_id
         from {{ copies }} as copies
         where copies.conversion_key in (
-            select loaded.conversion_key
-            from {{ conversions }} as loaded
-            where loaded.last_loaded_at > {{ previous_watermark('conversions_loaded_at') }}
+            {{ conversion_keys_loaded_since(conversions) }}
         )
 
         union
 
         -- Persons an anonymous id was relinked away from since, and the persons it went to: touches or
         -- conversions left them.
-        select relinked.previous_person_id
-        from {{ relinks }} as relinked
-        where relinked.relinked_loaded_at > {{ previous_watermark('relinks_loaded_at') }}
-
-        union
-
-        select relinked.person_id
-        from {{ relinks }} as relinked
-        where relinked.relinked_loaded_at > {{ previous_watermark('relinks_loaded_at') }}
+        {{ relinked_persons(since=previous_watermark('relinks_loaded_at')) }}
 
         union
 
@@ -331,7 +325,7 @@
         'watermarks': {
             'touchpoints_loaded_at': [touchpoints, '_loaded_at'],
             'conversions_loaded_at': [conversions, 'last_loaded_at'],
-            'relinks_loaded_at': [relinks, 'relinked_loaded_at'],
+            'relinks_loaded_at': [ref('int_identity_previous_persons'), 'relinked_loaded_at'],
         },
         'touched_keys': touched_keys,
     }) }}
