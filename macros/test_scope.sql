@@ -313,6 +313,20 @@
     {{- return(periods) -}}
 {%- endmacro %}
 
+{#- The scope of the marts keyed by attributed conversion (conversion_attribution, attribution_paths): the
+    conversions of a key with a copy loaded since (int_conversions_valued.last_loaded_at, widened to the
+    key) and those whose credits were recomputed since (int_attribution_credits.inputs_loaded_at), the
+    conversions their incremental runs rewrite. -#}
+{% macro test_scope_attributed_conversions() -%}
+    {{- return(test_scope_keys('conversion_id', [
+        test_scope_query(
+            'last_loaded_at', 'conversion_id', relation='int_conversions_valued', relation_key='id',
+            relation_group='conversion_key'
+        ),
+        test_scope_query('inputs_loaded_at', 'conversion_id', relation='int_attribution_credits'),
+    ])) -}}
+{%- endmacro %}
+
 {#- The periods (`grains`) of the conversions whose conversion_attribution rows may have changed since the
     start of the last tested build: every copy's time of each conversion key with a copy loaded since (a
     conversion that moved, split or disappeared: test_scope_conversion_periods), the conversions valued
