@@ -273,8 +273,8 @@
 
 {#- conversion_funnel rows whose is_open may have been recomputed since the start of the last tested
     build: not converted, closing after the latest event loaded before that start. The data end of
-    every build since was at least that event, and a run recomputes the unconverted rows that were
-    open or close after its data end. -#}
+    every build since was at least that event, and a run recomputes the rows whose is_open its data end
+    flips: unconverted rows that were open (closing after an earlier data end) or close after its own. -#}
 {% macro test_scope_open_funnels(key=none) -%}
     {%- set condition -%}
         not is_converted

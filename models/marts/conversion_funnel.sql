@@ -26,11 +26,10 @@
 -- Incremental (delete+insert by person_id: a person's rows are replaced together). A run recomputes
 --   * the persons whose matching changed since the last run: person_loaded_at after the
 --     `loaded_through` this model recorded (audit.incremental_state, macros/funnel_mart_state.sql);
---   * the persons with a row whose is_open can change with the end of the data (the latest event or
---     conversion, which moves with every load): rows not converted that were open, or whose window
---     closes after the current data end (is_open true now). Converted rows are never open, and a
---     closed row only opens again if the data end moves back before its window closes: both cases
---     are in the set, which holds only the recent, unconverted attempts;
+--   * the persons with a row whose is_open the end of the data (the latest event or conversion, which
+--     moves with most loads) changes: is_open is `not is_converted and window_closes_at > data end`,
+--     so a row flips when the data end passes its window's close (or moves back before it). A run
+--     with nothing new leaves the data end, and so every is_open, where it was;
 --   * every person when the funnel definitions the matching used changed (its set of definition
 --     hashes differs from the recorded one) or nothing was recorded: the pre-hook then empties the table.
 -- Nothing else changes a row: its other columns depend only on the person's matched steps.
@@ -72,13 +71,13 @@ data_end as (
 
         union
 
+        -- is_open as this run computes it, against the stored one: only the rows it flips.
         select previous_rows.person_id
         from {{ this }} as previous_rows
         where
-            not previous_rows.is_converted
-            and (
-                previous_rows.is_open
-                or previous_rows.window_closes_at > (select data_end.data_end_at from data_end)
+            previous_rows.is_open is distinct from (
+                not previous_rows.is_converted
+                and previous_rows.window_closes_at > (select data_end.data_end_at from data_end)
             )
     ),
 

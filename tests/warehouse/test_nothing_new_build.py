@@ -58,6 +58,7 @@ EVENTS_TIED = [
     ),
 ]
 SUMMARY = "marts.person_conversion_summary"
+FUNNELS = "marts.conversion_funnel"
 # The period marts whose incremental runs record the periods they recomputed.
 PERIOD_MARTS = [
     "conversion_metrics",
@@ -108,11 +109,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         con.close()
         run_dbt(["build", *SELECTION], warehouse, target)
 
-    # Nothing new: keep every table as it is, build again. The person summary's rows are marked first: a
-    # row the build rewrites loses the mark (its content would be the same, so only the mark tells).
+    # Nothing new: keep every table as it is, build again. The rows of the person summary and of the
+    # funnel rows are marked first: a row the build rewrites loses the mark (its content would be the
+    # same, so only the mark tells).
     con = connect(warehouse)
     tables = _tables(con)
     con.execute(f"update {SUMMARY} set reporting_currency = '~' || reporting_currency")
+    con.execute(f"update {FUNNELS} set last_step_name = '~' || last_step_name")
     con.execute("create schema if not exists before_nothing_new")
     for table in tables:
         con.execute(f"create table before_nothing_new.{table.replace('.', '__')} as select * from {table}")
@@ -123,6 +126,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     summary_rows_rewritten = con.execute(
         f"select count(*) from {SUMMARY} where not starts_with(reporting_currency, '~')"
     ).fetchone()[0]
+    funnel_rows_rewritten, open_funnel_rows = con.execute(
+        f"select count(*) filter (where not starts_with(last_step_name, '~')), count(*) filter (where is_open) "
+        f"from {FUNNELS}"
+    ).fetchone()
     compiled = target / "compiled" / "convopt" / "models" / "intermediate" / "int_events_deduplicated.sql"
     report_test = (
         target / "run" / "convopt" / "models" / "reports" / "rpt_attribution_by_campaign.yml"
@@ -130,6 +137,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )  # fmt: skip
     result = {
         "summary_rows_rewritten": summary_rows_rewritten,
+        "funnel_rows_rewritten": funnel_rows_rewritten,
+        "open_funnel_rows": open_funnel_rows,
         "unchanged": _differences(
             con, [(table, f"before_nothing_new.{table.replace('.', '__')}") for table in tables]
         ),
@@ -148,6 +157,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ).fetchall(),
     }
     con.execute(f"update {SUMMARY} set reporting_currency = substr(reporting_currency, 2)")
+    con.execute(f"update {FUNNELS} set last_step_name = substr(last_step_name, 2)")
     con.close()
     keep_then_full_refresh(warehouse, target, SELECTION, {t: t.replace(".", "__") for t in tables})
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -166,6 +176,13 @@ def test_a_build_with_nothing_new_recomputes_no_person_summary(runs: dict) -> No
     # it read that input, not both with the earlier of the two (which recomputed the persons of the
     # later events on every run until the next conversion load).
     assert runs["summary_rows_rewritten"] == 0
+
+
+def test_a_build_with_nothing_new_recomputes_no_funnel_row(runs: dict) -> None:
+    # is_open compares a row's window with the end of the data, which nothing new leaves where it was:
+    # the open rows are not recomputed (they were on every run before), nor any other.
+    assert runs["open_funnel_rows"] > 0
+    assert runs["funnel_rows_rewritten"] == 0
 
 
 def test_a_build_with_nothing_new_selects_no_event_to_rewrite(runs: dict) -> None:
