@@ -17,7 +17,9 @@ Data, generated once per run (seeded, Parquet):
 Steps, each a child process: ingest of the history, full `dbt build --selector scheduled`, ingest of the
 1 %, incremental `dbt build --selector scheduled`, then the same build again with nothing new landed: what a
 scheduled run costs whatever arrived (parsing, one query or more per node, the rows every run recomputes),
-the floor under the incremental build. Each build starts from the parse dbt saved in the previous one
+the floor under the incremental build. Last, dbt's own floor for as many models, data tests and seeds
+(benchmarks/dbt_floor.py: a trivial project of those node counts, built with its parse kept), which no
+build of this project under dbt can go below. Each build starts from the parse dbt saved in the previous one
 (its partial_parse.msgpack copied into the build's own target folder), as a scheduled run whose target
 folder persists does: only the first build parses the whole project. Every build has the same reference
 time for Meta's window (var `meta_export_as_of`, the day after the 1 % batch): dbt parses the whole
@@ -53,6 +55,7 @@ ROOT = BENCHMARKS.parent
 sys.path.insert(0, str(BENCHMARKS))
 sys.path.insert(0, str(ROOT))
 
+import dbt_floor  # noqa: E402  (benchmarks/dbt_floor.py: dbt's own cost for a number of nodes)
 import engines as engine_bench  # noqa: E402  (benchmarks/engines.py: the memory sampler, steps, floor)
 
 from pipelines.generate import GeneratorConfig, generate_dataset  # noqa: E402
@@ -123,9 +126,10 @@ def render(
     full: BuildResult,
     incremental: BuildResult,
     unchanged: BuildResult | None = None,
+    dbt_cost: dbt_floor.Floor | None = None,
 ) -> str:
     """The run as Markdown: one table comparing the two builds, then the slowest nodes of each, then the
-    build with nothing new (`unchanged`) when given."""
+    build with nothing new (`unchanged`) and dbt's own floor for as many nodes (`dbt_cost`) when given."""
     added = events["later"] + events["late"]
     lines = [
         f"{events['history']:,} events landed first, then {added:,} more ({added / events['history']:.1%}: "
@@ -167,6 +171,16 @@ def render(
             f"{unchanged.node_seconds.get('data tests', 0.0):.1f} s in data tests; peak memory "
             f"{unchanged.peak_mib:,.0f} MiB. What the incremental build costs beyond it, "
             f"{incremental.wall_seconds - unchanged.wall_seconds:.1f} s, is the cost of the new data.",
+        ]
+    if dbt_cost is not None:
+        lines += [
+            "",
+            f"dbt's own floor for as many nodes (benchmarks/dbt_floor.py: {dbt_cost.models} table models that "
+            f"select a constant, {dbt_cost.tests} data tests that read one and find nothing, {dbt_cost.seeds} "
+            f"one-row seeds, the same adapter and threads): {dbt_cost.rerun_seconds:.1f} s wall with its parse "
+            f"kept ({dbt_cost.first_seconds:.1f} s from nothing), "
+            f"{_ratio(dbt_cost.rerun_seconds, full.wall_seconds)} of the full build. No build of this many "
+            "nodes under dbt costs less, so the incremental / full ratio cannot fall below that share.",
         ]
     if full.floor and incremental.floor:
         checks = []
@@ -358,11 +372,14 @@ def main() -> None:
         builds["unchanged"] = build(
             "unchanged", env, work / "target-unchanged", as_of, work / "target-incremental"
         )
+        nodes = builds["unchanged"].nodes
+        print("dbt's floor for as many nodes", flush=True)
+        dbt_cost = dbt_floor.measure(nodes["models"], nodes["data tests"], nodes["seeds"])
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    table = render(counts, ingest, builds["full"], builds["incremental"], builds["unchanged"])
+    table = render(counts, ingest, builds["full"], builds["incremental"], builds["unchanged"], dbt_cost)
     about = (
         f"Command: `.venv/bin/python benchmarks/build.py --events {args.events}{' --write' if args.write else ''}`, "
         f"commit {_commit()}. "
