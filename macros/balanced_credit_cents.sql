@@ -3,14 +3,14 @@
     on the conversion's latest credited touch, the cents the floors lost, so the shares of each conversion
     and attribution model add up to `value_column` exactly. The latest credited touch is the row with the
     highest touch_position (positions are unique within a path; a conversion credited whole has a single
-    row, without a position). Reads conversion_id, attribution_model and touch_position of `relation`; both
-    window sums share one partition, so the engine computes them in one pass.
+    row, without a position). Reads touch_position, `value_column` and `rounded_column` of `relation`, and
+    of `totals`, the relation's rows grouped by conversion_id and attribution_model and joined to it,
+    last_touch_position (their highest touch_position) and `rounded_column` (the sum of theirs).
 -#}
-{% macro balanced_credit_cents(relation, value_column, rounded_column) -%}
-    {%- set conversion_model = 'partition by ' ~ relation ~ '.conversion_id, ' ~ relation ~ '.attribution_model' -%}
+{% macro balanced_credit_cents(relation, totals, value_column, rounded_column) -%}
     {{ relation }}.{{ rounded_column }} + case
-        when coalesce({{ relation }}.touch_position = max({{ relation }}.touch_position) over ({{ conversion_model }}), true)
-            then {{ relation }}.{{ value_column }} - sum({{ relation }}.{{ rounded_column }}) over ({{ conversion_model }})
+        when coalesce({{ relation }}.touch_position = {{ totals }}.last_touch_position, true)
+            then {{ relation }}.{{ value_column }} - {{ totals }}.{{ rounded_column }}
         else 0
     end
 {%- endmacro %}
