@@ -101,8 +101,28 @@
     A touch's credit units with the path's rounding remainder: `units` (an expression of units rounded
     down) plus, on the latest touch of the path (touch_position = touches_in_path), what the rounding
     lost over the conversion's touches, so one conversion's units add up to exactly 1 000 000 000.
-    `touches` is the relation with conversion_id, touch_position and touches_in_path; a window expression.
+    `touches` is the relation with touch_position and touches_in_path; `total_units` the sum of `units`
+    over the conversion's touches (a column of a group-by joined to it).
 -#}
-{% macro units_with_rounding_remainder(units, touches) -%}
-    {{ units }} + case when {{ touches }}.touch_position = {{ touches }}.touches_in_path then 1000000000 - sum({{ units }}) over (partition by {{ touches }}.conversion_id) else 0 end
+{% macro units_with_rounding_remainder(units, touches, total_units) -%}
+    {{ units }} + case
+        when {{ touches }}.touch_position = {{ touches }}.touches_in_path then 1000000000 - {{ total_units }}
+        else 0
+    end
+{%- endmacro %}
+
+{#-
+    Query: the touches of each Markov state in each path of `relation` (conversion_id, channel and
+    campaign_id, one row per touch), as conversion_id, markov_state and touches_of_state. A state's
+    removal effect is split evenly over these touches.
+-#}
+{% macro markov_state_touches(relation) -%}
+    select
+        {{ relation }}.conversion_id,
+        {{ markov_state_of(relation) }} as markov_state,
+        count(*) as touches_of_state
+    from {{ relation }}
+    group by
+        {{ relation }}.conversion_id,
+        {{ markov_state_of(relation) }}
 {%- endmacro %}

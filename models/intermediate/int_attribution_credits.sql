@@ -18,17 +18,15 @@
 {%- set half_life_microseconds = (var('attribution_half_life_days', 7) * 86400000000) | int %}
 {%- set is_markov = var('attribution_markov', true) %}
 {#- The markov share of a touch in billionths, rounded down (before balancing), over a relation with
-    conversion_id, touches_in_path and markov_weight. All weights 0 cannot happen for a path of the chain
+    touches_in_path, markov_weight and total_markov_weight (the sum of the path's weights). All weights 0
+    cannot happen for a path of the chain
     (each of its states has a positive removal effect); linear shares are the fallback should rounding
     ever make them so. A share less than 0.0005 billionths under a whole billionth counts as that
     billionth: the removal effects have 12 decimals, so an exact share such as 5/8 comes out a hair
     under it. -#}
 {%- set markov_units = "case
-        when sum(markov_weight) over (partition by conversion_id) > 0
-            then floor(
-                1000000000.0 * markov_weight / sum(markov_weight) over (partition by conversion_id)
-                + 0.0005
-            )
+        when total_markov_weight > 0
+            then floor(1000000000.0 * markov_weight / total_markov_weight + 0.0005)
         else floor(1000000000.0 / touches_in_path)
     end" %}
 
@@ -197,6 +195,9 @@ conversions_with_loads as (
 
 -- Touchpoints in each conversion's lookback window, exactly:
 -- conversion_time - lookback < touchpoint_time <= conversion_time (epoch microseconds, not calendar units).
+-- What the credits need per path (its length, the sums of its weights and of its rounded units) comes
+-- from group-bys joined back, not window functions: over a million paths of a few touches each DuckDB's
+-- windows cost more than the rest of the model (BENCHMARKS.md).
 paths as (
     select
         conversions_to_compute.id as conversion_id,
@@ -217,7 +218,6 @@ paths as (
             partition by conversions_to_compute.id
             order by touchpoints.touchpoint_time, touchpoints.touchpoint_event_id
         ) as touch_position,
-        count(*) over (partition by conversions_to_compute.id) as touches_in_path,
         touchpoints.touchpoint_time,
         conversions_to_compute.conversion_time,
         touchpoints._loaded_at as touchpoint_loaded_at
@@ -226,10 +226,12 @@ paths as (
         on {{ touch_in_lookback_window('conversions_to_compute', 'touchpoints') }}
 ),
 
--- Per conversion: hours since the latest ad click in the window, and the latest load of any input.
+-- Per conversion: its touches in the window, hours since the latest ad click there, and the latest load
+-- of any input.
 path_summaries as (
     select
         conversions_to_compute.id as conversion_id,
+        count(paths.conversion_id) as touches_in_path,
         -- Millionths of an hour rounded half up in integers ((2m + 3600) div 7200, m >= 0), so every
         -- engine rounds the frequent exact halves alike (a double would round them either way).
         cast(
@@ -253,16 +255,35 @@ path_summaries as (
 -- markov weight of each touch: the removal effect of its state (channel or campaign) divided by the
 -- number of touches of that state in the path, so each state's share of the conversion is
 -- proportional to its removal effect, split evenly over its touches.
+state_touches as (
+    {{ markov_state_touches('paths') }}
+),
+
 weighted_paths as (
     select
         paths.*,
-        coalesce(markov_effects.removal_effect, 0) / count(*) over (
-            partition by paths.conversion_id, {{ markov_state_of('paths') }}
-        ) as markov_weight,
+        path_summaries.touches_in_path,
+        coalesce(markov_effects.removal_effect, 0) / state_touches.touches_of_state as markov_weight,
         power(2.0, -1.0 * paths.microseconds_before_conversion / {{ half_life_microseconds }}) as decay_weight
     from paths
+    inner join path_summaries
+        on paths.conversion_id = path_summaries.conversion_id
+    inner join state_touches
+        on
+            paths.conversion_id = state_touches.conversion_id
+            and {{ markov_state_of('paths') }} = state_touches.markov_state
     left join markov_effects
         on {{ markov_state_of('paths') }} = markov_effects.markov_state
+),
+
+-- Per path: the sums of its touches' markov and time_decay weights.
+weight_totals as (
+    select
+        weighted_paths.conversion_id,
+        sum(weighted_paths.markov_weight) as total_markov_weight,
+        sum(weighted_paths.decay_weight) as total_decay_weight
+    from weighted_paths
+    group by weighted_paths.conversion_id
 ),
 
 {%- set touch_models = {
@@ -275,21 +296,14 @@ weighted_paths as (
             when touch_position = 1 or touch_position = touches_in_path then 400000000
             else floor(200000000.0 / (touches_in_path - 2))
         end",
-    'time_decay': "floor(
-            1000000000.0 * decay_weight
-            / sum(decay_weight) over (
-                partition by conversion_id
-                order by touch_position
-                rows between unbounded preceding and unbounded following
-            )
-        )",
+    'time_decay': "floor(1000000000.0 * decay_weight / total_decay_weight)",
 } %}
 {%- if is_markov %}
     {%- do touch_models.update({'markov': markov_units}) %}
 {%- endif %}
 
 -- Each touch's units in every attribution model, rounded down: one row per touch with a column per model
--- (the window sums then run once over the touches, not once per model over six copies of them).
+-- (the sums per path then run once over the touches, not once per model over six copies of them).
 touch_units as (
     select
         {%- for model_name, units in touch_models.items() %}
@@ -297,6 +311,19 @@ touch_units as (
         {%- endfor %}
         weighted_paths.*
     from weighted_paths
+    inner join weight_totals
+        on weighted_paths.conversion_id = weight_totals.conversion_id
+),
+
+-- Per path and model: the sum of the rounded-down units.
+unit_totals as (
+    select
+        {%- for model_name in touch_models %}
+            sum(touch_units.{{ model_name }}_units) as {{ model_name }}_units,
+        {%- endfor %}
+        touch_units.conversion_id
+    from touch_units
+    group by touch_units.conversion_id
 ),
 
 -- The rounding remainder (units lost by rounding down) goes to the latest touch of the path, so the
@@ -305,12 +332,15 @@ touch_units_balanced as (
     select
         touch_units.*,
         {%- for model_name in touch_models %}
-            {%- set model_units = 'touch_units.' ~ model_name ~ '_units' %}
-            {{ units_with_rounding_remainder(model_units, 'touch_units') }} as {{ model_name }}_credit_units,
+            {%- set units = 'touch_units.' ~ model_name ~ '_units' %}
+            {%- set total = 'unit_totals.' ~ model_name ~ '_units' %}
+            {{ units_with_rounding_remainder(units, 'touch_units', total) }} as {{ model_name }}_credit_units,
         {%- endfor %}
         path_summaries.last_click_to_conversion_hours,
         path_summaries.inputs_loaded_at
     from touch_units
+    inner join unit_totals
+        on touch_units.conversion_id = unit_totals.conversion_id
     inner join path_summaries
         on touch_units.conversion_id = path_summaries.conversion_id
 ),
@@ -473,17 +503,37 @@ computed_rows as (
             )
     ),
 
-    -- As weighted_paths (the stored campaign_id is already coalesced to (unattributed), as the state is).
+    -- As state_touches, weighted_paths and weight_totals (the stored campaign_id is already coalesced to
+    -- (unattributed), as the state is).
+    stored_touches as (
+        select stored_paths.*
+        from stored_paths
+        where stored_paths.touches_in_path > 0
+    ),
+
+    stored_state_touches as (
+        {{ markov_state_touches('stored_touches') }}
+    ),
+
     stored_weighted_paths as (
         select
-            stored_paths.*,
-            coalesce(markov_effects.removal_effect, 0) / count(*) over (
-                partition by stored_paths.conversion_id, {{ markov_state_of('stored_paths') }}
-            ) as markov_weight
-        from stored_paths
+            stored_touches.*,
+            coalesce(markov_effects.removal_effect, 0) / stored_state_touches.touches_of_state as markov_weight
+        from stored_touches
+        inner join stored_state_touches
+            on
+                stored_touches.conversion_id = stored_state_touches.conversion_id
+                and {{ markov_state_of('stored_touches') }} = stored_state_touches.markov_state
         left join markov_effects
-            on {{ markov_state_of('stored_paths') }} = markov_effects.markov_state
-        where stored_paths.touches_in_path > 0
+            on {{ markov_state_of('stored_touches') }} = markov_effects.markov_state
+    ),
+
+    stored_weight_totals as (
+        select
+            stored_weighted_paths.conversion_id,
+            sum(stored_weighted_paths.markov_weight) as total_markov_weight
+        from stored_weighted_paths
+        group by stored_weighted_paths.conversion_id
     ),
 
     stored_markov_units as (
@@ -491,15 +541,28 @@ computed_rows as (
             stored_weighted_paths.*,
             cast({{ markov_units }} as {{ dbt.type_bigint() }}) as rounded_units
         from stored_weighted_paths
+        inner join stored_weight_totals
+            on stored_weighted_paths.conversion_id = stored_weight_totals.conversion_id
+    ),
+
+    stored_unit_totals as (
+        select
+            stored_markov_units.conversion_id,
+            sum(stored_markov_units.rounded_units) as rounded_units
+        from stored_markov_units
+        group by stored_markov_units.conversion_id
     ),
 
     -- As touch_units_balanced: the rounding remainder goes to the latest touch.
     stored_markov_balanced as (
         select
             stored_markov_units.*,
-            {{ units_with_rounding_remainder('stored_markov_units.rounded_units', 'stored_markov_units') }}
-            as markov_credit_units
+            {{ units_with_rounding_remainder(
+                'stored_markov_units.rounded_units', 'stored_markov_units', 'stored_unit_totals.rounded_units'
+            ) }} as markov_credit_units
         from stored_markov_units
+        inner join stored_unit_totals
+            on stored_markov_units.conversion_id = stored_unit_totals.conversion_id
     ),
 
     recomputed_markov_rows as (
