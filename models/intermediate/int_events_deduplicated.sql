@@ -46,7 +46,11 @@ previous_persons as (
     {{ latest_relink_away_by_person() }}
 ),
 
-landed_copies as (
+-- On a full build these are every landed copy, which the CTEs below read three times: not materialized,
+-- so each reads the staged rows itself (DuckDB would otherwise first copy every copy, all columns, into
+-- memory and spill most of it to disk: at 10M events that took twice as long as the whole model does
+-- now). An incremental run's few new copies are left to the engine, which keeps them in memory.
+landed_copies as {% if not is_incremental() %}{{ not_materialized_cte_hint() }}{% endif %} (
     select
         {{ event_columns | join(',\n        ') }}
     from {{ ref('stg_events') }}
@@ -110,7 +114,7 @@ landed_copies as (
         select * from kept_copies
     ),
 {%- else -%}
-    candidate_copies as (
+    candidate_copies as {{ not_materialized_cte_hint() }} (
         select * from landed_copies
     ),
 {%- endif %}
