@@ -147,26 +147,25 @@ step_values as (
     cross join breakdown_types
 ),
 
--- The event that gives each person's value, by the funnel's attribution: first among the person's step events
--- with a value, counted from the first step (first_touch) or from the last (last_touch), or its step number.
+-- The person's step events with the funnel's attribution, and their order for it: from the first step
+-- (first_touch) or from the last (last_touch).
 ranked_values as (
     select
         step_values.*,
         funnel_attributions.breakdown_attribution,
-        row_number() over (
-            partition by step_values.person_id, step_values.funnel_name, step_values.breakdown_type
-            order by
-                case when step_values.breakdown_value is null then 1 else 0 end,
-                case
-                    when funnel_attributions.breakdown_attribution = 'last_touch' then -step_values.step_number
-                    else step_values.step_number
-                end
-        ) as touch_rank
+        case
+            when funnel_attributions.breakdown_attribution = 'last_touch' then -step_values.step_number
+            else step_values.step_number
+        end as touch_order
     from step_values
     inner join funnel_attributions
         on step_values.funnel_name = funnel_attributions.funnel_name
 ),
 
+-- The value each person counts under: first_touch and last_touch, the first step event with a value in
+-- touch order; step_N, the value of the event of step N (none when the person did not reach it). An
+-- aggregate, not a window ranking the events: over millions of tiny partitions DuckDB's windows took a
+-- third of the model's CPU (BENCHMARKS.md).
 person_values as (
     select
         day_persons.person_id,
@@ -174,18 +173,21 @@ person_values as (
         day_persons.completed_steps,
         day_persons.period_date,
         breakdown_types.breakdown_type,
-        coalesce(max(
-            case
-                when
-                    ranked_values.breakdown_attribution in ('first_touch', 'last_touch')
-                    and ranked_values.touch_rank = 1
-                    then ranked_values.breakdown_value
-                when
-                    ranked_values.breakdown_attribution
-                    = 'step_' || cast(ranked_values.step_number as {{ dbt.type_string() }})
-                    then ranked_values.breakdown_value
-            end
-        ), '(none)') as breakdown_value
+        coalesce(
+            {{ first_non_null(
+                'ranked_values.breakdown_value', 'ranked_values.touch_order',
+                "ranked_values.breakdown_attribution in ('first_touch', 'last_touch')"
+            ) }},
+            max(
+                case
+                    when
+                        ranked_values.breakdown_attribution
+                        = 'step_' || cast(ranked_values.step_number as {{ dbt.type_string() }})
+                        then ranked_values.breakdown_value
+                end
+            ),
+            '(none)'
+        ) as breakdown_value
     from day_persons
     cross join breakdown_types
     left join ranked_values
