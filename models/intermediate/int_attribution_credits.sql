@@ -19,9 +19,8 @@
 {%- set is_markov = var('attribution_markov', true) %}
 {#- The markov share of a touch in billionths, rounded down (before balancing), over a relation with
     touches_in_path, markov_weight and total_markov_weight (the sum of the path's weights). All weights 0
-    cannot happen for a path of the chain
-    (each of its states has a positive removal effect); linear shares are the fallback should rounding
-    ever make them so. A share less than 0.0005 billionths under a whole billionth counts as that
+    cannot happen for a path of the chain (each of its states has a positive removal effect); linear
+    shares are the fallback should rounding ever make them so. A share less than 0.0005 billionths under a whole billionth counts as that
     billionth: the removal effects have 12 decimals, so an exact share such as 5/8 comes out a hair
     under it. -#}
 {%- set markov_units = "case

@@ -47,9 +47,9 @@ previous_persons as (
 ),
 
 -- On a full build these are every landed copy, which the CTEs below read three times: not materialized,
--- so each reads the staged rows itself (DuckDB would otherwise first copy every copy, all columns, into
--- memory and spill most of it to disk: at 10M events that took twice as long as the whole model does
--- now). An incremental run's few new copies are left to the engine, which keeps them in memory.
+-- so each reads the staged rows itself. DuckDB would otherwise first hold all of them, every column, in
+-- memory and spill most of it to disk: at 10M events that took twice as long as the whole model does now.
+-- An incremental run's few new copies are left to the engine, which keeps them in memory.
 landed_copies as {% if not is_incremental() %}{{ not_materialized_cte_hint() }}{% endif %} (
     select
         {{ event_columns | join(',\n        ') }}
