@@ -178,7 +178,10 @@
     same query as a scalar subquery. -#}
 {% macro test_scope_start() -%}
     {%- set query = adapter.dispatch('test_scope_start_query')() -%}
-    {%- if not execute -%}
+    {#- Unscoped (parsing, `dbt compile`, `dbt test`, a full check), the callers keep every row and never
+        use the start: the build log is not read, so those commands work before the first build has
+        created it (and sqlfluff can lint the tests that compute a scope in their SQL). -#}
+    {%- if not execute or not test_scope_is_scoped() -%}
         {{ return('(' ~ query ~ ')') }}
     {%- endif -%}
     {%- set found = run_query(query).columns[0].values()[0] -%}

@@ -352,3 +352,22 @@ def test_the_attribution_report_tests_check_the_periods_rewritten_since(mart_run
             count == 0 for test, count in found.items() if test != "row_checks_rpt_attribution_by_campaign"
         )
     assert failures["full tests"] - failures["scoped"] == 3, failures
+
+
+def test_data_tests_compile_before_the_first_build(tmp_path: Path) -> None:
+    """`dbt compile` of the data tests on a warehouse no build has touched: no build log to read yet.
+
+    A test that computes its scope in its own SQL (assert_funnel_stats_counts_never_increase) read the build
+    log while compiling, even where it checks every row, and stopped with "schema audit does not exist".
+    """
+    target = tmp_path / "target"
+    result = run_dbt(
+        ["compile", "--select", "assert_funnel_stats_counts_never_increase", "row_checks_stg_events"],
+        warehouse=tmp_path / "empty.duckdb",
+        target_path=target,
+        capture=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (compiled,) = target.glob("compiled/convopt/data-tests/assert_funnel_stats_counts_never_increase.sql")
+    # Unscoped: every row of funnel_stats.
+    assert "1 = 1" in compiled.read_text()
