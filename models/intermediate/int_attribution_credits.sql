@@ -375,21 +375,17 @@ credited_touches as (
     {%- endfor %}
 ),
 
--- Conversions without any touchpoint in the window, found once for all attribution models.
--- not exists, not `not in`: PostgreSQL runs `not in (subquery)` as a subplan rescanned for every row
--- once the subquery outgrows work_mem (quadratic at 10M events), Spark as a nested-loop null-aware
--- anti join; `not exists` is a hash anti join everywhere.
+-- Conversions without any touchpoint in the window (path_summaries counted none), found once for all
+-- attribution models.
 conversions_without_touches as (
     select
         conversions_to_compute.id,
         conversions_to_compute.person_id,
         conversions_to_compute.conversion_time
     from conversions_to_compute
-    where
-        not exists (
-            select 1 from paths as conversion_paths
-            where conversion_paths.conversion_id = conversions_to_compute.id
-        )
+    inner join path_summaries
+        on conversions_to_compute.id = path_summaries.conversion_id
+    where path_summaries.touches_in_path = 0
 ),
 
 -- Their whole credit goes to (unattributed) / direct in every attribution model.

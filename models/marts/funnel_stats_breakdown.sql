@@ -149,7 +149,7 @@ step_values as (
 
 -- The person's step events with the funnel's attribution, and their order for it: from the first step
 -- (first_touch) or from the last (last_touch).
-ranked_values as (
+touch_values as (
     select
         step_values.*,
         funnel_attributions.breakdown_attribution,
@@ -175,26 +175,26 @@ person_values as (
         breakdown_types.breakdown_type,
         coalesce(
             {{ first_non_null(
-                'ranked_values.breakdown_value', 'ranked_values.touch_order',
-                "ranked_values.breakdown_attribution in ('first_touch', 'last_touch')"
+                'touch_values.breakdown_value', 'touch_values.touch_order',
+                "touch_values.breakdown_attribution in ('first_touch', 'last_touch')"
             ) }},
             max(
                 case
                     when
-                        ranked_values.breakdown_attribution
-                        = 'step_' || cast(ranked_values.step_number as {{ dbt.type_string() }})
-                        then ranked_values.breakdown_value
+                        touch_values.breakdown_attribution
+                        = 'step_' || cast(touch_values.step_number as {{ dbt.type_string() }})
+                        then touch_values.breakdown_value
                 end
             ),
             '(none)'
         ) as breakdown_value
     from day_persons
     cross join breakdown_types
-    left join ranked_values
+    left join touch_values
         on
-            day_persons.person_id = ranked_values.person_id
-            and day_persons.funnel_name = ranked_values.funnel_name
-            and breakdown_types.breakdown_type = ranked_values.breakdown_type
+            day_persons.person_id = touch_values.person_id
+            and day_persons.funnel_name = touch_values.funnel_name
+            and breakdown_types.breakdown_type = touch_values.breakdown_type
     group by
         day_persons.person_id,
         day_persons.funnel_name,
