@@ -18,8 +18,14 @@
     columns are null on that row). They read the rows of the test's `where` too, unless `unique_where`
     gives their own (a uniqueness scope is often wider: every row of a key that has a new row); like a
     `where` config, it may be written escaped ({% raw %}…{% endraw %}) and is rendered when the test runs.
+
+    `read_once: true` reads the tested rows once, into a CTE the engine keeps (materialized_cte_hint),
+    that the row rules and every uniqueness rule then read: for a view that aggregates many rows into few,
+    which every reader would otherwise compute again. Not with `unique_where` (its rows are others).
 -#}
-{% test row_checks(model, not_null=[], accepted_values={}, expressions=[], unique=[], unique_where=none) %}
+{% test row_checks(
+    model, not_null=[], accepted_values={}, expressions=[], unique=[], unique_where=none, read_once=false
+) %}
     {%- if not (not_null or accepted_values or expressions or unique) -%}
         {{ exceptions.raise_compiler_error('row_checks on ' ~ model ~ ': give at least one of not_null, accepted_values, expressions, unique') }}
     {%- endif -%}
@@ -43,7 +49,16 @@
             "'not true: " ~ (expression | replace("'", "''")) ~ "'",
         )) -%}
     {%- endfor -%}
-    {%- set unique_rows = model if unique_where is none else row_checks_unique_rows(unique_where) -%}
+    {%- if read_once and unique_where is not none -%}
+        {{ exceptions.raise_compiler_error('row_checks on ' ~ model ~ ': read_once reads the rows of the test once, so unique_where cannot give the uniqueness rules other rows') }}
+    {%- endif -%}
+    {%- set rows = 'checked_rows' if read_once else model -%}
+    {%- set unique_rows = rows if unique_where is none else row_checks_unique_rows(unique_where) -%}
+    {%- if read_once %}
+    with checked_rows as {{ materialized_cte_hint() }} (
+        select * from {{ model }}
+    )
+    {%- endif %}
     {%- if rules %}
     select
         concat_ws(
@@ -53,7 +68,7 @@
             {%- endfor %}
         ) as failed_checks,
         *
-    from {{ model }}
+    from {{ rows }}
     where
         {%- for condition, failure in rules %}
         {{ 'or ' if not loop.first }}{{ condition }}
@@ -84,7 +99,7 @@
     ) as repeated
     {#- The model's columns, all null: a repeated value has no one row to show, and the branches of a
         union need the same columns. An empty scan of the model, not a join of its rows. #}
-    left join (select * from {{ model }} where 1 = 0) as no_row on 1 = 0
+    left join (select * from {{ rows }} where 1 = 0) as no_row on 1 = 0
     {%- endfor %}
 {% endtest %}
 

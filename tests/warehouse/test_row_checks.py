@@ -161,3 +161,26 @@ def test_unique_where_gives_the_uniqueness_rules_their_own_rows(project_run) -> 
     code, rows, log = project_run(first_steps)
     assert code == 0, log
     assert rows == []
+
+
+def test_read_once_gives_the_same_failures_from_one_read_of_the_rows(project_run) -> None:
+    # read_once: the rows are read into one CTE that the row rules and the uniqueness rules both read.
+    rules = "model=repeated, not_null=['status'], unique=['id', ['id', 'status']]"
+    code, rows, log = project_run(REPEATED + "{{ test_row_checks(" + rules + ") }}")
+    assert code == 0, log
+    code, read_once_rows, log = project_run(REPEATED + "{{ test_row_checks(" + rules + ", read_once=true) }}")
+    assert code == 0, log
+    key = lambda row: (row["failed_checks"], str(row["id"]), str(row["status"]))  # noqa: E731
+    assert sorted(read_once_rows, key=key) == sorted(rows, key=key)
+    assert len(rows) == 5  # two null statuses, id 1 twice, (1, a) and (null, b) twice
+    # dbt's log holds the queries it ran: one of them read the rows once.
+    logged = "".join(path.read_text() for path in (project_run.target / "logs").glob("dbt.log*"))
+    assert "with checked_rows as materialized (" in logged
+
+
+def test_read_once_with_unique_where_is_an_error_naming_the_model(project_run) -> None:
+    code, _, log = project_run(
+        REPEATED + "{{ test_row_checks(model=repeated, unique=['id'], unique_where='id > 1', read_once=true) }}"
+    )
+    assert code != 0
+    assert "row_checks on" in log and "read_once" in log and "unique_where" in log
