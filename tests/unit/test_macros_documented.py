@@ -52,6 +52,7 @@ def test_the_definition_pattern_finds_the_macros() -> None:
         "expressions",
         "unique",
         "unique_where",
+        "read_once",
     ]
     assert len(macros) > 150
 
