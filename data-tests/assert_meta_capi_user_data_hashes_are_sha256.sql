@@ -15,17 +15,7 @@ events as (
 ),
 
 hashed_values as (
-    {%- for field in hashed_fields %}
-        select
-            events.conversion_id,
-            '{{ field }}' as field,
-            {{ json_type_name('events.payload', ['user_data', field]) }} as value_type,
-            {{ json_unnest_array_strings('events.payload', ['user_data', field], 'absent') }} as hashed_value
-        from events
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
+    {{ meta_user_data_values('events', hashed_fields) }}
 )
 
 select *

@@ -193,3 +193,46 @@ def test_website_event_without_user_agent_is_skipped_logged_once_and_never_sent(
         f"'{row['conversion_id']}'",
     )
     assert log == [("skipped", row["status_reason"])]
+
+
+def test_a_user_data_value_that_is_not_an_array_of_sha256_hashes_fails_the_hash_test(built: dict) -> None:
+    """assert_meta_capi_user_data_hashes_are_sha256 on payloads altered after the build: an email sent as a
+    string instead of an array, a phone hash in upper case. Both are reported by conversion and field; the
+    untouched payloads are not."""
+    root = built["root"]
+    warehouse = root / "hashes_copy.duckdb"
+    shutil.copy(built["warehouse"], warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        picked = con.execute(
+            "select conversion_id from marts.meta_capi_events "
+            "where json_type(payload, '$.user_data.em') = 'ARRAY' and json_type(payload, '$.user_data.ph') = 'ARRAY' "
+            "order by conversion_id limit 2"
+        ).fetchall()
+        assert len(picked) == 2
+        (as_string,), (upper_case,) = picked
+        con.execute(
+            "update marts.meta_capi_events set payload = json_merge_patch(payload, "
+            "json_object('user_data', json_object('em', json_extract_string(payload, '$.user_data.em[0]')))) "
+            "where conversion_id = ?",
+            [as_string],
+        )
+        con.execute(
+            "update marts.meta_capi_events set payload = json_merge_patch(payload, "
+            "json_object('user_data', json_object('ph', [upper(json_extract_string(payload, '$.user_data.ph[0]'))]))) "
+            "where conversion_id = ?",
+            [upper_case],
+        )
+    target = root / "target-hashes"
+    result = run_dbt(
+        ["test", "--select", "assert_meta_capi_user_data_hashes_are_sha256"],
+        warehouse=warehouse,
+        target_path=target,
+        capture=True,
+    )
+    assert result.returncode != 0
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    (outcome,) = [r for r in results if r["unique_id"].startswith("test.")]  # the on-run hooks are results too
+    assert (outcome["status"], outcome["failures"]) == ("fail", 2)
+    compiled = next((target / "compiled").rglob("assert_meta_capi_user_data_hashes_are_sha256.sql")).read_text()
+    failing = sorted((row[0], row[1], row[2]) for row in query(warehouse, compiled))
+    assert failing == sorted([(as_string, "em", "VARCHAR"), (upper_case, "ph", "ARRAY")])
