@@ -33,19 +33,22 @@
     (`test_scope_start`), the same on every engine but for the time-zone spelling.
 -#}
 {% macro test_scope(columns, key=none, relation=none, relation_key=none, relation_group=none) -%}
-    {%- if not test_scope_is_scoped() -%}
+    {%- set start_text = test_scope_start_text() -%}
+    {%- if test_scope_checks_every_row(start_text) -%}
         {{- return('1 = 1') -}}
     {%- endif -%}
+    {%- set start = adapter.dispatch('test_scope_instant')(start_text) -%}
     {%- if key is none -%}
-        {{- return(test_scope_touched(columns)) -}}
+        {{- return(test_scope_touched(columns, start)) -}}
     {%- endif -%}
-    {{- return(test_scope_keys(key, test_scope_query(columns, key, relation, relation_key, relation_group))) -}}
+    {{- return(test_scope_keys_in(key, test_scope_query(columns, key, relation, relation_key, relation_group, start))) -}}
 {%- endmacro %}
 
-{#- The rows whose first of `columns` is null or any of them at or after the start of the last tested build. -#}
-{% macro test_scope_touched(columns) -%}
+{#- The rows whose first of `columns` is null or any of them at or after the start of the last tested build
+    (`start`: that instant as SQL, when the caller has read it already). -#}
+{% macro test_scope_touched(columns, start=none) -%}
     {%- set columns = [columns] if columns is string else columns -%}
-    {%- set start = test_scope_start() -%}
+    {%- set start = test_scope_start() if start is none else start -%}
     {#- A null first column (the load watermark, never null in a sound row) is always checked, so a
         not_null test of that column keeps its meaning; later columns (e.g. optimized_at) are null on
         rows without that kind of change. -#}
@@ -58,8 +61,8 @@
 
 {#- The query of the keys test_scope keeps (its arguments are test_scope's), for test_scope_keys: a test
     scoped by several watermarks passes it a list of such queries, so the keys are one `in` (see there). -#}
-{% macro test_scope_query(columns, key, relation=none, relation_key=none, relation_group=none) -%}
-    {%- set touched = test_scope_touched(columns) -%}
+{% macro test_scope_query(columns, key, relation=none, relation_key=none, relation_group=none, start=none) -%}
+    {%- set touched = test_scope_touched(columns, start) -%}
     {#- The table holding the watermark: the tested model, another model named by its name (no ref(),
         which a test may only call for the models it depends on), or a relation. -#}
     {%- if relation is none -%}
@@ -107,6 +110,13 @@
     {{- return(execute and flags.WHICH == 'build' and not flags.FULL_REFRESH and not full_tests) -}}
 {%- endmacro %}
 
+{#- Whether a test checks every row, given test_scope_start_text(): unscoped (none), or a scoped build with
+    no earlier tested build (the start is 1970). Such a test gets `1 = 1`, not a filter that keeps every
+    row: on a first build at 10M events the filters by key read millions of keys to keep them all. -#}
+{% macro test_scope_checks_every_row(start_text) -%}
+    {{- return(start_text is none or start_text.startswith('1970-01-01 00:00:00')) -}}
+{%- endmacro %}
+
 {#- The rows whose `key` is among the keys `query` returns (or null), on a scoped build; every row
     otherwise. The general form of test_scope's `key`, for keys a query computes (the periods of a
     mart, from the instants of the inputs loaded since `test_scope_start()`). `query` can be a list of
@@ -116,9 +126,14 @@
     then compares every row with the keys one by one (hours for a first build of 10M events). A text
     key that is '' is then always checked too, which only widens the scope. -#}
 {% macro test_scope_keys(key, query) -%}
-    {%- if not test_scope_is_scoped() -%}
+    {%- if test_scope_checks_every_row(test_scope_start_text()) -%}
         {{- return('1 = 1') -}}
     {%- endif -%}
+    {{- return(test_scope_keys_in(key, query)) -}}
+{%- endmacro %}
+
+{#- test_scope_keys once the caller knows the test is scoped to some rows. -#}
+{% macro test_scope_keys_in(key, query) -%}
     {%- set queries = [query] if query is string else query -%}
     {%- set as_text = 'coalesce(cast({} as ' ~ dbt.type_string() ~ "), '')" -%}
     {%- set parts = [] -%}
@@ -136,7 +151,7 @@
     the dates drop the periods after that sum, before the weeks and months are added up and before the
     test reads them). `query` returns `period_date`. -#}
 {% macro test_scope_period_dates(query) -%}
-    {%- if not test_scope_is_scoped() -%}
+    {%- if test_scope_checks_every_row(test_scope_start_text()) -%}
         {{- return('1 = 1') -}}
     {%- endif -%}
     {%- set found = run_query(
@@ -165,7 +180,7 @@
     {%- if key is not none -%}
         {{- return('select ' ~ key ~ ' from ' ~ test_scope_tested_relation() ~ ' where ' ~ condition) -}}
     {%- endif -%}
-    {%- if not test_scope_is_scoped() -%}
+    {%- if test_scope_checks_every_row(test_scope_start_text()) -%}
         {{- return('1 = 1') -}}
     {%- endif -%}
     {{- return('(' ~ condition ~ ')') -}}
@@ -184,9 +199,17 @@
     {%- if not execute or not test_scope_is_scoped() -%}
         {{ return('(' ~ query ~ ')') }}
     {%- endif -%}
-    {%- set found = run_query(query).columns[0].values()[0] -%}
-    {%- set text = found if found is string else found.strftime('%Y-%m-%d %H:%M:%S.%f') -%}
-    {{ return(adapter.dispatch('test_scope_instant')(text)) }}
+    {{ return(adapter.dispatch('test_scope_instant')(test_scope_start_text())) }}
+{%- endmacro %}
+
+{#- That start as UTC wall-clock text ('1970-01-01 00:00:00…' when no build was tested), read from the
+    build log (one query); none when the test is not scoped (the log is then not read). -#}
+{% macro test_scope_start_text() -%}
+    {%- if not execute or not test_scope_is_scoped() -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set found = run_query(adapter.dispatch('test_scope_start_query')()).columns[0].values()[0] -%}
+    {{- return(found if found is string else found.strftime('%Y-%m-%d %H:%M:%S.%f')) -}}
 {%- endmacro %}
 
 {#- The query of that start: the log holds UTC wall-clock times (timestamp without zone). -#}

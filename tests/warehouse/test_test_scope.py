@@ -156,6 +156,8 @@ def test_the_first_build_checks_every_row_and_records_its_start(runs: dict) -> N
     row = build["log row"]
     assert row["command"] == "build" and row["failed_nodes"] == 0
     assert row["tested_loads_before"] == row["run_started_at"]
+    # No earlier tested build: no filter at all (not a comparison with 1970 that keeps every row).
+    assert "where 1 = 1" in build["scope"] and "1970" not in build["scope"]
 
 
 def test_an_incremental_run_does_not_check_an_old_bad_row(runs: dict) -> None:
