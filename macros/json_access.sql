@@ -39,8 +39,16 @@
     {{ return(adapter.dispatch('json_unnest_array_strings')(json_expression, keys, otherwise)) }}
 {%- endmacro %}
 
+{#- A wildcard over a value that is not an array gives an empty list on DuckDB, not null: the type is
+    checked, so a string or an object gives `otherwise` as on the other engines. -#}
 {% macro default__json_unnest_array_strings(json_expression, keys, otherwise) -%}
-    unnest(coalesce(json_extract_string({{ json_expression }}, '$.{{ keys | join(".") }}[*]'), ['{{ otherwise }}']))
+    unnest(
+        case
+            when json_type({{ json_expression }}, '$.{{ keys | join(".") }}') = 'ARRAY'
+                then json_extract_string({{ json_expression }}, '$.{{ keys | join(".") }}[*]')
+            else ['{{ otherwise }}']
+        end
+    )
 {%- endmacro %}
 
 {#-
