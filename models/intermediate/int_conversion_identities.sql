@@ -188,17 +188,24 @@ country_hashes as (
 
 state_ldu_codes as (
     -- Meta's Limited Data Use number of each distinct state value (seed us_states; null for a state
-    -- Meta documents no number for, or a value that is no US state).
+    -- Meta documents no number for, or a value that is no US state). The state is normalized in a
+    -- projection, then joined as a column: on Spark the normalization calls `reflect`, which is
+    -- nondeterministic, and Spark refuses a nondeterministic join condition.
     select
-        distinct_values.state_value,
+        normalized_values.state_value,
         us_states.meta_ldu_state_code
     from (
-        select distinct state as state_value
-        from conversions
-        where state is not null
-    ) as distinct_values
+        select
+            distinct_values.state_value,
+            {{ meta_normalize_state('distinct_values.state_value') }} as normalized_state
+        from (
+            select distinct state as state_value
+            from conversions
+            where state is not null
+        ) as distinct_values
+    ) as normalized_values
     inner join {{ ref('us_states') }} as us_states
-        on {{ meta_normalize_state('distinct_values.state_value') }} = lower(us_states.state_code)
+        on normalized_values.normalized_state = lower(us_states.state_code)
     where us_states.meta_ldu_state_code is not null
 ),
 
