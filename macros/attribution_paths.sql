@@ -29,8 +29,8 @@
         order_by_clause='order by touchpoint_time, touchpoint_event_id',
     ) }} as campaign_path,
     cast(count(*) as {{ dbt.type_bigint() }}) as touches_count,
-    cast(count(distinct channel) as {{ dbt.type_bigint() }}) as channels_count,
-    cast(count(distinct campaign_id) as {{ dbt.type_bigint() }}) as campaigns_count,
+    cast({{ count_distinct('channel') }} as {{ dbt.type_bigint() }}) as channels_count,
+    cast({{ count_distinct('campaign_id') }} as {{ dbt.type_bigint() }}) as campaigns_count,
     min(touchpoint_time) as first_touch_at,
     max(touchpoint_time) as last_touch_at
 {%- endmacro %}

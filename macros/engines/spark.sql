@@ -280,6 +280,14 @@
     ) }}
 {%- endmacro %}
 
+{#- Spark 4 fails with an internal error (ClassCastException: AttributeReference cannot be cast to
+    SortOrder) on an aggregate with an ordered LISTAGG beside count(distinct) of two different columns,
+    as a touch path's columns (touch_path_columns) have. The size of the set of values is the same count
+    (collect_set drops nulls, as count(distinct) does). -#}
+{% macro spark__count_distinct(expression) -%}
+    size(collect_set({{ expression }}))
+{%- endmacro %}
+
 {#-
     dbt-spark's listagg ignores order_by_clause (a warning, then collect_list in arbitrary order), so
     the MD5s of attribution_settings_hash / funnel_definition_hashes would change between runs and
