@@ -15,7 +15,6 @@
 -#}
 {%- set squarings = 32 %}
 {%- set double = 'double precision' if target.type == 'postgres' else 'double' %}
-{%- set materialized = 'materialized' if target.type in ('duckdb', 'postgres') else '' %}
 {%- if var('attribution_markov_states', 'channel') not in ('channel', 'campaign') %}
     {{ exceptions.raise_compiler_error(
         "var attribution_markov_states must be 'channel' or 'campaign', not '"
@@ -156,7 +155,7 @@ absorbing_states as (
 ),
 
 -- Step 0: the one-step matrix of each scenario, absorbing states looping on themselves.
-matrix_0 as {{ materialized }} (
+matrix_0 as {{ materialized_cte_hint() }} (
     select
         scenarios.removed_state,
         transition_probabilities.from_state,
@@ -185,37 +184,15 @@ matrix_0 as {{ materialized }} (
     cross join absorbing_states as absorbing
 ),
 
-{% for power in range(1, squarings + 1) %}
-    -- The matrix to the power 2^{{ power }}: the previous one squared.
-    matrix_{{ power }} as {{ materialized }} (
-        select
-            left_matrix.removed_state,
-            left_matrix.from_state,
-            right_matrix.to_state,
-            sum(left_matrix.probability * right_matrix.probability) as probability
-        from matrix_{{ power - 1 }} as left_matrix
-        inner join matrix_{{ power - 1 }} as right_matrix
-            on
-                left_matrix.removed_state = right_matrix.removed_state
-                and left_matrix.to_state = right_matrix.from_state
-        -- Probabilities below 1e-150 are dropped: they change no result at 12 decimals, and their
-        -- products would underflow, which PostgreSQL reports as an error.
-        where
-            left_matrix.probability > 1e-150
-            and right_matrix.probability > 1e-150
-        group by
-            left_matrix.removed_state,
-            left_matrix.from_state,
-            right_matrix.to_state
-    ),
-{% endfor %}
+-- The matrices to the power 2^{{ squarings }} (macros/markov_matrix_power.sql), in absorbed_matrix.
+{{ markov_matrix_power_ctes('matrix_0', squarings, 'absorbed_matrix') }},
 
 conversion_probabilities as (
     select
         scenarios.removed_state,
         coalesce(max(absorbed.probability), 0) as conversion_probability
     from scenarios
-    left join matrix_{{ squarings }} as absorbed
+    left join absorbed_matrix as absorbed
         on
             scenarios.removed_state = absorbed.removed_state
             and absorbed.from_state = '(start)'
