@@ -26,7 +26,7 @@
 {%- set markov_units = "case
         when total_markov_weight > 0
             then floor(1000000000.0 * markov_weight / total_markov_weight + 0.0005)
-        else floor(1000000000.0 / touches_in_path)
+        else floor(1000000000.0 / nullif(touches_in_path, 0))
     end" %}
 
 -- Attribution credits (see the docs block attribution_semantics): one row per conversion × attribution
@@ -285,10 +285,13 @@ weight_totals as (
     group by weighted_paths.conversion_id
 ),
 
+{#- Each division by touches_in_path has nullif(…, 0): the rows here all have touches, but Spark (ANSI mode)
+    may evaluate a credit's filter below the join with path_summaries, on the rows of conversions without
+    touches too, and fail there with DIVIDE_BY_ZERO. -#}
 {%- set touch_models = {
     'first_touch': "case when touch_position = 1 then 1000000000 else 0 end",
     'last_touch': "case when touch_position = touches_in_path then 1000000000 else 0 end",
-    'linear': "floor(1000000000.0 / touches_in_path)",
+    'linear': "floor(1000000000.0 / nullif(touches_in_path, 0))",
     'position_based': "case
             when touches_in_path = 1 then 1000000000
             when touches_in_path = 2 then 500000000
