@@ -150,7 +150,7 @@ def test_dbt_seed_and_staging_build_on_spark(spark: dict, loaded: dict, tmp_path
     built = time.perf_counter()
     execute = thrift_executor(spark["host"], spark["port"])
     for model, table in (("stg_events", "events"), ("stg_conversions", "conversions")):
-        assert execute(f"select count(*) from staging.{model}") == [(loaded["tables"][f"raw.{table}"].rows,)]
+        assert execute(f"select count(*) from staging.{model}") == [(loaded["tables"][table].rows,)]
     assert execute("select count(*) from reference.country_codes") == [(249,)]
     print(
         f"\ndbt seed on Spark: {seeded - started:.1f} s; dbt build --select staging: {built - seeded:.1f} s"

@@ -14,8 +14,9 @@
 # survive a stop/start with the same folder; delete the folder to start from scratch.
 #
 # Settings (environment): CONVOPT_SPARK_DIR, CONVOPT_SPARK_WORKER_MEMORY (3g), CONVOPT_SPARK_WORKER_CORES
-# (2), CONVOPT_SPARK_DRIVER_MEMORY (2g, the Thrift server's driver, which builds the broadcast side of
-# joins: with 512m a relationships test failed at 1M events), CONVOPT_SPARK_EXECUTOR_MEMORY (2g),
+# (2), CONVOPT_SPARK_DRIVER_MEMORY (6g, the Thrift server's driver, which builds the broadcast side of
+# joins and runs the iterations of a recursive CTE: with 512m a relationships test failed at 1M
+# events, with 2g int_funnel_attempt_matches on 60 persons), CONVOPT_SPARK_EXECUTOR_MEMORY (2g),
 # CONVOPT_SPARK_START_TIMEOUT (180 s), PYTHON (an interpreter with pyspark), SPARK_HOME.
 set -euo pipefail
 
@@ -25,7 +26,7 @@ STATE_DIR="${CONVOPT_SPARK_DIR:-${TMPDIR:-/tmp}/convopt-spark-$(id -un)}"
 [[ "$STATE_DIR" == /* ]] || STATE_DIR="$PWD/$STATE_DIR"
 WORKER_MEMORY="${CONVOPT_SPARK_WORKER_MEMORY:-3g}"
 WORKER_CORES="${CONVOPT_SPARK_WORKER_CORES:-2}"
-DRIVER_MEMORY="${CONVOPT_SPARK_DRIVER_MEMORY:-2g}"
+DRIVER_MEMORY="${CONVOPT_SPARK_DRIVER_MEMORY:-6g}"
 EXECUTOR_MEMORY="${CONVOPT_SPARK_EXECUTOR_MEMORY:-2g}"
 START_TIMEOUT="${CONVOPT_SPARK_START_TIMEOUT:-180}"
 ROLES=(master worker thrift)
