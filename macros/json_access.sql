@@ -4,13 +4,19 @@
     are in macros/engines/postgres.sql.
 -#}
 
+{#- DuckDB's JSON path of `keys` (`$.user_data.em`); `$`, the value itself, when `keys` is empty (for a
+    value json_extract has already taken out of its document). -#}
+{% macro duckdb_json_path(keys) -%}
+    ${{ '.' ~ keys | join('.') if keys else '' }}
+{%- endmacro %}
+
 {#- The value at `keys` as text (a string unquoted, a number or boolean as written); null when absent. -#}
 {% macro json_text(json_expression, keys) -%}
     {{ return(adapter.dispatch('json_text')(json_expression, keys)) }}
 {%- endmacro %}
 
 {% macro default__json_text(json_expression, keys) -%}
-    json_extract_string({{ json_expression }}, '$.{{ keys | join(".") }}')
+    json_extract_string({{ json_expression }}, '{{ duckdb_json_path(keys) }}')
 {%- endmacro %}
 
 {#- True when the text is valid JSON. -#}
@@ -28,7 +34,7 @@
 {%- endmacro %}
 
 {% macro default__json_type_name(json_expression, keys) -%}
-    json_type({{ json_expression }}, '$.{{ keys | join(".") }}')
+    json_type({{ json_expression }}, '{{ duckdb_json_path(keys) }}')
 {%- endmacro %}
 
 {#-
@@ -44,8 +50,8 @@
 {% macro default__json_unnest_array_strings(json_expression, keys, otherwise) -%}
     unnest(
         case
-            when json_type({{ json_expression }}, '$.{{ keys | join(".") }}') = 'ARRAY'
-                then json_extract_string({{ json_expression }}, '$.{{ keys | join(".") }}[*]')
+            when json_type({{ json_expression }}, '{{ duckdb_json_path(keys) }}') = 'ARRAY'
+                then json_extract_string({{ json_expression }}, '{{ duckdb_json_path(keys) }}[*]')
             else ['{{ otherwise }}']
         end
     )

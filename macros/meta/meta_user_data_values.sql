@@ -31,15 +31,10 @@
     select
         user_values.conversion_id,
         user_values.field,
-        json_type(user_values.field_value) as value_type,
-        -- Not an array (a string, an object, a JSON null): one row 'absent', as on the other engines.
-        unnest(
-            case
-                when json_type(user_values.field_value) = 'ARRAY'
-                    then json_extract_string(user_values.field_value, '$[*]')
-                else ['absent']
-            end
-        ) as hashed_value
+        -- The DuckDB versions of the macros of macros/json_access.sql, on each value already extracted:
+        -- a value that is not an array (a string, an object, a JSON null) gives one row 'absent'.
+        {{ default__json_type_name('user_values.field_value', []) }} as value_type,
+        {{ default__json_unnest_array_strings('user_values.field_value', [], 'absent') }} as hashed_value
     from (
         select
             {{ relation }}.conversion_id,
